@@ -1,0 +1,61 @@
+"""SQLite schema of the local trace server.
+
+The ``calls`` table is fixed here because two modules depend on it: the write
+path (``upsert_batch`` etc.) and the query compiler (``_calls_query``). Other
+tables (objects, tables, files, feedback) are added by the storage module.
+
+Conventions for ``calls``:
+- timestamps are TEXT in one fixed-width UTC form, ``2025-01-31T12:00:00.123456+00:00``
+  (see ``format_timestamp``), so text order is time order and
+  ``julianday()`` works on them;
+- ``attributes``, ``inputs``, ``output``, ``summary``, ``input_refs`` and
+  ``output_refs`` are JSON text (``output``/``summary`` NULL until the call ends);
+- a start and an end of the same (project_id, id) are upserts into one row, in
+  either order, any number of times.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+CALLS_DDL = """
+CREATE TABLE IF NOT EXISTS calls (
+    project_id   TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    trace_id     TEXT,
+    parent_id    TEXT,
+    op_name      TEXT,
+    display_name TEXT,
+    started_at   TEXT,
+    ended_at     TEXT,
+    exception    TEXT,
+    attributes   TEXT NOT NULL DEFAULT '{}',
+    inputs       TEXT NOT NULL DEFAULT '{}',
+    output       TEXT,
+    summary      TEXT,
+    input_refs   TEXT NOT NULL DEFAULT '[]',
+    output_refs  TEXT NOT NULL DEFAULT '[]',
+    wb_user_id   TEXT,
+    wb_run_id    TEXT,
+    thread_id    TEXT,
+    turn_id      TEXT,
+    deleted_at   TEXT,
+    PRIMARY KEY (project_id, id)
+);
+CREATE INDEX IF NOT EXISTS calls_started ON calls (project_id, started_at);
+CREATE INDEX IF NOT EXISTS calls_trace ON calls (project_id, trace_id);
+CREATE INDEX IF NOT EXISTS calls_parent ON calls (project_id, parent_id);
+CREATE INDEX IF NOT EXISTS calls_op ON calls (project_id, op_name);
+"""
+
+# Columns of ``calls`` that hold JSON text.
+CALLS_JSON_COLUMNS = frozenset(
+    {"attributes", "inputs", "output", "summary", "input_refs", "output_refs"}
+)
+
+
+def format_timestamp(value: datetime) -> str:
+    """The one stored form of a timestamp: fixed-width ISO 8601 in UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
