@@ -68,7 +68,8 @@ def public_members(module: ModuleType) -> dict[str, Any]:
 def methods(cls: type) -> dict[str, Any]:
     out = {}
     for name, obj in vars(cls).items():
-        if name.startswith("_") and name not in DUNDER_MAP and name != "__init__":
+        dunder = name in DUNDER_MAP or name in DUNDER_MAP.values()
+        if name.startswith("_") and not dunder and name != "__init__":
             continue
         if isinstance(obj, (staticmethod, classmethod)):
             obj = obj.__func__
