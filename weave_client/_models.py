@@ -389,8 +389,11 @@ class LLMUsageSchema(TypedDict, total=False):
     total_tokens: int | None
 
 
-class LLMCostSchema(LLMUsageSchema, total=False):
-    """Usage plus the costs a server computed for it (``include_costs``)."""
+class LLMCostSchema(LLMUsageSchema):
+    """Usage plus the costs a server computed for it (``include_costs``).
+
+    Unlike the usage keys, weave declares every cost key required.
+    """
 
     prompt_tokens_total_cost: float | None
     completion_tokens_total_cost: float | None
