@@ -20,6 +20,7 @@
     ├── ClientClosedError
     ├── InvalidRefError (also a ValueError)
     ├── InvalidNameError (also a ValueError)
+    ├── InvalidSettingError (also a ValueError)
     └── UnsaveableValueError (also a TypeError)
 
 No message or repr in this module ever includes request headers, so an API key
@@ -43,6 +44,7 @@ __all__ = [
     "InternalServerError",
     "InvalidNameError",
     "InvalidRefError",
+    "InvalidSettingError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -166,6 +168,13 @@ class InvalidRefError(WeaveError, ValueError):
 
 class InvalidNameError(WeaveError, ValueError):
     """An entity, project, object or table name is not allowed; the message says why."""
+
+
+class InvalidSettingError(WeaveError, ValueError):
+    """A client setting (an argument or environment variable) has an unusable value.
+
+    The message names the setting and its value (never an API key).
+    """
 
 
 class UnsaveableValueError(WeaveError, TypeError):
