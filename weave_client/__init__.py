@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._async._api_client import AsyncAPIClient
+from ._async._streaming import AsyncStream
 from ._context import ContextThreadPoolExecutor
 from ._errors import (
     APIConnectionError,
@@ -24,6 +26,8 @@ from ._errors import (
     UnsaveableValueError,
     WeaveError,
 )
+from ._sync._api_client import SyncAPIClient
+from ._sync._streaming import SyncStream
 
 __version__ = "0.1.0"
 
@@ -33,6 +37,8 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "AsyncAPIClient",
+    "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
@@ -45,6 +51,8 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
+    "SyncAPIClient",
+    "SyncStream",
     "UnprocessableEntityError",
     "UnsaveableValueError",
     "WeaveError",

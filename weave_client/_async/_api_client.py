@@ -1,0 +1,598 @@
+"""The low-level HTTP client of the Weave trace server API.
+
+One method per route, named and typed as weave's ``TraceServerInterface``
+(``calls_query(CallsQueryReq(...)) -> CallsQueryRes``), all going through one
+core, ``request()``, that owns auth, timeouts, retries, logging and error
+mapping. The I/O-free parts of that core live in ``weave_client._http``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import replace
+from importlib import metadata
+from types import TracebackType
+from typing import Any, NoReturn, Self, TypeVar
+
+import httpx
+import pydantic_core
+from pydantic import BaseModel
+
+from .._errors import APIConnectionError, APIError, APITimeoutError, ClientClosedError
+from .._http import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_DELAY,
+    DEFAULT_RETRY_DELAY,
+    DEFAULT_TIMEOUT,
+    BasicAuth,
+    RetryPolicy,
+    Secret,
+    logger,
+    make_status_error,
+    parse_json_as,
+    parse_jsonl,
+    parse_retry_after,
+    redact,
+    should_retry_status,
+    to_timeout,
+)
+from .._models import (
+    CallCreateBatchReq,
+    CallCreateBatchRes,
+    CallEndReq,
+    CallEndRes,
+    CallReadReq,
+    CallReadRes,
+    CallSchema,
+    CallsDeleteReq,
+    CallsDeleteRes,
+    CallsQueryReq,
+    CallsQueryRes,
+    CallsQueryStatsReq,
+    CallsQueryStatsRes,
+    CallStartReq,
+    CallStartRes,
+    CallUpdateReq,
+    CallUpdateRes,
+    FeedbackCreateReq,
+    FeedbackCreateRes,
+    FeedbackPurgeReq,
+    FeedbackPurgeRes,
+    FeedbackQueryReq,
+    FeedbackQueryRes,
+    FeedbackReplaceReq,
+    FeedbackReplaceRes,
+    FileContentReadReq,
+    FileContentReadRes,
+    FileCreateReq,
+    FileCreateRes,
+    ObjCreateReq,
+    ObjCreateRes,
+    ObjDeleteReq,
+    ObjDeleteRes,
+    ObjQueryReq,
+    ObjQueryRes,
+    ObjReadReq,
+    ObjReadRes,
+    RefsReadBatchReq,
+    RefsReadBatchRes,
+    ServerInfoRes,
+    TableCreateReq,
+    TableCreateRes,
+    TableQueryReq,
+    TableQueryRes,
+    TableQueryStatsReq,
+    TableQueryStatsRes,
+    TableRowSchema,
+    TableUpdateReq,
+    TableUpdateRes,
+)
+from .._synchronization import async_sleep, current_async_time
+from ._streaming import AsyncStream
+
+__all__ = ["AsyncAPIClient"]
+
+T = TypeVar("T")
+
+Body = BaseModel | Mapping[str, Any] | bytes | None
+Timeout = float | httpx.Timeout | None
+
+try:
+    _VERSION = metadata.version("weave-client")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    _VERSION = "0"
+USER_AGENT = f"weave-client/{_VERSION} httpx/{httpx.__version__}"
+
+
+def _encode(body: Body) -> bytes | None:
+    """The JSON bytes of a request body.
+
+    Models are dumped by alias (the query language's ``$expr``, ``$eq``, ...) as
+    weave's own client sends them. ``None`` fields are kept, not excluded: a
+    ``{"$literal": null}`` in a query is meaningful.
+    """
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, BaseModel):
+        return body.model_dump_json(by_alias=True).encode("utf-8")
+    return pydantic_core.to_json(body)
+
+
+def _split_base_url(base_url: str) -> tuple[str, str | None]:
+    """``base_url`` without credentials, and the password it carried (if any)."""
+    if not isinstance(base_url, str) or not base_url:
+        raise ValueError(f"base_url must be an http(s) URL string, got {base_url!r}")
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Never echo a URL that may hold credentials; name only what is wrong.
+        raise ValueError(
+            f"base_url must start with http:// or https:// and name a host, "
+            f"got scheme {parts.scheme!r}"
+        )
+    password = urllib.parse.unquote(parts.password) if parts.password else None
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return clean, password
+
+
+class _Pool:
+    """The httpx client shared by an API client and its ``with_options`` copies."""
+
+    def __init__(self, http: httpx.AsyncClient, *, owned: bool) -> None:
+        self.http = http
+        self.owned = owned
+        self.closed = False
+
+
+class AsyncAPIClient:
+    """HTTP client of the Weave trace server API: one method per route.
+
+    Use it as a context manager (or close it) to release its connection pool.
+
+    - ``api_key``: sent as HTTP Basic auth (user ``api``), as the hosted service
+      expects; it never appears in a repr, a log line, an exception or a pickle.
+    - ``timeout``: seconds (or an ``httpx.Timeout``) per attempt; per call via
+      ``request(..., timeout=)`` or :meth:`with_options`.
+    - ``max_retries``: retries after connection errors, timeouts, 408, 429 and
+      5xx, with exponential backoff and full jitter (``retry_delay`` doubling up
+      to ``max_retry_delay``), honouring ``Retry-After``. Other 4xx never retry.
+    - ``http_client``: bring your own httpx client (proxies, transports); it is
+      then yours to close.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        headers: Mapping[str, str] | None = None,
+        verify: bool | str = True,
+        http_client: httpx.AsyncClient | None = None,
+        retry_delay: float = DEFAULT_RETRY_DELAY,
+        max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
+    ) -> None:
+        self._base_url, url_password = _split_base_url(base_url)
+        key = api_key or url_password
+        self._auth = BasicAuth(Secret(key)) if key else None
+        self._timeout = to_timeout(timeout)
+        self._retry = RetryPolicy(
+            max_retries=max_retries, delay=retry_delay, max_delay=max_retry_delay
+        )
+        self._headers = {
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            **(headers or {}),
+        }
+        if verify is False:
+            logger.warning(
+                "TLS certificate verification is disabled for %s; "
+                "anyone on the network path can read or alter this traffic",
+                self._base_url,
+            )
+        if http_client is None:
+            http = httpx.AsyncClient(
+                verify=verify,
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                follow_redirects=False,
+            )
+            self._pool = _Pool(http, owned=True)
+        else:
+            self._pool = _Pool(http_client, owned=False)
+
+    # --- identity ----------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The server's URL (credentials, if the URL carried any, are removed)."""
+        return self._base_url
+
+    @property
+    def max_retries(self) -> int:
+        return self._retry.max_retries
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self._timeout
+
+    @property
+    def is_closed(self) -> bool:
+        return self._pool.closed
+
+    def __repr__(self) -> str:
+        key = "'***'" if self._auth is not None else "None"
+        return (
+            f"{type(self).__name__}(base_url={self._base_url!r}, api_key={key}, "
+            f"max_retries={self._retry.max_retries}, timeout={self._timeout.read!r}"
+            f"{', closed' if self._pool.closed else ''})"
+        )
+
+    def __reduce__(self) -> NoReturn:
+        # A pickle would carry the key (and a live connection pool cannot travel anyway).
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled: it holds credentials and a "
+            "connection pool; create a new client in the other process"
+        )
+
+    def with_options(
+        self, *, timeout: float | httpx.Timeout | None = None, max_retries: int | None = None
+    ) -> Self:
+        """A copy with another default timeout and/or retry count, sharing this
+        client's connection pool (closing either closes both)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        if timeout is not None:
+            clone._timeout = to_timeout(timeout)
+        if max_retries is not None:
+            clone._retry = replace(self._retry, max_retries=max_retries)
+        return clone
+
+    # --- lifecycle ---------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        self._check_open("")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (unless it was passed in). Safe to call twice."""
+        if self._pool.closed:
+            return
+        self._pool.closed = True
+        if self._pool.owned:
+            await self._pool.http.aclose()
+
+    def _check_open(self, route: str) -> None:
+        if self._pool.closed:
+            what = f" (calling {route})" if route else ""
+            raise ClientClosedError(
+                f"This {type(self).__name__} for {self._base_url} is closed{what}; "
+                "create a new client"
+            )
+
+    # --- the core ----------------------------------------------------------
+
+    def _secrets(self) -> list[str]:
+        return self._auth.secrets() if self._auth is not None else []
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        files: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        timeout: Timeout = None,
+        max_retries: int | None = None,
+        stream: bool = False,
+        accept: str | None = None,
+    ) -> httpx.Response:
+        """Send one request with retries; return the successful response.
+
+        With ``stream=False`` the body is read inside the retry loop, so a
+        connection cut mid-body is retried like any other connection error.
+        """
+        policy = (
+            self._retry if max_retries is None else replace(self._retry, max_retries=max_retries)
+        )
+        attempt_timeout = self._timeout if timeout is None else to_timeout(timeout)
+        headers = dict(self._headers)
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        if accept is not None:
+            headers["Accept"] = accept
+        url = self._base_url + path
+        attempts = policy.max_retries + 1
+        retry = 0
+        while True:
+            self._check_open(path)
+            attempt = retry + 1
+            retry_after: float | None = None
+            error: APIError
+            cause: BaseException | None = None
+            request = self._pool.http.build_request(
+                method,
+                url,
+                content=content,
+                files=files,
+                data=data,
+                headers=headers,
+                timeout=attempt_timeout,
+            )
+            started = current_async_time()
+            try:
+                response = await self._pool.http.send(request, auth=self._auth, stream=stream)
+            except httpx.TimeoutException as exc:
+                elapsed = current_async_time() - started
+                error = APITimeoutError(
+                    f"{method} {path} timed out after {elapsed:.2f} s "
+                    f"({type(exc).__name__}, attempt {attempt} of {attempts})",
+                    route=path,
+                )
+                cause = exc
+            except httpx.TransportError as exc:
+                error = APIConnectionError(
+                    f"{method} {path} failed to reach {self._base_url}: "
+                    f"{type(exc).__name__}: {redact(str(exc), self._secrets()) or 'no details'} "
+                    f"(attempt {attempt} of {attempts})",
+                    route=path,
+                )
+                cause = exc
+            else:
+                elapsed = current_async_time() - started
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug(
+                        "%s %s -> %d in %.1f ms (attempt %d of %d)",
+                        method,
+                        path,
+                        response.status_code,
+                        elapsed * 1000,
+                        attempt,
+                        attempts,
+                    )
+                if response.is_success:
+                    return response
+                if stream:
+                    await response.aread()
+                    await response.aclose()
+                error = make_status_error(
+                    response.status_code,
+                    response.content,
+                    route=path,
+                    reason=response.reason_phrase,
+                    headers=response.headers,
+                    secrets=self._secrets(),
+                )
+                if not should_retry_status(response.status_code):
+                    raise error
+                retry_after = parse_retry_after(response.headers)
+            if retry >= policy.max_retries:
+                raise error from cause
+            delay = policy.backoff(retry, retry_after)
+            logger.info(
+                "Retrying %s %s in %.2f s after %s (retry %d of %d)",
+                method,
+                path,
+                delay,
+                _short(error),
+                retry + 1,
+                policy.max_retries,
+            )
+            await async_sleep(delay)
+            retry += 1
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        cast_to: type[T],
+        body: Body = None,
+        timeout: Timeout = None,
+        max_retries: int | None = None,
+    ) -> T:
+        """Send ``body`` (a model, a dict, or pre-encoded JSON bytes) to ``path`` and
+        validate the JSON reply into ``cast_to``.
+
+        Raises an ``APIStatusError`` subclass for an error status (after retries
+        for 408/429/5xx), ``APIConnectionError``/``APITimeoutError`` when the
+        server cannot be reached in time, ``APIResponseValidationError`` when the
+        reply does not match ``cast_to``, ``ClientClosedError`` once the client is closed.
+        """
+        response = await self._send(
+            method, path, content=_encode(body), timeout=timeout, max_retries=max_retries
+        )
+        return parse_json_as(cast_to, response.content, route=path, secrets=self._secrets())
+
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        item_type: type[T],
+        body: Body = None,
+        timeout: Timeout = None,
+        max_retries: int | None = None,
+    ) -> AsyncStream[T]:
+        """A lazily opened stream of ``item_type`` items over a JSONL reply.
+
+        Opening the stream is retried like any request; a stream cut once items
+        have arrived raises ``APIConnectionError`` instead of being restarted.
+        """
+        opener = functools.partial(
+            self._send,
+            method,
+            path,
+            content=_encode(body),
+            timeout=timeout,
+            max_retries=max_retries,
+            stream=True,
+            accept="application/jsonl",
+        )
+        return AsyncStream(opener, item_type, route=path, secrets=self._secrets())
+
+    async def _post(self, path: str, req: BaseModel, cast_to: type[T]) -> T:
+        return await self.request("POST", path, body=req, cast_to=cast_to)
+
+    # --- service -----------------------------------------------------------
+
+    async def server_info(self) -> ServerInfoRes:
+        """``GET /server_info``: the server's version requirements."""
+        return await self.request("GET", "/server_info", cast_to=ServerInfoRes)
+
+    async def health(self) -> dict[str, Any]:
+        """``GET /health``: a small JSON object when the server is up."""
+        return await self.request("GET", "/health", cast_to=dict[str, Any])
+
+    # --- calls -------------------------------------------------------------
+
+    async def call_start(self, req: CallStartReq) -> CallStartRes:
+        """``POST /call/start``: record that a call started."""
+        return await self._post("/call/start", req, CallStartRes)
+
+    async def call_end(self, req: CallEndReq) -> CallEndRes:
+        """``POST /call/end``: record a call's end (output or exception, summary)."""
+        return await self._post("/call/end", req, CallEndRes)
+
+    async def call_start_batch(self, req: CallCreateBatchReq) -> CallCreateBatchRes:
+        """``POST /call/upsert_batch``: many starts and ends in one request, in order."""
+        return await self._post("/call/upsert_batch", req, CallCreateBatchRes)
+
+    async def call_read(self, req: CallReadReq) -> CallReadRes:
+        """``POST /call/read``: one call by id (``call`` is None when there is none)."""
+        return await self._post("/call/read", req, CallReadRes)
+
+    async def call_update(self, req: CallUpdateReq) -> CallUpdateRes:
+        """``POST /call/update``: change a call's display name."""
+        return await self._post("/call/update", req, CallUpdateRes)
+
+    async def calls_query(self, req: CallsQueryReq) -> CallsQueryRes:
+        """All calls matching ``req``, as one list.
+
+        Read from ``/calls/stream_query`` as weave's own client does (the hosted
+        service deprecated ``/calls/query``); the whole reply is read inside the
+        retry loop, so a cut connection is retried rather than returning part.
+        """
+        response = await self._send(
+            "POST", "/calls/stream_query", content=_encode(req), accept="application/jsonl"
+        )
+        calls = parse_jsonl(
+            CallSchema, response.content, route="/calls/stream_query", secrets=self._secrets()
+        )
+        return CallsQueryRes(calls=calls)
+
+    def calls_query_stream(self, req: CallsQueryReq) -> AsyncStream[CallSchema]:
+        """``POST /calls/stream_query``: the matching calls, one at a time (flat memory)."""
+        return self.stream("POST", "/calls/stream_query", body=req, item_type=CallSchema)
+
+    async def calls_query_stats(self, req: CallsQueryStatsReq) -> CallsQueryStatsRes:
+        """``POST /calls/query_stats``: how many calls match."""
+        return await self._post("/calls/query_stats", req, CallsQueryStatsRes)
+
+    async def calls_delete(self, req: CallsDeleteReq) -> CallsDeleteRes:
+        """``POST /calls/delete``: delete calls and their descendants."""
+        return await self._post("/calls/delete", req, CallsDeleteRes)
+
+    # --- objects -----------------------------------------------------------
+
+    async def obj_create(self, req: ObjCreateReq) -> ObjCreateRes:
+        """``POST /obj/create``: store an object version; returns its digest."""
+        return await self._post("/obj/create", req, ObjCreateRes)
+
+    async def obj_read(self, req: ObjReadReq) -> ObjReadRes:
+        """``POST /obj/read``: one object version by digest, ``latest`` or ``v{N}``."""
+        return await self._post("/obj/read", req, ObjReadRes)
+
+    async def objs_query(self, req: ObjQueryReq) -> ObjQueryRes:
+        """``POST /objs/query``: object versions matching a filter."""
+        return await self._post("/objs/query", req, ObjQueryRes)
+
+    async def obj_delete(self, req: ObjDeleteReq) -> ObjDeleteRes:
+        """``POST /obj/delete``: delete some or all versions of an object."""
+        return await self._post("/obj/delete", req, ObjDeleteRes)
+
+    # --- tables ------------------------------------------------------------
+
+    async def table_create(self, req: TableCreateReq) -> TableCreateRes:
+        """``POST /table/create``: store rows; returns the table and row digests."""
+        return await self._post("/table/create", req, TableCreateRes)
+
+    async def table_update(self, req: TableUpdateReq) -> TableUpdateRes:
+        """``POST /table/update``: append, pop or insert rows, making a new version."""
+        return await self._post("/table/update", req, TableUpdateRes)
+
+    async def table_query(self, req: TableQueryReq) -> TableQueryRes:
+        """``POST /table/query``: rows of a table."""
+        return await self._post("/table/query", req, TableQueryRes)
+
+    def table_query_stream(self, req: TableQueryReq) -> AsyncStream[TableRowSchema]:
+        """``POST /table/query_stream``: rows one at a time (flat memory)."""
+        return self.stream("POST", "/table/query_stream", body=req, item_type=TableRowSchema)
+
+    async def table_query_stats(self, req: TableQueryStatsReq) -> TableQueryStatsRes:
+        """``POST /table/query_stats``: the row count of a table."""
+        return await self._post("/table/query_stats", req, TableQueryStatsRes)
+
+    # --- refs and files ----------------------------------------------------
+
+    async def refs_read_batch(self, req: RefsReadBatchReq) -> RefsReadBatchRes:
+        """``POST /refs/read_batch``: the values behind many ``weave:///`` refs."""
+        return await self._post("/refs/read_batch", req, RefsReadBatchRes)
+
+    async def file_create(self, req: FileCreateReq) -> FileCreateRes:
+        """``POST /file/create`` (multipart ``project_id`` + ``file``): store bytes."""
+        response = await self._send(
+            "POST",
+            "/file/create",
+            data={"project_id": req.project_id},
+            files={"file": (req.name, req.content)},
+        )
+        return parse_json_as(
+            FileCreateRes, response.content, route="/file/create", secrets=self._secrets()
+        )
+
+    async def file_content_read(self, req: FileContentReadReq) -> FileContentReadRes:
+        """``POST /file/content``: a stored file's bytes."""
+        response = await self._send(
+            "POST", "/file/content", content=_encode(req), accept="application/octet-stream"
+        )
+        return FileContentReadRes(content=response.content)
+
+    # --- feedback ----------------------------------------------------------
+
+    async def feedback_create(self, req: FeedbackCreateReq) -> FeedbackCreateRes:
+        """``POST /feedback/create``: attach feedback to a ref."""
+        return await self._post("/feedback/create", req, FeedbackCreateRes)
+
+    async def feedback_query(self, req: FeedbackQueryReq) -> FeedbackQueryRes:
+        """``POST /feedback/query``: feedback records matching a query."""
+        return await self._post("/feedback/query", req, FeedbackQueryRes)
+
+    async def feedback_purge(self, req: FeedbackPurgeReq) -> FeedbackPurgeRes:
+        """``POST /feedback/purge``: delete the feedback matching a query."""
+        return await self._post("/feedback/purge", req, FeedbackPurgeRes)
+
+    async def feedback_replace(self, req: FeedbackReplaceReq) -> FeedbackReplaceRes:
+        """``POST /feedback/replace``: replace one feedback record with another."""
+        return await self._post("/feedback/replace", req, FeedbackReplaceRes)
+
+
+def _short(error: APIError) -> str:
+    """A one-line reason for a retry log line."""
+    status = getattr(error, "status_code", None)
+    return f"HTTP {status}" if status is not None else type(error).__name__
