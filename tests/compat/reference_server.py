@@ -25,6 +25,7 @@ What we add, and why:
 - Errors: 0.51.59 ships no exception handlers (every error would be a 500, which clients retry);
   weave's own errors map to the statuses the hosted service answers with, body
   ``{"reason": message}``. See the README's "Compat tier" section.
+- Bodies without a Content-Type are parsed as JSON: weave's own client sends them so.
 - Auth: any or none; the key is never looked at.
 """
 
@@ -195,9 +196,13 @@ def create_app(db_path: str) -> FastAPI:
     sqlite_server = SqliteTraceServer(db_path)
     sqlite_server.setup_tables()
     service = ReferenceService(ReferenceTraceServer(sqlite_server, Base64IdConverter()))
-    app = FastAPI(title="weave 0.51.59 reference trace server")
+    # weave's own client posts JSON bodies without a Content-Type header (requests' data=);
+    # the hosted service parses them as JSON, so strict Content-Type checking (FastAPI's
+    # default since 0.12x) is off, as it must be for any server weave's client talks to.
+    app = FastAPI(title="weave 0.51.59 reference trace server", strict_content_type=False)
+    router = APIRouter(strict_content_type=False)
     app.include_router(
-        generate_routes(APIRouter(), ServiceDependency(service_factory=lambda _auth: service))
+        generate_routes(router, ServiceDependency(service_factory=lambda _auth: service))
     )
     for error_type, _status in _STATUS_BY_ERROR:
         app.add_exception_handler(error_type, _weave_error)

@@ -184,3 +184,15 @@ def test_table_query_stream_is_jsonl(http: httpx.Client, project_id: str) -> Non
 def test_missing_compat_venv_fails_with_bootstrap_hint(tmp_path: Path) -> None:
     with pytest.raises(pytest.fail.Exception, match=r"\./scripts/bootstrap"):
         start_reference_server(tmp_path / "server.log", python=tmp_path / "no-such-python")
+
+
+def test_json_body_without_content_type(http: httpx.Client, project_id: str) -> None:
+    # weave's own client posts `data=<json bytes>` with no Content-Type; the hosted service
+    # (and so any server weave's client talks to) parses it as JSON.
+    body = json.dumps({"project_id": project_id}).encode()
+    request = http.build_request("POST", "/calls/query", content=body)
+    request.headers.pop("Content-Type", None)
+    assert "content-type" not in request.headers
+    response = http.send(request)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"calls": []}
