@@ -167,7 +167,9 @@ def test_is_ref_uri() -> None:
 def test_validate_object_name() -> None:
     assert validate_object_name("my-object_v1.2") == "my-object_v1.2"
     assert validate_object_name("ünï") == "ünï"
-    with pytest.raises(InvalidNameError, match=r"invalid object name 'my object/x': contains ' ', '/'"):
+    with pytest.raises(
+        InvalidNameError, match=r"invalid object name 'my object/x': contains ' ', '/'"
+    ):
         validate_object_name("my object/x")
     with pytest.raises(InvalidNameError, match="object name is empty"):
         validate_object_name("")

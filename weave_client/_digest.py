@@ -54,9 +54,11 @@ _CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, allow_nan=False)
 def bytes_digest(content: bytes) -> str:
     """The server's digest of raw bytes (files, and the encoded text of objects and rows)."""
     # A sha256 is 32 bytes, so its base64 is 43 characters plus one "=".
-    return _b2a_base64(_sha256(content).digest(), newline=False)[:43].translate(
-        _B64_TO_WEAVE
-    ).decode("ascii")
+    return (
+        _b2a_base64(_sha256(content).digest(), newline=False)[:43]
+        .translate(_B64_TO_WEAVE)
+        .decode("ascii")
+    )
 
 
 def str_digest(text: str) -> str:

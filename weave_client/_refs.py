@@ -86,9 +86,7 @@ def _check_extra(extra: tuple[str, ...], where: str) -> None:
     for i in range(0, len(extra), 2):
         edge, value = extra[i], extra[i + 1]
         if not isinstance(edge, str) or not isinstance(value, str):
-            raise InvalidRefError(
-                f"extra path parts must be str in {where}: {list(extra)!r}"
-            )
+            raise InvalidRefError(f"extra path parts must be str in {where}: {list(extra)!r}")
         if edge not in _EDGE_SET:
             raise InvalidRefError(
                 f"unknown edge {edge!r} at extra part {i} in {where} "
@@ -98,9 +96,7 @@ def _check_extra(extra: tuple[str, ...], where: str) -> None:
             try:
                 int(value)
             except ValueError:
-                raise InvalidRefError(
-                    f"index {value!r} is not an integer in {where}"
-                ) from None
+                raise InvalidRefError(f"index {value!r} is not an integer in {where}") from None
 
 
 class Ref:
