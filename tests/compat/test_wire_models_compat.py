@@ -196,6 +196,39 @@ _PAYLOADS: list[tuple[str, dict[str, Any]]] = [
         {"obj": {"project_id": PROJECT, "object_id": "m", "val": {"_type": "X", "a": [1]}}},
     ),
     ("FeedbackCreateReq", FEEDBACK_CREATE),
+    (
+        "CallsQueryRes",
+        {
+            "calls": [
+                {
+                    **CALL_START,
+                    "ended_at": CALL_END["ended_at"],
+                    "output": CALL_END["output"],
+                    "summary": {
+                        **CALL_END["summary"],
+                        "weave": {"status": "success", "latency_ms": 100, "extra": [1]},
+                    },
+                }
+            ]
+        },
+    ),
+    (
+        "ObjReadRes",
+        {
+            "obj": {
+                "project_id": PROJECT,
+                "object_id": "m",
+                "created_at": "2025-03-04T05:06:07Z",
+                "digest": "abc",
+                "version_index": 2,
+                "is_latest": 1,
+                "kind": "op",
+                "base_object_class": None,
+                "val": {"_type": "CustomWeaveType", "files": {"obj.py": "d"}},
+            }
+        },
+    ),
+    ("TableCreateRes", {"digest": "d"}),
     ("FeedbackReplaceReq", {**FEEDBACK_CREATE, "feedback_id": "f1"}),
     (
         "FeedbackPurgeReq",
