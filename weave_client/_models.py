@@ -366,6 +366,7 @@ for _model in (
     Query,
 ):
     _model.model_rebuild()  # resolve the recursive `Operand` references
+del _model
 
 
 # ---------------------------------------------------------------------------
