@@ -36,30 +36,21 @@ Value semantics of the query language (the hosted service's, spelled for SQLite)
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from weave_client._models import (
-    AndOperation,
-    CallsFilter,
-    CallsQueryReq,
-    CallsQueryStatsReq,
-    ContainsOperation,
-    ConvertOperation,
-    EqOperation,
-    GetFieldOperator,
-    GteOperation,
-    GtOperation,
-    InOperation,
-    LiteralOperation,
-    NotOperation,
-    OrOperation,
-    Query,
-    SortBy,
+from weave_client._models import CallsFilter, CallsQueryReq, CallsQueryStatsReq, Query, SortBy
+from weave_client.server._query_sql import (
+    QueryError,
+    Sql,
+    compile_condition,
+    fmt,
+    json_field,
+    json_list_param,
+    order_terms,
+    sort_direction,
 )
 from weave_client.server._schema import CALLS_JSON_COLUMNS
 
@@ -73,10 +64,6 @@ __all__ = [
     "selected_columns",
     "trace_name_of",
 ]
-
-
-class QueryError(ValueError):
-    """A calls query the server cannot run: the message names the bad part."""
 
 
 # The columns of ``calls`` a query returns, in ``CallSchema`` field order.
@@ -121,54 +108,6 @@ _UNSTORED_FIELDS: frozenset[str] = frozenset(
 
 _WILDCARD_VERSION = ":*"
 _REF_PREFIXES: tuple[str, ...] = ("weave:///", "weave-trace-internal:///")
-
-# One part of a dotted path: word characters plus the few symbols model names
-# use (``gpt-4o``, ``openai/gpt-4o``, ``claude@v2``). Quotes, brackets, dots,
-# spaces and ``$`` never pass, so a part is always a safe quoted JSON-path label.
-_PATH_PART = re.compile(r"[\w\-/:@+]+")
-
-
-# ---------------------------------------------------------------------------
-# SQL fragments: text plus the parameters its ``?`` slots take, in order.
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Sql:
-    sql: str
-    params: tuple[Any, ...] = ()
-    # Set when the value is ``json_extract(column, path)``: casts and sorts then
-    # consult ``json_type`` for the exact JSON type rather than SQLite's view of it.
-    json: tuple[str, str] | None = None
-    # True for the output of an operation ($eq, $and, ...): already a 0/1 condition.
-    is_condition: bool = False
-
-
-def _fmt(template: str, *parts: _Sql, is_condition: bool = False) -> _Sql:
-    """Fill ``{}`` slots with fragments, in order, carrying their parameters along."""
-    params: list[Any] = []
-    for part in parts:
-        params.extend(part.params)
-    return _Sql(template.format(*(p.sql for p in parts)), tuple(params), is_condition=is_condition)
-
-
-def _param(value: Any) -> _Sql:
-    return _Sql("?", (value,))
-
-
-def _json_list_param(values: Sequence[str]) -> _Sql:
-    # One bound JSON array instead of one slot per id: no limit on list length.
-    return _Sql("(SELECT value FROM json_each(?))", (json.dumps(list(values)),))
-
-
-def _json_path(parts: Sequence[str]) -> str:
-    return "$" + "".join(f"[{p}]" if p.isdigit() else f'."{p}"' for p in parts)
-
-
-def _json_type(src: tuple[str, str]) -> _Sql:
-    column, path = src
-    return _Sql(f"json_type({column}, ?)", (path,))
-
 
 # ---------------------------------------------------------------------------
 # Derived summary fields, in SQL (for filters and sorts) and in Python (on read).
@@ -285,26 +224,15 @@ def derive_weave_summary(
 # ---------------------------------------------------------------------------
 
 
-def _field(name: str, where: str) -> _Sql:
+def _field(name: str, where: str) -> Sql:
     """The SQL value of a field name, validated; ``where`` says where it came from."""
     if name in _PLAIN_FIELDS:
-        return _Sql(name)
+        return Sql(name)
     if name in _DERIVED_FIELDS:
-        return _Sql(_DERIVED_FIELDS[name])
-    root, dot, rest = name.partition(".")
+        return Sql(_DERIVED_FIELDS[name])
+    root = name.partition(".")[0]
     if root in CALLS_JSON_COLUMNS:
-        if not dot:
-            path = "$"
-        else:
-            parts = rest.split(".")
-            for part in parts:
-                if not _PATH_PART.fullmatch(part):
-                    raise QueryError(
-                        f"invalid field {name!r} in {where}: path part {part!r} is not a plain "
-                        "name (letters, digits, '_', '-', '/', ':', '@', '+')"
-                    )
-            path = _json_path(parts)
-        return _Sql(f"json_extract({root}, ?)", (path,), json=(root, path))
+        return json_field(root, name, where)
     if name in _UNSTORED_FIELDS:
         raise QueryError(f"field {name!r} in {where} is not stored by this server")
     known = ", ".join(sorted(_PLAIN_FIELDS | set(_DERIVED_FIELDS)))
@@ -315,230 +243,22 @@ def _field(name: str, where: str) -> _Sql:
 
 
 # ---------------------------------------------------------------------------
-# $convert, JSON-aware.
-# ---------------------------------------------------------------------------
-
-
-def _numeric_text(x: _Sql) -> _Sql:
-    # SQLite's CAST turns 'abc' into 0; a numeric string parses, anything else is NULL.
-    return _fmt(
-        "(CASE WHEN json_valid({}) THEN (CASE WHEN json_type({}) IN ('integer', 'real')"
-        " THEN CAST({} AS REAL) END) END)",
-        x,
-        x,
-        x,
-    )
-
-
-def _text_bool(x: _Sql) -> _Sql:
-    return _fmt(
-        "(CASE lower({}) WHEN 'true' THEN 1 WHEN '1' THEN 1 WHEN 'false' THEN 0 WHEN '0' THEN 0 END)",
-        x,
-    )
-
-
-def _to_double(x: _Sql) -> _Sql:
-    if x.json is not None:
-        plain = _Sql(x.sql, x.params)
-        return _fmt(
-            "(CASE {} WHEN 'integer' THEN CAST({} AS REAL) WHEN 'real' THEN {}"
-            " WHEN 'true' THEN 1.0 WHEN 'false' THEN 0.0 WHEN 'text' THEN {} END)",
-            _json_type(x.json),
-            plain,
-            plain,
-            _numeric_text(plain),
-        )
-    return _fmt(
-        "(CASE typeof({}) WHEN 'integer' THEN CAST({} AS REAL) WHEN 'real' THEN {}"
-        " WHEN 'text' THEN {} END)",
-        x,
-        x,
-        x,
-        _numeric_text(x),
-    )
-
-
-def _to_string(x: _Sql) -> _Sql:
-    if x.json is not None:
-        plain = _Sql(x.sql, x.params)
-        return _fmt(
-            "(CASE {} WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST({} AS TEXT) END)",
-            _json_type(x.json),
-            plain,
-        )
-    return _fmt("CAST({} AS TEXT)", x)
-
-
-def _to_bool(x: _Sql) -> _Sql:
-    if x.json is not None:
-        plain = _Sql(x.sql, x.params)
-        return _fmt(
-            "(CASE {} WHEN 'true' THEN 1 WHEN 'false' THEN 0 WHEN 'integer' THEN {} != 0"
-            " WHEN 'real' THEN {} != 0 WHEN 'text' THEN {} END)",
-            _json_type(x.json),
-            plain,
-            plain,
-            _text_bool(plain),
-        )
-    return _fmt(
-        "(CASE typeof({}) WHEN 'integer' THEN {} != 0 WHEN 'real' THEN {} != 0"
-        " WHEN 'text' THEN {} END)",
-        x,
-        x,
-        x,
-        _text_bool(x),
-    )
-
-
-def _exists(x: _Sql) -> _Sql:
-    if x.json is not None:
-        kind = _json_type(x.json)
-        return _fmt("({} IS NOT NULL AND {} != 'null')", kind, kind, is_condition=True)
-    return _fmt("({} IS NOT NULL)", x, is_condition=True)
-
-
-def _convert(x: _Sql, to: str) -> _Sql:
-    if to == "double":
-        return _to_double(x)
-    if to == "int":
-        return _fmt("CAST({} AS INTEGER)", _to_double(x))
-    if to == "string":
-        return _to_string(x)
-    if to == "bool":
-        return _to_bool(x)
-    if to == "exists":
-        return _exists(x)
-    raise QueryError(
-        f"unknown $convert target {to!r}; expected one of double, int, string, bool, exists"
-    )
-
-
-# ---------------------------------------------------------------------------
-# The $expr language.
-# ---------------------------------------------------------------------------
-
-
-def _literal_value(value: Any) -> Any:
-    """A literal with nested ``{"$literal": ...}`` wrappers of dicts and lists removed."""
-    if isinstance(value, LiteralOperation):
-        return _literal_value(value.literal_)
-    if isinstance(value, dict):
-        return {k: _literal_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_literal_value(v) for v in value]
-    return value
-
-
-def _literal(op: LiteralOperation) -> _Sql:
-    value = _literal_value(op)
-    if value is None:
-        return _Sql("NULL")
-    if isinstance(value, dict | list):
-        # A JSON field holding an object or array reads back as minified JSON text.
-        return _Sql("json(?)", (json.dumps(value),))
-    return _param(value)
-
-
-def _is_null_literal(operand: Any) -> bool:
-    return isinstance(operand, LiteralOperation) and operand.literal_ is None
-
-
-def _as_condition(x: _Sql) -> _Sql:
-    if x.is_condition:
-        return x
-    # A plain value used as a condition: Mongo truthiness (null, false and 0 are false).
-    return _fmt("COALESCE(({}) <> 0, 0)", x, is_condition=True)
-
-
-def _two_valued(template: str, *parts: _Sql) -> _Sql:
-    # NULL (a missing field) makes a comparison false, not unknown, so $not flips it.
-    return _fmt("COALESCE(" + template + ", 0)", *parts, is_condition=True)
-
-
-class _ExprCompiler:
-    def __init__(self, where: str) -> None:
-        self.where = where
-
-    def operand(self, op: Any) -> _Sql:
-        if isinstance(op, LiteralOperation):
-            return _literal(op)
-        if isinstance(op, GetFieldOperator):
-            return _field(op.get_field_, self.where)
-        if isinstance(op, ConvertOperation):
-            return _convert(self.operand(op.convert_.input), op.convert_.to)
-        return self.operation(op)
-
-    def operation(self, op: Any) -> _Sql:
-        if isinstance(op, AndOperation | OrOperation):
-            parts, name, glue = (
-                (op.and_, "$and", " AND ")
-                if isinstance(op, AndOperation)
-                else (op.or_, "$or", " OR ")
-            )
-            if not parts:
-                raise QueryError(f"empty {name} in {self.where}: it needs at least one operand")
-            terms = [_as_condition(self.operand(p)) for p in parts]
-            if len(terms) == 1:
-                return terms[0]
-            return _fmt("(" + glue.join("{}" for _ in terms) + ")", *terms, is_condition=True)
-        if isinstance(op, NotOperation):
-            return _fmt("(NOT {})", _as_condition(self.operand(op.not_[0])), is_condition=True)
-        if isinstance(op, EqOperation):
-            lhs, rhs = op.eq_
-            if _is_null_literal(rhs) or _is_null_literal(lhs):
-                other = lhs if _is_null_literal(rhs) else rhs
-                return _fmt("({} IS NULL)", self.operand(other), is_condition=True)
-            return _two_valued("({} = {})", self.operand(lhs), self.operand(rhs))
-        if isinstance(op, GtOperation):
-            return _two_valued("({} > {})", self.operand(op.gt_[0]), self.operand(op.gt_[1]))
-        if isinstance(op, GteOperation):
-            return _two_valued("({} >= {})", self.operand(op.gte_[0]), self.operand(op.gte_[1]))
-        if isinstance(op, InOperation):
-            lhs, choices = op.in_
-            value = self.operand(lhs)
-            non_null = [c for c in choices if not _is_null_literal(c)]
-            conds: list[_Sql] = []
-            if non_null:
-                items = [self.operand(c) for c in non_null]
-                slots = ", ".join("{}" for _ in items)
-                conds.append(_two_valued("({} IN (" + slots + "))", value, *items))
-            if len(non_null) != len(choices):
-                conds.append(_fmt("({} IS NULL)", value, is_condition=True))
-            if not conds:
-                return _Sql("0", is_condition=True)  # membership in an empty list
-            return _fmt("(" + " OR ".join("{}" for _ in conds) + ")", *conds, is_condition=True)
-        if isinstance(op, ContainsOperation):
-            spec = op.contains_
-            haystack = _to_string(self.operand(spec.input))
-            needle = _to_string(self.operand(spec.substr))
-            if spec.case_insensitive:
-                haystack, needle = _fmt("lower({})", haystack), _fmt("lower({})", needle)
-            return _two_valued("(instr({}, {}) > 0)", haystack, needle)
-        raise QueryError(f"unknown operator {type(op).__name__} in {self.where}")
-
-
-def _compile_query(query: Query) -> _Sql:
-    compiler = _ExprCompiler("query.$expr")
-    return _as_condition(compiler.operand(query.expr_))
-
-
-# ---------------------------------------------------------------------------
 # CallsFilter.
 # ---------------------------------------------------------------------------
 
 
-def _in_list(column: str, values: Sequence[str]) -> _Sql:
-    return _fmt(f"{column} IN {{}}", _json_list_param(values))
+def _in_list(column: str, values: Sequence[str]) -> Sql:
+    return fmt(f"{column} IN {{}}", json_list_param(values))
 
 
-def _prefix(column: str, prefix: str) -> _Sql:
+def _prefix(column: str, prefix: str) -> Sql:
     # substr, not LIKE: LIKE folds case and treats '%'/'_' in names as wildcards.
-    return _Sql(f"substr({column}, 1, ?) = ?", (len(prefix), prefix))
+    return Sql(f"substr({column}, 1, ?) = ?", (len(prefix), prefix))
 
 
-def _op_names_condition(project_id: str, op_names: Sequence[str]) -> _Sql:
+def _op_names_condition(project_id: str, op_names: Sequence[str]) -> Sql:
     exact: list[str] = []
-    alternatives: list[_Sql] = []
+    alternatives: list[Sql] = []
     for name in op_names:
         if name.endswith(_WILDCARD_VERSION):
             # 'weave:///e/p/op/name:*' - any version of that op.
@@ -552,18 +272,18 @@ def _op_names_condition(project_id: str, op_names: Sequence[str]) -> _Sql:
             alternatives.append(_prefix("op_name", f"weave:///{project_id}/op/{name}:"))
     if exact:
         alternatives.insert(0, _in_list("op_name", exact))
-    return _fmt("(" + " OR ".join("{}" for _ in alternatives) + ")", *alternatives)
+    return fmt("(" + " OR ".join("{}" for _ in alternatives) + ")", *alternatives)
 
 
-def _refs_condition(column: str, refs: Sequence[str]) -> _Sql:
-    return _fmt(
+def _refs_condition(column: str, refs: Sequence[str]) -> Sql:
+    return fmt(
         f"EXISTS (SELECT 1 FROM json_each(calls.{column}) AS r WHERE r.value IN {{}})",
-        _json_list_param(refs),
+        json_list_param(refs),
     )
 
 
-def _filter_conditions(project_id: str, f: CallsFilter) -> list[_Sql]:
-    conds: list[_Sql] = []
+def _filter_conditions(project_id: str, f: CallsFilter) -> list[Sql]:
+    conds: list[Sql] = []
     # As weave: an empty list for these means "no filter" ...
     if f.op_names:
         conds.append(_op_names_condition(project_id, f.op_names))
@@ -586,23 +306,23 @@ def _filter_conditions(project_id: str, f: CallsFilter) -> list[_Sql]:
         if maybe is not None:
             conds.append(_in_list(column, maybe))
     if f.trace_roots_only:
-        conds.append(_Sql("parent_id IS NULL"))
+        conds.append(Sql("parent_id IS NULL"))
     return conds
 
 
-def _where(project_id: str, call_filter: CallsFilter | None, query: Query | None) -> _Sql:
+def _where(project_id: str, call_filter: CallsFilter | None, query: Query | None) -> Sql:
     conds = [
-        _Sql("project_id = ?", (project_id,)),
-        _Sql("deleted_at IS NULL"),
+        Sql("project_id = ?", (project_id,)),
+        Sql("deleted_at IS NULL"),
         # A call whose end arrived before its start is not visible until the start lands;
         # excluding it here keeps limit, offset and counts right.
-        _Sql("started_at IS NOT NULL"),
+        Sql("started_at IS NOT NULL"),
     ]
     if call_filter is not None:
         conds.extend(_filter_conditions(project_id, call_filter))
     if query is not None:
-        conds.append(_compile_query(query))
-    return _fmt(" AND ".join("{}" for _ in conds), *conds)
+        conds.append(compile_condition(query, _field))
+    return fmt(" AND ".join("{}" for _ in conds), *conds)
 
 
 # ---------------------------------------------------------------------------
@@ -610,41 +330,28 @@ def _where(project_id: str, call_filter: CallsFilter | None, query: Query | None
 # ---------------------------------------------------------------------------
 
 
-def _order_by(sort_by: Sequence[SortBy] | None) -> _Sql:
+def _order_by(sort_by: Sequence[SortBy] | None) -> Sql:
     if sort_by is None:
         keys: list[tuple[str, str]] = [("started_at", "ASC")]
     else:
-        keys = []
-        for i, s in enumerate(sort_by):
-            direction = str(s.direction).upper()
-            if direction not in ("ASC", "DESC"):
-                raise QueryError(
-                    f"invalid direction {s.direction!r} in sort_by[{i}]; expected 'asc' or 'desc'"
-                )
-            keys.append((s.field, direction))
-    parts: list[_Sql] = []
+        keys = [
+            (s.field, sort_direction(s.direction, f"sort_by[{i}]")) for i, s in enumerate(sort_by)
+        ]
+    parts: list[Sql] = []
     for i, (name, direction) in enumerate(keys):
-        value = _field(name, f"sort_by[{i}].field")
-        if value.json is not None:
-            # As the hosted service: present values first, then numerically, then as text.
-            kind = _json_type(value.json)
-            parts.append(_fmt("({} IS NULL OR {} = 'null') ASC", kind, kind))
-            parts.append(_fmt(f"{{}} {direction} NULLS LAST", _to_double(value)))
-            parts.append(_fmt(f"{{}} {direction} NULLS LAST", _to_string(value)))
-        else:
-            parts.append(_fmt(f"{{}} {direction} NULLS LAST", value))
+        parts.extend(order_terms(_field(name, f"sort_by[{i}].field"), direction))
     if not any(name == "id" for name, _ in keys):
-        parts.append(_Sql("id ASC"))  # a total order, so limit/offset pages never overlap
-    return _fmt(" ORDER BY " + ", ".join("{}" for _ in parts), *parts)
+        parts.append(Sql("id ASC"))  # a total order, so limit/offset pages never overlap
+    return fmt(" ORDER BY " + ", ".join("{}" for _ in parts), *parts)
 
 
-def _limit_offset(limit: int | None, offset: int | None) -> _Sql:
+def _limit_offset(limit: int | None, offset: int | None) -> Sql:
     if limit is not None and limit < 0:
         raise QueryError(f"invalid limit {limit}: must not be negative")
     if offset is not None and offset < 0:
         raise QueryError(f"invalid offset {offset}: must not be negative")
     # weave's SQLite server reads `limit or -1`: a limit of 0 means no limit.
-    return _Sql(" LIMIT ? OFFSET ?", (limit or -1, offset or 0))
+    return Sql(" LIMIT ? OFFSET ?", (limit or -1, offset or 0))
 
 
 def _top_level(names: Iterable[str]) -> set[str]:
@@ -680,7 +387,7 @@ def compile_calls_query(req: CallsQueryReq) -> tuple[str, list[Any]]:
     """
     columns = selected_columns(req.columns, bool(req.include_costs))
     where = _where(req.project_id, req.filter, req.query)
-    sql = _fmt(
+    sql = fmt(
         f"SELECT {', '.join(columns)} FROM calls WHERE {{}}{{}}{{}}",
         where,
         _order_by(req.sort_by),
@@ -698,8 +405,8 @@ def compile_calls_query_stats(req: CallsQueryStatsReq) -> tuple[str, list[Any]]:
     if req.limit is not None and req.limit < 1:
         raise QueryError(f"invalid limit {req.limit}: must be a positive integer")
     where = _where(req.project_id, req.filter, req.query)
-    limit = _Sql(" LIMIT ?", (req.limit if req.limit is not None else -1,))
-    sql = _fmt("SELECT COUNT(*) AS count FROM (SELECT 1 FROM calls WHERE {}{})", where, limit)
+    limit = Sql(" LIMIT ?", (req.limit if req.limit is not None else -1,))
+    sql = fmt("SELECT COUNT(*) AS count FROM (SELECT 1 FROM calls WHERE {}{})", where, limit)
     return sql.sql, list(sql.params)
 
 
