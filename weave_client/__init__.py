@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ._async._api_client import AsyncAPIClient
+from ._async._op import AsyncOp, async_op
+from ._async._sender import FlushResult
 from ._async._streaming import AsyncStream
 from ._context import ContextThreadPoolExecutor
 from ._errors import (
@@ -28,7 +30,9 @@ from ._errors import (
     WeaveError,
 )
 from ._sync._api_client import SyncAPIClient
+from ._sync._op import Op, op
 from ._sync._streaming import SyncStream
+from ._tracing import attributes
 
 __version__ = "0.1.0"
 
@@ -39,17 +43,20 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncAPIClient",
+    "AsyncOp",
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
     "ConflictError",
     "ContextThreadPoolExecutor",
+    "FlushResult",
     "InternalServerError",
     "InvalidNameError",
     "InvalidRefError",
     "InvalidSettingError",
     "NotFoundError",
+    "Op",
     "PermissionDeniedError",
     "RateLimitError",
     "RequestTooLargeError",
@@ -59,4 +66,7 @@ __all__ = [
     "UnsaveableValueError",
     "WeaveError",
     "__version__",
+    "async_op",
+    "attributes",
+    "op",
 ]

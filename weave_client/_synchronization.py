@@ -11,7 +11,9 @@ asyncio task for the async client, a daemon thread for the sync one).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextvars
+import inspect
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -21,15 +23,19 @@ from typing import Any, TypeVar
 __all__ = [
     "AsyncEvent",
     "AsyncLock",
+    "AsyncNotifier",
     "AsyncSemaphore",
     "AsyncWorker",
     "Event",
     "Lock",
+    "Notifier",
     "Semaphore",
     "Worker",
+    "async_callable_kind",
     "async_gather_bounded",
     "async_run_blocking",
     "async_sleep",
+    "callable_kind",
     "current_async_time",
     "current_time",
     "gather_bounded",
@@ -124,18 +130,31 @@ def gather_bounded(jobs: Iterable[Callable[[], T]], limit: int) -> list[T]:
 
 
 class AsyncWorker:
-    """Runs ``target`` as an asyncio task on the loop that calls ``start()``."""
+    """Runs ``target`` as an asyncio task on the loop that calls ``start()``.
 
-    def __init__(self, target: Callable[[], Coroutine[Any, Any, None]], name: str) -> None:
+    ``at_exit`` is accepted for parity with ``Worker`` and not used: no event loop
+    runs at interpreter exit, so async owners flush in ``aclose()`` instead.
+    """
+
+    def __init__(
+        self,
+        target: Callable[[], Coroutine[Any, Any, None]],
+        name: str,
+        at_exit: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
         self._target = target
         self._name = name
         self._task: asyncio.Task[None] | None = None
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        # A task left on a closed loop (a previous asyncio.run) is not running:
+        # the owner restarts the worker on the current loop.
+        task = self._task
+        return task is not None and not task.done() and not task.get_loop().is_closed()
 
     def start(self) -> None:
+        """Start the task on the running loop (RuntimeError when there is none)."""
         if self.running:
             return
         # A fresh context: the worker must not inherit the caller's current call.
@@ -145,8 +164,8 @@ class AsyncWorker:
 
     async def join(self, timeout: float | None = None) -> bool:
         """Wait for the target to return; False if it is still running at ``timeout``."""
-        if self._task is None:
-            return True
+        if self._task is None or self._task.get_loop() is not asyncio.get_running_loop():
+            return not self.running
         done, _ = await asyncio.wait({self._task}, timeout=timeout)
         return bool(done)
 
@@ -156,11 +175,21 @@ class AsyncWorker:
 
 
 class Worker:
-    """Runs ``target`` in a daemon thread started by ``start()``."""
+    """Runs ``target`` in a daemon thread started by ``start()``.
 
-    def __init__(self, target: Callable[[], None], name: str) -> None:
+    ``at_exit``, if given, runs at interpreter exit while the thread is alive (a
+    daemon thread would otherwise die with queued work); it must bound its wait.
+    """
+
+    def __init__(
+        self,
+        target: Callable[[], None],
+        name: str,
+        at_exit: Callable[[], None] | None = None,
+    ) -> None:
         self._target = target
         self._name = name
+        self._at_exit = at_exit
         self._thread: threading.Thread | None = None
 
     @property
@@ -168,14 +197,24 @@ class Worker:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
+        """Start the thread (again, if a previous one has returned)."""
         if self.running:
             return
         # A fresh context: the worker must not inherit the caller's current call.
         ctx = contextvars.Context()
         self._thread = threading.Thread(
-            target=ctx.run, args=(self._target,), name=self._name, daemon=True
+            target=ctx.run, args=(self._run,), name=self._name, daemon=True
         )
+        if self._at_exit is not None:
+            atexit.register(self._at_exit)
         self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._target()
+        finally:
+            if self._at_exit is not None:
+                atexit.unregister(self._at_exit)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the target to return; False if it is still running at ``timeout``."""
@@ -186,3 +225,112 @@ class Worker:
 
     def cancel(self) -> None:
         """Threads cannot be cancelled; the target must watch its own stop flag."""
+
+
+# --- cross-thread notification ----------------------------------------------
+
+
+class AsyncNotifier:
+    """Wakes tasks waiting on a condition; ``notify()`` may be called from any thread.
+
+    The asyncio primitives are not thread-safe, yet a sync ``@op`` running in a
+    worker thread reports to an async client's sender. Waiters register a future
+    on the loop; ``notify()`` resolves them directly on the loop thread and through
+    ``loop.call_soon_threadsafe`` from any other thread. Waiters re-check their
+    predicate on the loop after each wake-up, so no notification is lost.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def bind(self) -> None:
+        """Tie the notifier to the running loop (done on first wait if not before)."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+
+    def notify(self) -> None:
+        """Wake every waiter so it re-checks its predicate. Thread-safe."""
+        if threading.get_ident() == self._loop_thread:
+            if self._waiters:
+                self._wake()
+            return
+        # From another thread, always hop to the loop: a waiter between its
+        # predicate check and registering its future would miss a direct wake.
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._wake)
+            except RuntimeError:
+                # The loop closed between the check and the call: nobody is waiting.
+                pass
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, set()
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait until ``predicate()`` is true; False if it is still false at ``timeout``."""
+        if self._loop is None:
+            self.bind()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while not predicate():
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            fut: asyncio.Future[None] = loop.create_future()
+            self._waiters.add(fut)
+            try:
+                await asyncio.wait_for(fut, remaining)
+            except TimeoutError:
+                pass
+            finally:
+                self._waiters.discard(fut)
+        return True
+
+
+class Notifier:
+    """Wakes threads waiting on a condition; ``notify()`` may be called from any thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+
+    def bind(self) -> None:
+        """Nothing to bind: threads need no loop (kept for parity with AsyncNotifier)."""
+
+    def notify(self) -> None:
+        """Wake every waiter so it re-checks its predicate. Thread-safe."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait until ``predicate()`` is true; False if it is still false at ``timeout``."""
+        with self._cond:
+            return self._cond.wait_for(predicate, timeout)
+
+
+# --- what a decorator accepts -------------------------------------------------
+
+
+def async_callable_kind(func: Callable[..., Any]) -> str | None:
+    """``"function"`` for a coroutine function, ``"generator"`` for an async generator
+    function, None for anything else (the async flavour's ``@async_op`` takes these)."""
+    if inspect.iscoroutinefunction(func):
+        return "function"
+    if inspect.isasyncgenfunction(func):
+        return "generator"
+    return None
+
+
+def callable_kind(func: Callable[..., Any]) -> str | None:
+    """``"function"`` for a plain function, ``"generator"`` for a generator function,
+    None for coroutine and async generator functions (the sync flavour's ``@op``)."""
+    if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+        return None
+    if inspect.isgeneratorfunction(func):
+        return "generator"
+    return "function" if callable(func) else None

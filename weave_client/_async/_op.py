@@ -1,0 +1,513 @@
+"""``@async_op``: trace coroutine functions and async generators (``@op`` is the twin).
+
+A traced call costs a few microseconds on the caller's side and never waits on
+the network: the wrapper reads the current client (one contextvar), builds the
+start record with the I/O-free helpers of ``_tracing``, hands it to the client's
+background sender, runs the function with the call as the current call, and
+hands over the end record. With no current client the function runs untraced.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import random
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
+
+from .._context import current_client
+from .._synchronization import async_callable_kind, async_run_blocking
+from .._tracing import (
+    CallFrame,
+    current_attributes,
+    current_frame,
+    encode_inputs,
+    encode_value,
+    inferred_op_name,
+    iso_timestamp,
+    make_end,
+    make_start,
+    now,
+    op_parameters,
+    op_source,
+    reset_frame,
+    sampled_out_frame,
+    sanitize_name,
+    set_frame,
+)
+from ._sender import OpSave, op_save
+
+if TYPE_CHECKING:
+    from ._call import Call
+
+__all__ = ["AsyncOp", "async_op"]
+
+logger = logging.getLogger("weave_client")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_random = random.random
+_empty = inspect.Parameter.empty
+
+
+class AsyncOp(Generic[P, R]):
+    """A traced function: call it as the function it wraps.
+
+    Attributes: ``name`` (the op's object name), ``resolve_fn`` (the undecorated
+    function), ``display_name``, ``call_display_name``, ``postprocess_inputs``,
+    ``postprocess_output``, ``tracing_sample_rate``, ``accumulator``.
+    """
+
+    def __init__(
+        self,
+        func: Callable[P, R],
+        *,
+        name: str | None = None,
+        display_name: str | None = None,
+        call_display_name: str | Callable[[dict[str, Any]], str] | None = None,
+        postprocess_inputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        postprocess_output: Callable[[Any], Any] | None = None,
+        tracing_sample_rate: float = 1.0,
+        accumulator: Callable[[Any, Any], Any] | None = None,
+    ) -> None:
+        kind = async_callable_kind(func)
+        if kind is None:
+            raise TypeError(
+                f"async_op cannot trace {func!r}: it takes coroutine functions and async"
+                " generator functions (use op for plain functions and generators)"
+            )
+        if isinstance(tracing_sample_rate, bool) or not isinstance(
+            tracing_sample_rate, int | float
+        ):
+            raise TypeError(
+                f"tracing_sample_rate must be a float, got {tracing_sample_rate!r}"
+            )
+        if not 0.0 <= tracing_sample_rate <= 1.0:
+            raise ValueError(
+                f"tracing_sample_rate must be between 0 and 1, got {tracing_sample_rate!r}"
+            )
+        if call_display_name is not None and not (
+            isinstance(call_display_name, str) or callable(call_display_name)
+        ):
+            raise TypeError(
+                "call_display_name must be a str or a function of the call's inputs,"
+                f" got {call_display_name!r}"
+            )
+        functools.update_wrapper(self, func)
+        self.resolve_fn = func
+        # The same function, typed loosely for the wrapper's internals.
+        self._fn: Callable[..., Any] = func
+        self.name = sanitize_name(name or inferred_op_name(func))
+        self.display_name = display_name
+        self.call_display_name = call_display_name
+        self.postprocess_inputs = postprocess_inputs
+        self.postprocess_output = postprocess_output
+        self.tracing_sample_rate = float(tracing_sample_rate)
+        self.accumulator = accumulator
+        self._is_generator = kind == "generator"
+        self._signature = inspect.signature(func)
+        self._names, self._defaults, self._simple = op_parameters(self._signature)
+        self._source: str | None = None
+        self._saves: dict[str, OpSave] = {}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # Methods: ``obj.method(...)`` passes ``obj`` as ``self``, which is then
+        # recorded as an input like any other argument.
+        if instance is None:
+            return self
+        return _BoundOp(self, instance)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the function, traced when a client is current."""
+        if self._is_generator:
+            client = current_client()
+            if client is None:
+                return self.resolve_fn(*args, **kwargs)
+            return cast(R, self._traced_generator(client, current_frame(), args, kwargs))
+        return cast(R, self._traced_function(*args, **kwargs))
+
+    async def _traced_function(self, *args: Any, **kwargs: Any) -> Any:
+        client = current_client()
+        if client is None:
+            return await self._fn(*args, **kwargs)
+        parent = current_frame()
+        if parent is not None and not parent.sampled:
+            return await self._fn(*args, **kwargs)
+        if parent is None and self.tracing_sample_rate < 1.0 and _random() >= self.tracing_sample_rate:
+            return await self._run_sampled_out(args, kwargs)
+        sender = client._sender
+        if not sender.has_room() and not await async_run_blocking(sender.admit):
+            return await self._fn(*args, **kwargs)
+        frame = self._begin(client, sender, parent, args, kwargs)
+        if frame is None:
+            return await self._fn(*args, **kwargs)
+        token = set_frame(frame)
+        try:
+            result = await self._fn(*args, **kwargs)
+        except BaseException as exc:
+            reset_frame(token)
+            self._end(client, sender, frame, None, exc)
+            raise
+        reset_frame(token)
+        self._end(client, sender, frame, result, None)
+        return result
+
+    async def _run_sampled_out(self, args: Any, kwargs: Any) -> Any:
+        # Children of an unsampled root are not traced either.
+        token = set_frame(sampled_out_frame(None))
+        try:
+            return await self._fn(*args, **kwargs)
+        finally:
+            reset_frame(token)
+
+    async def call(self, *args: P.args, **kwargs: P.kwargs) -> tuple[Any, Call | None]:
+        """Run the function and return ``(result, call)``, as weave's ``op.call``.
+
+        ``call`` is the traced ``Call`` (inputs, output, summary, ids) built from
+        what was recorded, without a round trip to the server; None when the op
+        ran untraced (no current client, or sampled out). An exception from the
+        function propagates after being recorded.
+        """
+        if self._is_generator:
+            raise TypeError(
+                f"{self.name}.call() runs functions; iterate the generator op instead"
+            )
+        client = current_client()
+        parent = current_frame()
+        if client is None or (parent is not None and not parent.sampled):
+            return await self._fn(*args, **kwargs), None
+        if parent is None and self.tracing_sample_rate < 1.0 and _random() >= self.tracing_sample_rate:
+            return await self._run_sampled_out(args, kwargs), None
+        sender = client._sender
+        if not sender.has_room() and not await async_run_blocking(sender.admit):
+            return await self._fn(*args, **kwargs), None
+        frame = self._begin(client, sender, parent, args, kwargs)
+        if frame is None:
+            return await self._fn(*args, **kwargs), None
+        token = set_frame(frame)
+        try:
+            result = await self._fn(*args, **kwargs)
+        except BaseException as exc:
+            reset_frame(token)
+            self._end(client, sender, frame, None, exc)
+            raise
+        reset_frame(token)
+        end = self._end(client, sender, frame, result, None)
+        return result, _make_call(client, frame, end)
+
+    async def _traced_generator(
+        self, client: Any, parent: CallFrame | None, args: Any, kwargs: Any
+    ) -> Any:
+        # Parent is taken when the generator is made; the call starts at the
+        # first iteration, so a generator never iterated leaves no open call.
+        if (parent is not None and not parent.sampled) or (
+            parent is None
+            and self.tracing_sample_rate < 1.0
+            and _random() >= self.tracing_sample_rate
+        ):
+            frame: CallFrame | None = (
+                parent if parent is not None else sampled_out_frame(None)
+            )
+            sender = None
+        else:
+            sender = client._sender
+            if not sender.has_room() and not await async_run_blocking(sender.admit):
+                frame = None
+            else:
+                frame = self._begin(client, sender, parent, args, kwargs)
+        token = set_frame(frame) if frame is not None else None
+        try:
+            gen = self._fn(*args, **kwargs)
+        except BaseException as exc:
+            if token is not None:
+                reset_frame(token)
+            if sender is not None and frame is not None:
+                self._end(client, sender, frame, None, exc)
+            raise
+        if token is not None:
+            reset_frame(token)
+        if sender is None or frame is None:
+            # Untraced (sampled out or dropped), but children still see the
+            # sampled-out marker so they stay untraced too.
+            while True:
+                token = set_frame(frame) if frame is not None else None
+                try:
+                    item = await anext(gen)
+                except StopAsyncIteration:
+                    return
+                finally:
+                    if token is not None:
+                        reset_frame(token)
+                yield item
+        accumulator = self.accumulator
+        state: Any = None
+        items: list[Any] = []
+        try:
+            while True:
+                # The generator's body runs with this call current, and the
+                # consumer's context is restored before each yield: a traced
+                # generator consuming another traced one nests (weave issue 4511).
+                token = set_frame(frame)
+                try:
+                    item = await anext(gen)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    reset_frame(token)
+                if accumulator is not None:
+                    state = accumulator(state, item)
+                else:
+                    items.append(item)
+                yield item
+        except GeneratorExit:
+            # Closed by the consumer before exhaustion: the call ends with what
+            # was yielded so far.
+            self._end(client, sender, frame, state if accumulator is not None else items, None)
+            await gen.aclose()
+            raise
+        except BaseException as exc:
+            self._end(client, sender, frame, state if accumulator is not None else items, exc)
+            raise
+        self._end(client, sender, frame, state if accumulator is not None else items, None)
+
+    # --- the shared, synchronous steps (no awaits: the hot path) ----------------
+
+    def _begin(
+        self, client: Any, sender: Any, parent: CallFrame | None, args: Any, kwargs: Any
+    ) -> CallFrame | None:
+        """Build and queue the start record; None (and a log line) if that fails."""
+        try:
+            op_name = sender.op_refs.get(self)
+            if op_name is None:
+                op_name = self._register(client, sender)
+            frame = CallFrame(client.project_id, op_name, parent)
+            inputs = self._bind(args, kwargs)
+            display_name = self._display_name(inputs)
+            if self.postprocess_inputs is not None:
+                inputs = self._postprocess(self.postprocess_inputs, inputs, "postprocess_inputs")
+            frame.inputs = encode_inputs(inputs, getattr(client, "_ref_of", None))
+            frame.display_name = display_name
+            frame.started_at = now()
+            sender.put(make_start(frame, current_attributes()))
+            return frame
+        except Exception:
+            logger.exception("weave_client: could not start a traced call of %s; running it untraced", self.name)
+            return None
+
+    def _end(
+        self,
+        client: Any,
+        sender: Any,
+        frame: CallFrame,
+        result: Any,
+        exc: BaseException | None,
+    ) -> dict[str, Any] | None:
+        """Build and queue the end record (never raises into the traced code)."""
+        try:
+            output = result
+            if exc is None and self.postprocess_output is not None:
+                output = self._postprocess(self.postprocess_output, result, "postprocess_output")
+            record = make_end(
+                frame,
+                encode_value(output, getattr(client, "_ref_of", None)),
+                result,
+                exc,
+                now(),
+            )
+            sender.put(record)
+            return record
+        except Exception:
+            logger.exception("weave_client: could not end the traced call %s of %s", frame.id, self.name)
+            return None
+
+    def _bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Inputs by parameter name, defaults applied (as weave records them)."""
+        if self._simple and len(args) <= len(self._names):
+            inputs = dict(zip(self._names, args, strict=False))
+            if kwargs:
+                for key in kwargs:
+                    if key not in self._defaults or key in inputs:
+                        break
+                else:
+                    inputs.update(kwargs)
+                    kwargs = {}
+            if not kwargs:
+                if len(inputs) < len(self._names):
+                    for key, default in self._defaults.items():
+                        if key not in inputs:
+                            if default is _empty:
+                                break  # a missing argument: the function raises it
+                            inputs[key] = default
+                return inputs
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError:
+            # The call itself is wrong; the function raises the TypeError and the
+            # call records it. Keep what was passed.
+            return {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def _display_name(self, inputs: dict[str, Any]) -> str | None:
+        name = self.call_display_name
+        if name is None:
+            return self.display_name
+        if isinstance(name, str):
+            return name
+        try:
+            return str(name(inputs))
+        except Exception:
+            logger.warning(
+                "weave_client: call_display_name of %s raised; the call keeps its default name",
+                self.name,
+                exc_info=True,
+            )
+            return self.display_name
+
+    def _postprocess(self, fn: Callable[[Any], Any], value: Any, what: str) -> Any:
+        try:
+            return fn(value)
+        except Exception:
+            logger.warning(
+                "weave_client: %s of %s raised; the value is recorded as it was",
+                what,
+                self.name,
+                exc_info=True,
+            )
+            return value
+
+    def _register(self, client: Any, sender: Any) -> str:
+        """Queue this op version's save ahead of its first call; return its ref URI."""
+        project_id = client.project_id
+        save = self._saves.get(project_id)
+        if save is None:
+            save = op_save(project_id, self.name, self.source())
+            self._saves[project_id] = save
+        uri: str = sender.queue_op_save(self, save)
+        return uri
+
+    def source(self) -> str:
+        """The source file saved with the op, in the form weave saves it."""
+        if self._source is None:
+            self._source = op_source(self.resolve_fn, self.name)
+        return self._source
+
+
+class _BoundOp:
+    """An op bound to an instance (``obj.method``): ``self`` is passed first."""
+
+    __slots__ = ("__self__", "op")
+
+    def __init__(self, op: AsyncOp[..., Any], instance: Any) -> None:
+        self.op = op
+        self.__self__ = instance
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.op(self.__self__, *args, **kwargs)
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        """``(result, call)`` for this bound method; see ``AsyncOp.call``."""
+        return self.op.call(self.__self__, *args, **kwargs)
+
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+    def __repr__(self) -> str:
+        return f"<bound {self.op!r} of {self.__self__!r}>"
+
+
+@overload
+def async_op(func: Callable[P, R], /) -> AsyncOp[P, R]: ...
+
+
+@overload
+def async_op(
+    *,
+    name: str | None = None,
+    display_name: str | None = None,
+    call_display_name: str | Callable[[dict[str, Any]], str] | None = None,
+    postprocess_inputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    postprocess_output: Callable[[Any], Any] | None = None,
+    tracing_sample_rate: float = 1.0,
+    accumulator: Callable[[Any, Any], Any] | None = None,
+) -> Callable[[Callable[P, R]], AsyncOp[P, R]]: ...
+
+
+def async_op(
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    display_name: str | None = None,
+    call_display_name: str | Callable[[dict[str, Any]], str] | None = None,
+    postprocess_inputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    postprocess_output: Callable[[Any], Any] | None = None,
+    tracing_sample_rate: float = 1.0,
+    accumulator: Callable[[Any, Any], Any] | None = None,
+) -> AsyncOp[P, R] | Callable[[Callable[P, R]], AsyncOp[P, R]]:
+    """Trace a coroutine function or async generator function (``@async_op`` or ``@async_op(...)``).
+
+    - ``name``: the op's name (default: the function's, ``Class.method`` for methods).
+    - ``display_name``: the default display name of its calls.
+    - ``call_display_name``: a str, or a function of the call's inputs (a dict by
+      parameter name) returning the call's display name.
+    - ``postprocess_inputs`` / ``postprocess_output``: transform what is recorded
+      (the function still gets and returns the real values).
+    - ``tracing_sample_rate``: the fraction of root calls traced (children follow
+      their root).
+    - ``accumulator``: for generators, ``accumulator(state, item) -> state``; the
+      final state is the recorded output (default: the list of yielded items).
+    """
+
+    def decorate(fn: Callable[P, R]) -> AsyncOp[P, R]:
+        if isinstance(fn, staticmethod):
+            fn = fn.__func__
+        return AsyncOp(
+            fn,
+            name=name,
+            display_name=display_name,
+            call_display_name=call_display_name,
+            postprocess_inputs=postprocess_inputs,
+            postprocess_output=postprocess_output,
+            tracing_sample_rate=tracing_sample_rate,
+            accumulator=accumulator,
+        )
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+# --- helpers -------------------------------------------------------------------------
+
+
+def _make_call(client: Any, frame: CallFrame, end: dict[str, Any] | None) -> Call | None:
+    """The ``Call`` of a finished traced call, from what was recorded."""
+    if end is None:
+        return None
+    from ._call import Call
+
+    ended = end["req"]["end"]
+    parent = frame.parent
+    schema = {
+        "id": frame.id,
+        "project_id": frame.project_id,
+        "op_name": frame.op_name,
+        "display_name": frame.display_name,
+        "trace_id": frame.trace_id,
+        "parent_id": parent.id if parent is not None else None,
+        "started_at": iso_timestamp(frame.started_at),
+        "ended_at": iso_timestamp(ended["ended_at"]),
+        "attributes": frame.attributes,
+        "inputs": frame.inputs,
+        "output": ended["output"],
+        "exception": ended["exception"],
+        "summary": ended["summary"],
+    }
+    return Call._from_schema(client, schema)

@@ -1,0 +1,527 @@
+"""The background sender: traced calls reach the server without the caller waiting.
+
+The op wrapper only appends records to the sender's queue (``put``: synchronous,
+non-blocking, thread-safe). A background worker (an asyncio task for the async
+client, a daemon thread for the sync one: ``AsyncWorker``/``Worker`` of
+``_synchronization``) drains the queue into ``/call/upsert_batch`` requests
+bounded by count and bytes, encodes them off the event loop, retries with
+backoff, splits a batch the server rejects as too large (413), and truncates a
+single oversized call with a visible marker and a warning. A call is never
+dropped silently: what cannot be stored is logged with counts and call ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .._digest import bytes_digest, json_digest
+from .._errors import APIConnectionError, APIStatusError, RequestTooLargeError
+from .._synchronization import (
+    AsyncNotifier,
+    AsyncWorker,
+    async_run_blocking,
+    async_sleep,
+)
+from .._tracing import encode_record, record_call_id
+
+__all__ = ["AsyncCallSender", "FlushResult", "OpSave"]
+
+logger = logging.getLogger("weave_client")
+
+# The hosted service caps one call's payload; weave's client warns above this.
+MAX_ITEM_BYTES = int(3.5 * 1024 * 1024)
+TRUNCATED_MARKER = "<weave_client: value truncated, {size} bytes over the {limit}-byte call limit>"
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What ``flush()`` left behind: 0 pending means everything queued before it is stored."""
+
+    pending: int
+    """Records queued before the flush that were not yet stored or given up on."""
+    failed: int
+    """Records given up on since the sender started (each was logged with its call id)."""
+    dropped: int
+    """Calls not traced because the queue was full under ``on_full="drop"`` (logged)."""
+
+    @property
+    def done(self) -> bool:
+        """True when nothing queued before the flush is still pending."""
+        return self.pending == 0
+
+
+@dataclass(frozen=True)
+class OpSave:
+    """An op version to store ahead of its first call: the source file, then the Op object."""
+
+    project_id: str
+    name: str
+    source: bytes
+    val: dict[str, Any]
+    digest: str
+
+
+class AsyncCallSender:
+    """Sends call records and op versions to the server in the background.
+
+    Options (all keyword-only):
+
+    - ``max_queue``: records held before back-pressure (default 100,000).
+    - ``on_full``: ``"block"`` (default) makes a new traced call wait for room,
+      ``"drop"`` runs it untraced and counts and logs it.
+    - ``max_batch_size`` / ``max_batch_bytes``: bounds of one ``/call/upsert_batch``
+      request (default 1,000 records, 10 MiB).
+    - ``max_item_bytes``: one record above this is truncated with a visible marker
+      and a warning (default 3.5 MiB, the hosted service's cap).
+    - ``max_attempts`` / ``retry_delay`` / ``max_retry_delay``: retries of a batch
+      the API client already gave up on (connection errors, 5xx), exponential
+      backoff between them; after the last attempt the records are logged as failed.
+    - ``exit_timeout``: how long the sync flavour waits at interpreter exit for
+      queued records to be sent (default 10 s).
+    """
+
+    def __init__(
+        self,
+        api: Any,
+        *,
+        max_queue: int = 100_000,
+        on_full: Literal["block", "drop"] = "block",
+        max_batch_size: int = 1000,
+        max_batch_bytes: int = 10 * 1024 * 1024,
+        max_item_bytes: int = MAX_ITEM_BYTES,
+        max_attempts: int = 5,
+        retry_delay: float = 0.5,
+        max_retry_delay: float = 10.0,
+        exit_timeout: float = 10.0,
+    ) -> None:
+        if on_full not in ("block", "drop"):
+            raise ValueError(f"on_full must be 'block' or 'drop', got {on_full!r}")
+        for option, value in (
+            ("max_queue", max_queue),
+            ("max_batch_size", max_batch_size),
+            ("max_batch_bytes", max_batch_bytes),
+            ("max_item_bytes", max_item_bytes),
+            ("max_attempts", max_attempts),
+        ):
+            if value < 1:
+                raise ValueError(f"{option} must be at least 1, got {value!r}")
+        self._api = api
+        self.max_queue = max_queue
+        self.on_full = on_full
+        self.max_batch_size = max_batch_size
+        self.max_batch_bytes = max_batch_bytes
+        self.max_item_bytes = min(max_item_bytes, max_batch_bytes)
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.exit_timeout = exit_timeout
+
+        self._queue: deque[dict[str, Any] | OpSave] = deque()
+        self._lock = threading.Lock()
+        # Room in the queue, waited on by callers in other threads (never the loop).
+        self._room = threading.Condition(self._lock)
+        self._put_count = 0
+        self._done_count = 0
+        self._stored = 0
+        self._failed = 0
+        self._dropped = 0
+        self._wake_pending = False
+        self._closing = False
+        self._closed = False
+        self._worker_thread: int | None = None
+        # Op ref URIs already queued for saving, per op (read on the hot path).
+        self.op_refs: dict[Any, str] = {}
+        self._saved_ops: set[tuple[str, str, str]] = set()
+        self._wakeup = AsyncNotifier()
+        self._progress = AsyncNotifier()
+        self._worker = AsyncWorker(self._run, "weave-call-sender", at_exit=self._flush_at_exit)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(queued={len(self._queue)}, stored={self._stored},"
+            f" failed={self._failed}, dropped={self._dropped})"
+        )
+
+    # --- the producer side (any thread, never waits on the network) -----------
+
+    @property
+    def pending(self) -> int:
+        """Records queued and not yet stored or given up on."""
+        return self._put_count - self._done_count
+
+    @property
+    def stored(self) -> int:
+        """Records the server has accepted."""
+        return self._stored
+
+    @property
+    def failed(self) -> int:
+        """Records given up on (each was logged with its call id)."""
+        return self._failed
+
+    @property
+    def dropped(self) -> int:
+        """Calls left untraced by the ``"drop"`` policy."""
+        return self._dropped
+
+    def has_room(self) -> bool:
+        """True when a new call can be queued without waiting (the hot-path check)."""
+        return len(self._queue) < self.max_queue
+
+    def admit(self) -> bool:
+        """Wait for room for a new call; False when the drop policy drops it.
+
+        Blocks the calling thread under ``on_full="block"``, except on the
+        sender's own thread (an event loop that must keep running to make room),
+        where the call is queued over the bound instead. The async op wrapper
+        runs this in a worker thread, so the loop keeps sending meanwhile.
+        """
+        if self.on_full == "drop":
+            if self.has_room():
+                return True
+            with self._lock:
+                self._dropped += 1
+                dropped = self._dropped
+            # Log the first drop and then every 1,000th: counted, never silent.
+            if dropped == 1 or dropped % 1000 == 0:
+                logger.warning(
+                    "weave_client: call queue full (%d records); %d calls dropped so far"
+                    " (on_full='drop')",
+                    self.max_queue,
+                    dropped,
+                )
+            return False
+        if threading.get_ident() == self._worker_thread:
+            return True
+        with self._room:
+            self._room.wait_for(lambda: self.has_room() or self._closed)
+        return True
+
+    def put(self, record: dict[str, Any] | OpSave) -> None:
+        """Queue a start/end record or an op save. Thread-safe; never blocks.
+
+        The bound is applied by ``admit()`` before a call starts, so an end record
+        (or an op save) is always accepted: a started call always gets its end.
+        """
+        if self._closed:
+            logger.error(
+                "weave_client: a traced call record arrived after the client was closed;"
+                " not sent (call id %s)",
+                record_call_id(record) if isinstance(record, dict) else record.name,
+            )
+            with self._lock:
+                self._failed += 1
+            return
+        with self._lock:
+            self._queue.append(record)
+            self._put_count += 1
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._start()
+            self._wakeup.notify()
+
+    def queue_op_save(self, key: Any, save: OpSave) -> str:
+        """Queue ``save`` once per sender and return the op's ref URI (cached under ``key``)."""
+        entity, project = save.project_id.split("/", 1)
+        uri = f"weave:///{entity}/{project}/op/{save.name}:{save.digest}"
+        marker = (save.project_id, save.name, save.digest)
+        if marker not in self._saved_ops:
+            self._saved_ops.add(marker)
+            self.put(save)
+        self.op_refs[key] = uri
+        return uri
+
+    def _start(self) -> None:
+        if self._worker.running:
+            return
+        try:
+            self._wakeup.bind()
+            self._progress.bind()
+            self._worker.start()
+        except RuntimeError:
+            # No event loop in this thread (a sync op in a worker thread under an
+            # async client before anything was traced on the loop): the record
+            # waits in the queue until the next put or flush on the loop.
+            self._wake_pending = False
+
+    # --- flush and close --------------------------------------------------------
+
+    async def flush(self, timeout: float | None = None) -> FlushResult:
+        """Wait until every record queued before this call is stored (or given up on).
+
+        With ``timeout`` it returns after at most that many seconds; the result
+        says how many records are still pending.
+        """
+        target = self._put_count
+        if self._done_count < target:
+            self._wake_pending = True
+            self._start()
+            self._wakeup.notify()
+            await self._progress.wait_for(lambda: self._done_count >= target, timeout)
+        return FlushResult(
+            pending=max(0, target - self._done_count),
+            failed=self._failed,
+            dropped=self._dropped,
+        )
+
+    async def aclose(self, timeout: float | None = None) -> FlushResult:
+        """Flush (bounded by ``timeout``), stop the worker, and log what was not sent."""
+        if self._closed:
+            return FlushResult(pending=self.pending, failed=self._failed, dropped=self._dropped)
+        result = await self.flush(timeout)
+        self._closing = True
+        self._wakeup.notify()
+        if not await self._worker.join(timeout=0 if result.pending else 5.0):
+            self._worker.cancel()
+        with self._room:
+            self._closed = True
+            self._room.notify_all()
+        leftover = list(self._queue)
+        self._queue.clear()
+        if leftover:
+            self._fail(leftover, "the client closed before they were sent")
+        return FlushResult(pending=self.pending, failed=self._failed, dropped=self._dropped)
+
+    async def _flush_at_exit(self) -> None:
+        """Interpreter exit (sync flavour): a bounded wait for what is still queued."""
+        if self._closed or not self.pending:
+            return
+        result = await self.flush(self.exit_timeout)
+        if result.pending:
+            logger.error(
+                "weave_client: exiting with %d call records not sent after waiting %.1f s",
+                result.pending,
+                self.exit_timeout,
+            )
+
+    # --- the worker ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        self._worker_thread = threading.get_ident()
+        while True:
+            await self._wakeup.wait_for(lambda: bool(self._queue) or self._closing)
+            self._wake_pending = False
+            if not self._queue:
+                if self._closing:
+                    return
+                continue
+            taken: list[dict[str, Any] | OpSave] = []
+            with self._room:
+                while self._queue and len(taken) < self.max_batch_size:
+                    taken.append(self._queue.popleft())
+                self._room.notify_all()
+            try:
+                await self._process(taken)
+            except Exception as exc:  # a bug here must not stop tracing for good
+                logger.exception("weave_client: call sender failed on a batch")
+                self._fail([t for t in taken if isinstance(t, dict)], repr(exc))
+            finally:
+                self._progress.notify()
+
+    async def _process(self, taken: list[dict[str, Any] | OpSave]) -> None:
+        records: list[dict[str, Any]] = []
+        for item in taken:
+            if isinstance(item, OpSave):
+                await self._save_op(item)
+                self._finish(1)
+            else:
+                records.append(item)
+        if not records:
+            return
+        # JSON encoding of a batch is CPU work: off the event loop (a thread for
+        # the async client; the sync sender is its own thread already).
+        payloads = await async_run_blocking(self._encode, records)
+        start = 0
+        size = 0
+        for i, payload in enumerate(payloads):
+            if i > start and size + len(payload) + 1 > self.max_batch_bytes:
+                await self._send(records[start:i], payloads[start:i])
+                start, size = i, 0
+            size += len(payload) + 1
+        await self._send(records[start:], payloads[start:])
+
+    def _encode(self, records: list[dict[str, Any]]) -> list[bytes]:
+        payloads = []
+        for record in records:
+            payload = encode_record(record)
+            if len(payload) > self.max_item_bytes:
+                payload = self._truncate(record, payload, self.max_item_bytes)
+            payloads.append(payload)
+        return payloads
+
+    def _truncate(self, record: dict[str, Any], payload: bytes, limit: int) -> bytes:
+        """Replace the largest values of an oversized record with a visible marker."""
+        call_id = record_call_id(record)
+        logger.warning(
+            "weave_client: call %s %s record is %d bytes, over the %d-byte limit;"
+            " its largest values are replaced with a truncation marker",
+            call_id,
+            record["mode"],
+            len(payload),
+            limit,
+        )
+        mode = record["mode"]
+        body = dict(record["req"][mode])
+        fields = ("inputs", "attributes") if mode == "start" else ("output", "summary")
+        for field in fields:
+            value = body.get(field)
+            if isinstance(value, dict):
+                smaller = dict(value)
+                sizes = sorted(
+                    ((len(json.dumps(v, default=repr)), k) for k, v in smaller.items()),
+                    reverse=True,
+                )
+            else:
+                smaller, sizes = {}, []
+            for size, key in sizes:
+                smaller[key] = TRUNCATED_MARKER.format(size=size, limit=limit)
+                body[field] = smaller
+                payload = encode_record({"mode": mode, "req": {mode: body}})
+                if len(payload) <= limit:
+                    return payload
+            if field in body and body[field] is not None:
+                size = len(json.dumps(body[field], default=repr))
+                marker = TRUNCATED_MARKER.format(size=size, limit=limit)
+                body[field] = {"_truncated": marker} if field != "output" else marker
+                payload = encode_record({"mode": mode, "req": {mode: body}})
+                if len(payload) <= limit:
+                    return payload
+        return payload
+
+    async def _send(self, records: list[dict[str, Any]], payloads: list[bytes]) -> None:
+        """Send one batch, retrying, splitting on 413, isolating rejected records."""
+        attempt = 0
+        while True:
+            body = b'{"batch":[' + b",".join(payloads) + b"]}"
+            try:
+                await self._post(body)
+            except RequestTooLargeError as exc:
+                if len(records) > 1:
+                    half = len(records) // 2
+                    await self._send(records[:half], payloads[:half])
+                    await self._send(records[half:], payloads[half:])
+                    return
+                # One record the server still finds too big: halve its size budget.
+                limit = min(len(payloads[0]), self.max_item_bytes) // 2
+                if limit < 1024:
+                    self._fail(records, f"too large for the server even truncated ({exc})")
+                    return
+                payloads = [self._truncate(records[0], payloads[0], limit)]
+                continue
+            except (APIConnectionError, APIStatusError) as exc:
+                status = getattr(exc, "status_code", None)
+                transient = status is None or status == 429 or status >= 500 or status == 408
+                if not transient:
+                    if len(records) > 1:
+                        # Find the rejected record(s) and store the rest.
+                        half = len(records) // 2
+                        await self._send(records[:half], payloads[:half])
+                        await self._send(records[half:], payloads[half:])
+                    else:
+                        self._fail(records, f"rejected by the server: {exc}")
+                    return
+                attempt += 1
+                if attempt >= self.max_attempts or self._closing:
+                    self._fail(records, f"{exc} (after {attempt} attempts)")
+                    return
+                delay = min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1))
+                logger.warning(
+                    "weave_client: sending %d call records failed (%s); retry %d/%d in %.1f s",
+                    len(records),
+                    exc,
+                    attempt,
+                    self.max_attempts - 1,
+                    delay,
+                )
+                await async_sleep(delay)
+                continue
+            self._stored += len(records)
+            self._finish(len(records))
+            return
+
+    async def _post(self, body: bytes) -> None:
+        # Pre-encoded bytes: the records were encoded off the loop already, and
+        # the reply (one id pair per record) is not needed.
+        await self._api.request("POST", "/call/upsert_batch", body=body, cast_to=object)
+
+    async def _save_op(self, save: OpSave) -> None:
+        """Store an op's source file, then the Op object that names it."""
+        from .._models import FileCreateReq, ObjCreateReq, ObjSchemaForInsert
+
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self._api.file_create(
+                    FileCreateReq(project_id=save.project_id, name="obj.py", content=save.source)
+                )
+                res = await self._api.obj_create(
+                    ObjCreateReq(
+                        obj=ObjSchemaForInsert(
+                            project_id=save.project_id, object_id=save.name, val=save.val
+                        )
+                    )
+                )
+            except (APIConnectionError, APIStatusError) as exc:
+                status = getattr(exc, "status_code", None)
+                if status is not None and status < 500 and status not in (408, 429):
+                    attempt = self.max_attempts
+                if attempt >= self.max_attempts or self._closing:
+                    logger.error(
+                        "weave_client: could not save op %s:%s (%s); its calls still reference it",
+                        save.name,
+                        save.digest,
+                        exc,
+                    )
+                    return
+                await async_sleep(min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1)))
+                continue
+            if res.digest != save.digest:
+                logger.warning(
+                    "weave_client: server stored op %s as %s, not the locally computed %s;"
+                    " calls reference the local digest",
+                    save.name,
+                    res.digest,
+                    save.digest,
+                )
+            return
+
+    # --- bookkeeping ---------------------------------------------------------------
+
+    def _finish(self, n: int) -> None:
+        with self._lock:
+            self._done_count += n
+
+    def _fail(self, records: list[Any], reason: str) -> None:
+        calls = [r for r in records if isinstance(r, dict)]
+        ids = sorted({record_call_id(r) for r in calls})
+        shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+        logger.error(
+            "weave_client: %d call records not stored: %s; call ids: %s",
+            len(calls),
+            reason,
+            shown,
+        )
+        with self._lock:
+            self._failed += len(calls)
+            self._done_count += len(records)
+
+
+def op_save(project_id: str, name: str, source: str) -> OpSave:
+    """The Op object weave saves for ``source``, with digests computed locally.
+
+    The file digest and the object digest are the ones the server computes, so a
+    call can name the op's ref before the save reaches the server.
+    """
+    content = source.encode("utf-8")
+    val = {
+        "_type": "CustomWeaveType",
+        "files": {"obj.py": bytes_digest(content)},
+        "weave_type": {"type": "Op"},
+    }
+    return OpSave(
+        project_id=project_id, name=name, source=content, val=val, digest=json_digest(val)
+    )

@@ -1,0 +1,514 @@
+"""The shared, I/O-free hot path of op tracing (both flavours).
+
+What lives here runs on every traced call, so it is plain Python over dicts and
+``__slots__`` objects: no pydantic model construction, no I/O, no awaits.
+
+- the current-call contextvar (the call tree) and ``attributes()`` scopes;
+- start and end records: the ``/call/upsert_batch`` items
+  (``{"mode": "start", "req": {"start": StartedCallSchemaForInsert}}`` and
+  ``{"mode": "end", "req": {"end": EndedCallSchemaForInsert}}``) as dicts, with
+  timestamps kept as floats until ``encode_record`` runs on the sender's side;
+- the summary (usage roll-up and status counts, as weave's ``finish_call``);
+- client info under ``attributes.weave`` (as weave's ``create_call`` writes it).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextvars
+import inspect
+import json
+import logging
+import math
+import platform
+import re
+import sys
+import textwrap
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from ._ids import generate_id
+from ._serialize import encode_for_trace
+
+__all__ = [
+    "CallFrame",
+    "attributes",
+    "client_info",
+    "current_frame",
+    "encode_record",
+    "encode_value",
+    "exception_json",
+    "make_end",
+    "make_start",
+]
+
+logger = logging.getLogger("weave_client")
+
+# The innermost traced call of the running context (None at the top level). Task
+# creation and ``contextvars.copy_context`` copy it, which is what makes
+# gather/create_task/to_thread children nest under the call that spawned them.
+_current: contextvars.ContextVar[CallFrame | None] = contextvars.ContextVar(
+    "weave_client_current_call", default=None
+)
+# Merged ``attributes({...})`` scopes of the running context.
+_attributes: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "weave_client_attributes", default=None
+)
+
+current_frame = _current.get
+set_frame = _current.set
+reset_frame = _current.reset
+
+USAGE_KEY = "usage"
+STATUS_COUNTS_KEY = "status_counts"
+
+
+class CallFrame:
+    """One traced call in progress: what children and the end record need."""
+
+    __slots__ = (
+        "attributes",
+        "child_summaries",
+        "display_name",
+        "id",
+        "inputs",
+        "op_name",
+        "parent",
+        "project_id",
+        "sampled",
+        "started_at",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        project_id: str,
+        op_name: str,
+        parent: CallFrame | None,
+        *,
+        sampled: bool = True,
+    ) -> None:
+        self.id = generate_id()
+        self.project_id = project_id
+        self.op_name = op_name
+        self.parent = parent
+        # A root starts a trace; ids are UUIDv7 like weave's generate_id.
+        self.trace_id: str = parent.trace_id if parent is not None else generate_id()
+        self.sampled = sampled
+        self.started_at = 0.0
+        self.display_name: str | None = None
+        self.inputs: dict[str, Any] = {}
+        self.attributes: dict[str, Any] = {}
+        # Summaries of ended children, rolled into this call's summary (list.append
+        # is atomic, so children ending in other threads are safe).
+        self.child_summaries: list[dict[str, Any]] = []
+
+    def __repr__(self) -> str:
+        return f"CallFrame(id={self.id!r}, op_name={self.op_name!r})"
+
+
+def sampled_out_frame(parent: CallFrame | None) -> CallFrame:
+    """A frame marking a subtree that ``tracing_sample_rate`` left untraced.
+
+    Pushed instead of a real call so the children of an unsampled root are not
+    traced either (as weave does), without being sent anywhere.
+    """
+    return CallFrame("", "", parent, sampled=False)
+
+
+# --- attributes ---------------------------------------------------------------
+
+
+@contextmanager
+def attributes(values: Mapping[str, Any]) -> Iterator[None]:
+    """Add ``values`` to the attributes of every call started inside the block.
+
+    Nested scopes merge; an inner key overrides an outer one::
+
+        with weave_client.attributes({"env": "prod"}):
+            await my_op()
+    """
+    if not isinstance(values, Mapping):
+        raise TypeError(
+            f"attributes() takes a mapping of str keys, got {type(values).__name__}"
+        )
+    for key in values:
+        if not isinstance(key, str):
+            raise TypeError(f"attributes() keys must be str, got {key!r}")
+    outer = _attributes.get()
+    merged = {**outer, **values} if outer else dict(values)
+    token = _attributes.set(merged)
+    try:
+        yield
+    finally:
+        _attributes.reset(token)
+
+
+_client_info: dict[str, Any] | None = None
+
+
+def client_info() -> dict[str, Any]:
+    """What weave writes under ``attributes.weave``: client, Python and OS."""
+    global _client_info
+    if _client_info is None:
+        try:
+            from importlib.metadata import version
+
+            client_version = version("weave-client")
+        except Exception:  # not installed as a distribution (a source checkout)
+            client_version = "0.1.0"
+        _client_info = {
+            "client_version": client_version,
+            "source": "python-sdk",
+            "sys_version": sys.version,
+            "os_name": platform.system(),
+            "os_version": platform.version(),
+            "os_release": platform.release(),
+        }
+    return _client_info
+
+
+def current_attributes() -> dict[str, Any]:
+    """The merged attribute scopes plus client info, a fresh dict for one call."""
+    scoped = _attributes.get()
+    if not scoped:
+        return {"weave": client_info()}
+    attrs = dict(scoped)
+    user_weave = attrs.get("weave")
+    attrs["weave"] = {**user_weave, **client_info()} if isinstance(user_weave, dict) else client_info()
+    return attrs
+
+
+# --- encoding values ----------------------------------------------------------
+
+_PRIMITIVES = (str, int, bool, type(None))
+# Leaves the fast path copies as they are; a non-finite float is made JSON-safe
+# when the record is encoded (off the hot path).
+_LEAVES = (str, int, float, bool, type(None))
+
+
+# Keys whose values encode_for_trace redacts (credentials passed as arguments);
+# the fast path sends dicts holding them to the general encoder.
+_REDACT_KEYS = frozenset({"api_key", "auth_headers", "authorization"})
+_REDACT_LENS = frozenset(len(k) for k in _REDACT_KEYS)
+
+
+def encode_value(value: Any, ref_of: Any = None) -> Any:
+    """Snapshot ``value`` as JSON-able data; never raises.
+
+    Small dicts and lists of primitives (the common case) are copied here without
+    a call into the general encoder; everything else goes through
+    ``_serialize.encode_for_trace``, which records what it cannot encode as weave
+    does (its repr, or a ref when ``ref_of`` knows it was saved).
+    """
+    cls = type(value)
+    if cls in _PRIMITIVES:
+        return value
+    if cls is float:
+        return value if math.isfinite(value) else _encode_general(value, ref_of)
+    if cls is dict:
+        out = {}
+        for k, v in value.items():
+            if (
+                type(k) is not str
+                or type(v) not in _LEAVES
+                or (len(k) in _REDACT_LENS and k.lower() in _REDACT_KEYS)
+            ):
+                return _encode_general(value, ref_of)
+            out[k] = v
+        return out
+    if cls is list or cls is tuple:
+        for v in value:
+            if type(v) not in _LEAVES:
+                return _encode_general(value, ref_of)
+        return list(value)
+    return _encode_general(value, ref_of)
+
+
+def _encode_general(value: Any, ref_of: Any) -> Any:
+    try:
+        return encode_for_trace(value, ref_of=ref_of)
+    except Exception as exc:
+        # encode_for_trace promises not to raise; if it ever does, keep the call
+        # and say what happened rather than break the traced code.
+        logger.warning("weave_client: could not encode a traced value: %r", exc)
+        return f"<unencodable {type(value).__name__}: {exc!r}>"
+
+
+def encode_inputs(inputs: Mapping[str, Any], ref_of: Any = None) -> dict[str, Any]:
+    """Encode each input by parameter name (the snapshot taken at call start)."""
+    out = {}
+    for k, v in inputs.items():
+        if len(k) in _REDACT_LENS and k.lower() in _REDACT_KEYS:
+            out[k] = "REDACTED"
+        elif type(v) in _PRIMITIVES:
+            out[k] = v
+        else:
+            out[k] = encode_value(v, ref_of)
+    return out
+
+
+def exception_json(exc: BaseException) -> str:
+    """The call's ``exception`` field, as weave's ``exception_to_json_str`` writes it."""
+    message = str(exc)
+    if not message and isinstance(exc, BaseException) and type(exc).__name__ in (
+        "CancelledError",
+        "KeyboardInterrupt",
+    ):
+        message = "cancelled"
+    record: dict[str, Any] = {"type": type(exc).__name__, "message": message}
+    if exc.__traceback__ is not None:
+        try:
+            frames = traceback.extract_tb(exc.__traceback__)
+            record["traceback"] = [
+                {
+                    "filename": f.filename,
+                    "line_number": f.lineno,
+                    "function_name": f.name,
+                    "text": f.line,
+                }
+                for f in frames
+            ]
+        except Exception:  # a broken source file must not lose the call
+            pass
+    return json.dumps(record)
+
+
+# --- records --------------------------------------------------------------------
+
+
+def make_start(frame: CallFrame, attrs: dict[str, Any]) -> dict[str, Any]:
+    """The start item of ``/call/upsert_batch`` (``started_at`` still a float)."""
+    parent = frame.parent
+    frame.attributes = attrs
+    return {
+        "mode": "start",
+        "req": {
+            "start": {
+                "project_id": frame.project_id,
+                "id": frame.id,
+                "op_name": frame.op_name,
+                "display_name": frame.display_name,
+                "trace_id": frame.trace_id,
+                "parent_id": parent.id if parent is not None else None,
+                "started_at": frame.started_at,
+                "attributes": attrs,
+                "inputs": frame.inputs,
+            }
+        },
+    }
+
+
+def make_end(
+    frame: CallFrame,
+    output: Any,
+    raw_output: Any,
+    exception: BaseException | None,
+    ended_at: float,
+) -> dict[str, Any]:
+    """The end item of ``/call/upsert_batch``; also rolls the summary into the parent."""
+    summary = _summary(frame, raw_output, exception)
+    parent = frame.parent
+    if parent is not None and parent.sampled:
+        parent.child_summaries.append(summary)
+    return {
+        "mode": "end",
+        "req": {
+            "end": {
+                "project_id": frame.project_id,
+                "id": frame.id,
+                "ended_at": ended_at,
+                "output": output,
+                "summary": summary,
+                "exception": exception_json(exception) if exception is not None else None,
+            }
+        },
+    }
+
+
+def _summary(frame: CallFrame, raw_output: Any, exception: BaseException | None) -> dict[str, Any]:
+    """weave's ``finish_call`` summary: children's leaves summed, else own usage."""
+    summary: dict[str, Any]
+    if frame.child_summaries:
+        summary = sum_dict_leaves(frame.child_summaries)
+    else:
+        summary = {}
+        usage = _usage_of(raw_output)
+        if usage is not None:
+            summary[USAGE_KEY] = usage
+    counts = summary.setdefault(STATUS_COUNTS_KEY, {"success": 0, "error": 0})
+    key = "error" if exception is not None else "success"
+    counts[key] = counts.get(key, 0) + 1
+    return summary
+
+
+def _usage_of(output: Any) -> dict[str, Any] | None:
+    """``{model: {"requests": 1, **usage}}`` for an OpenAI-style output, else None."""
+    if isinstance(output, dict):
+        if USAGE_KEY not in output or "model" not in output:
+            return None
+        model, usage = output["model"], output[USAGE_KEY]
+    else:
+        model = getattr(output, "model", None)
+        usage = getattr(output, USAGE_KEY, None)
+        if usage is None or model is None:
+            return None
+        dump = getattr(usage, "model_dump", None)
+        if callable(dump):  # a pydantic usage object, as the OpenAI SDK returns
+            usage = dump(exclude_unset=True)
+    if not isinstance(usage, dict) or not isinstance(model, str):
+        return None
+    return {model: {"requests": 1, **usage}}
+
+
+def sum_dict_leaves(dicts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine dicts by summing numeric leaves and recursing into nested dicts."""
+    nested: dict[str, list[dict[str, Any]]] = {}
+    leaves: dict[str, list[Any]] = {}
+    for d in dicts:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                nested.setdefault(k, []).append(v)
+            elif v is not None:
+                if isinstance(v, list):
+                    leaves.setdefault(k, []).extend(v)
+                else:
+                    leaves.setdefault(k, []).append(v)
+    result: dict[str, Any] = {}
+    for k, values in leaves.items():
+        if k not in nested and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        ):
+            result[k] = sum(values)
+        else:
+            result[k] = values
+    for k, group in nested.items():
+        result[k] = sum_dict_leaves(group)
+    return result
+
+
+def now() -> float:
+    """Wall-clock seconds for started_at / ended_at."""
+    return time.time()
+
+
+def iso_timestamp(seconds: float) -> str:
+    """``2025-01-31T12:00:00.123456Z``: the form pydantic writes for an aware datetime."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One upsert_batch item as compact JSON bytes (runs on the sender's side)."""
+    if record["mode"] == "start":
+        start = dict(record["req"]["start"])
+        start["started_at"] = iso_timestamp(start["started_at"])
+        wire: dict[str, Any] = {"mode": "start", "req": {"start": start}}
+    else:
+        end = dict(record["req"]["end"])
+        end["ended_at"] = iso_timestamp(end["ended_at"])
+        wire = {"mode": "end", "req": {"end": end}}
+    try:
+        text = json.dumps(wire, separators=(",", ":"), allow_nan=False, default=_json_default)
+    except ValueError:
+        # NaN/Infinity are not JSON: write them as the strings Python prints.
+        text = json.dumps(
+            _finite(wire), separators=(",", ":"), allow_nan=False, default=_json_default
+        )
+    return text.encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    # The encoder hands us JSON-able data; anything else is a bug upstream, and
+    # its repr keeps the call rather than losing the whole batch.
+    return repr(value)
+
+
+def record_call_id(record: dict[str, Any]) -> str:
+    """The call id an upsert_batch item belongs to (for log lines)."""
+    req = record["req"]
+    body = req.get("start") or req.get("end") or {}
+    return str(body.get("id"))
+
+
+# --- ops as versioned objects -------------------------------------------------------
+
+_MAX_NAME_LENGTH = 128
+
+
+def op_parameters(
+    signature: inspect.Signature,
+) -> tuple[tuple[str, ...], dict[str, Any], bool]:
+    """Parameter names, their defaults, and whether the fast binding applies
+    (only positional-or-keyword parameters)."""
+    names = tuple(signature.parameters)
+    defaults = {name: p.default for name, p in signature.parameters.items()}
+    simple = all(
+        p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in signature.parameters.values()
+    )
+    return names, defaults, simple
+
+
+def inferred_op_name(func: Callable[..., Any]) -> str:
+    # Methods are named Class.method, as weave names them; the <locals> prefix of
+    # nested definitions is noise.
+    params = list(inspect.signature(func).parameters)
+    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", "op")
+    name = qualname if params[:1] == ["self"] else getattr(func, "__name__", qualname)
+    return str(name).split(".<locals>.")[-1]
+
+
+def sanitize_name(name: str) -> str:
+    """An object name the server accepts, as weave's sanitize_object_name makes it."""
+    clean = re.sub(r"([._-]{2,})+", "-", re.sub(r"[^\w._]+", "-", name)).strip("-_")
+    if not clean:
+        raise ValueError(f"invalid op name {name!r}: it has no letters, digits, '.', '_' or '-'")
+    return clean[:_MAX_NAME_LENGTH]
+
+
+OP_DECORATORS = frozenset({"async_op", "op"})
+
+
+def op_source(func: Callable[..., Any], name: str) -> str:
+    """The op's source as weave saves it: ``import weave``, then the function under
+    ``@weave.op()`` (our own decorator lines replaced)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        try:
+            signature = str(inspect.signature(func))
+        except (TypeError, ValueError):
+            signature = "(*args, **kwargs)"
+        keyword = "async def" if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func) else "def"
+        source = f"{keyword} {name}{signature}:\n    ...  # Code-capture unavailable for this op\n"
+        return f"import weave\n\n@weave.op()\n{source}"
+    lines = source.splitlines()
+    try:
+        tree = ast.parse(source)
+        node = tree.body[0]
+    except (SyntaxError, IndexError):
+        return f"import weave\n\n@weave.op()\n{source}"
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        drop: set[int] = set()
+        for dec in node.decorator_list:
+            target = dec.func if isinstance(dec, ast.Call) else dec
+            label = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+            if label in OP_DECORATORS:
+                drop.update(range(dec.lineno - 1, (dec.end_lineno or dec.lineno)))
+        def_line = node.lineno - 1
+        kept = [line for i, line in enumerate(lines[:def_line]) if i not in drop]
+        lines = [*kept, "@weave.op()", *lines[def_line:]]
+    return "import weave\n\n" + "\n".join(lines) + "\n"
