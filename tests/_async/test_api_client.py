@@ -1,5 +1,5 @@
-"""AsyncAPIClient against a real misbehaving HTTP server on loopback (tests/faultserver.py).
 """The API client against a real misbehaving HTTP server on loopback (tests/faultserver.py).
+
 Retries, backoff, Retry-After, no retry on 4xx, timeouts, connection resets, cut
 JSONL streams, key redaction and the closed-client error, all over real sockets.
 """
