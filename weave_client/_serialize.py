@@ -319,13 +319,23 @@ class _SaveEncoder:
     def __init__(self, ref_of: RefOf | None) -> None:
         self.ref_of = ref_of
         self.files: dict[str, PendingFile] = {}
-        self.path: list[str] = []
+        # Path segments, formatted only when an error is raised: a str is a dict
+        # key, an int a list index, a 1-tuple an attribute name.
+        self.path: list[str | int | tuple[str]] = []
         # id of each container on the current path -> len(path) when entered,
         # so a cycle can name both where it closes and what it points back to.
         self.active: dict[int, int] = {}
 
     def where(self, n: int | None = None) -> str:
-        return "obj" + "".join(self.path if n is None else self.path[:n])
+        parts = ["obj"]
+        for seg in self.path if n is None else self.path[:n]:
+            if type(seg) is str:
+                parts.append(f"[{json.dumps(seg, ensure_ascii=False)}]")
+            elif type(seg) is int:
+                parts.append(f"[{seg}]")
+            else:
+                parts.append(f".{seg[0]}")  # type: ignore[index]
+        return "".join(parts)
 
     def fail(self, v: object, reason: str) -> UnsaveableValueError:
         where = self.where()
@@ -366,8 +376,9 @@ class _SaveEncoder:
     def mapping(self, v: Mapping[Any, Any]) -> dict[str, Any]:
         i = self.enter(v)
         path = self.path
+        encode = self.encode
         out: dict[str, Any] = {}
-        for k in v:
+        for k, x in v.items():
             if type(k) is not str:
                 if not isinstance(k, str):
                     raise self.fail(
@@ -375,20 +386,30 @@ class _SaveEncoder:
                         f"key {k!r} has type {_type_desc(k)}, but saved dict keys must be str",
                     )
                 k = str.__str__(k)
-            path.append(f"[{json.dumps(k, ensure_ascii=False)}]")
-            out[k] = self.encode(v[k], False)
-            path.pop()
+            t = type(x)
+            if t is str or t is int or t is bool or x is None:
+                out[k] = x  # the common leaves, without a call
+            else:
+                path.append(k)
+                out[k] = encode(x, False)
+                path.pop()
         del self.active[i]
         return {k: out[k] for k in sorted(out)}
 
     def sequence(self, v: list[Any] | tuple[Any, ...]) -> list[Any]:
         i = self.enter(v)
         path = self.path
-        out = []
+        encode = self.encode
+        out: list[Any] = []
+        append = out.append
         for n, x in enumerate(v):
-            path.append(f"[{n}]")
-            out.append(self.encode(x, False))
-            path.pop()
+            t = type(x)
+            if t is str or t is int or t is bool or x is None:
+                append(x)
+            else:
+                path.append(n)
+                append(encode(x, False))
+                path.pop()
         del self.active[i]
         return out
 
@@ -398,7 +419,7 @@ class _SaveEncoder:
         path = self.path
         out: dict[str, Any] = {}
         for attr, key, x in items:
-            path.append(f".{attr}")
+            path.append((attr,))
             out[key] = self.encode(x, False)
             path.pop()
         del self.active[i]
@@ -636,6 +657,7 @@ class _TraceEncoder:
         active = self.active
         active.add(i)
         enc = self.encode
+        no_str_limit = self.max_str_len is None
         d = depth + 1
         out = {}
         try:
@@ -644,6 +666,10 @@ class _TraceEncoder:
                     k = _key_str(k)
                 if len(k) in _REDACT_LENS and k.lower() in _REDACT_KEYS:
                     out[k] = REDACTED_VALUE
+                    continue
+                t = type(x)
+                if t is int or t is bool or x is None or (t is str and no_str_limit):
+                    out[k] = x  # the common leaves, without a call
                 else:
                     out[k] = enc(x, d)
         finally:
@@ -658,11 +684,20 @@ class _TraceEncoder:
         active = self.active
         active.add(i)
         enc = self.encode
+        no_str_limit = self.max_str_len is None
         d = depth + 1
+        out: list[Any] = []
+        append = out.append
         try:
-            return [enc(x, d) for x in v]
+            for x in v:
+                t = type(x)
+                if t is int or t is bool or x is None or (t is str and no_str_limit):
+                    append(x)
+                else:
+                    append(enc(x, d))
         finally:
             active.discard(i)
+        return out
 
     def record(
         self,
