@@ -22,6 +22,7 @@ import itertools
 import json
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -221,6 +222,13 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
     fault: FaultServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients drop keep-alive connections (after a timeout, say) while a handler
+        # waits for the next request: that is normal here, not worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class FaultServer:
