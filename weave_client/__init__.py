@@ -29,6 +29,8 @@ from ._errors import (
     UnsaveableValueError,
     WeaveError,
 )
+from ._refs import CallRef, ObjectRef, OpRef, Ref, TableRef, parse_ref
+from ._serialize import WeaveObject
 from ._sync._api_client import SyncAPIClient
 from ._sync._op import Op, op
 from ._sync._streaming import SyncStream
@@ -47,6 +49,7 @@ __all__ = [
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
+    "CallRef",
     "ClientClosedError",
     "ConflictError",
     "ContextThreadPoolExecutor",
@@ -56,17 +59,23 @@ __all__ = [
     "InvalidRefError",
     "InvalidSettingError",
     "NotFoundError",
+    "ObjectRef",
     "Op",
+    "OpRef",
     "PermissionDeniedError",
     "RateLimitError",
+    "Ref",
     "RequestTooLargeError",
     "SyncAPIClient",
     "SyncStream",
+    "TableRef",
     "UnprocessableEntityError",
     "UnsaveableValueError",
     "WeaveError",
+    "WeaveObject",
     "__version__",
     "async_op",
     "attributes",
     "op",
+    "parse_ref",
 ]
