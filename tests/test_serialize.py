@@ -639,3 +639,15 @@ def test_decode_plain_dicts_stay_dicts_and_weave_shapes_are_read() -> None:
         {"_type": "CustomWeaveType", "weave_type": {"type": "datetime.datetime"}, "val": "nope"}
     )
     assert isinstance(bad, CustomObject)
+
+
+def test_weave_objects_pickle_and_re_encode_in_traces() -> None:
+    import pickle
+
+    stored = save_json(Shape("s", [Point(1, 2)]))
+    obj = decode(stored)
+    clone = pickle.loads(pickle.dumps(obj))
+    assert clone == obj and clone.points[0].x == 1
+    assert encode_for_trace({"obj": obj}) == {"obj": stored}
+    obj.name = "changed"  # decoded objects are editable, and save what they now hold
+    assert save_json(obj)["name"] == "changed"
