@@ -35,6 +35,7 @@ Value semantics of the query language (the hosted service's, spelled for SQLite)
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -411,7 +412,25 @@ def compile_calls_query_stats(req: CallsQueryStatsReq) -> tuple[str, list[Any]]:
 
 
 def _load_json(value: Any) -> Any:
+    if value == "{}":  # most inputs, attributes and summaries: skip the decoder
+        return {}
     return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+@functools.lru_cache(maxsize=256)
+def _fill_plan(
+    present: tuple[str, ...], columns: tuple[str, ...] | None
+) -> tuple[tuple[str, bool], ...]:
+    """Which columns of a row to fill, in CallSchema order, and whether each is JSON.
+
+    Cached: every row of a result has the same keys, so this is worked out once.
+    """
+    wanted = set(CALL_COLUMNS) if not columns else _top_level(columns) | set(_REQUIRED_COLUMNS)
+    return tuple(
+        (column, column in CALLS_JSON_COLUMNS)
+        for column in CALL_COLUMNS
+        if column in present and column in wanted
+    )
 
 
 def row_to_call(row: sqlite3.Row, columns: Sequence[str] | None = None) -> dict[str, Any]:
@@ -422,16 +441,11 @@ def row_to_call(row: sqlite3.Row, columns: Sequence[str] | None = None) -> dict[
     ``derive_weave_summary``). With ``columns``, only those top-level fields (plus
     the ones CallSchema requires) are filled.
     """
-    present = set(row.keys())
-    wanted = set(CALL_COLUMNS) if not columns else _top_level(columns) | set(_REQUIRED_COLUMNS)
+    present = tuple(row.keys())
     call: dict[str, Any] = {}
-    for column in CALL_COLUMNS:
-        if column not in present or column not in wanted:
-            continue
+    for column, is_json in _fill_plan(present, tuple(columns) if columns else None):
         value = row[column]
-        if column in CALLS_JSON_COLUMNS and value is not None:
-            value = _load_json(value)
-        call[column] = value
+        call[column] = _load_json(value) if is_json and value is not None else value
     if call.get("display_name") == "":
         call["display_name"] = None
     if "summary" in call:
