@@ -11,7 +11,8 @@ paths) is a bound parameter. The only names that reach the SQL text are column
 names from a fixed whitelist; a JSON path is validated part by part and then
 bound as the path argument of ``json_extract``.
 
-Value semantics of the query language (the hosted service's, spelled for SQLite):
+Value semantics of the query language: Mongo's aggregation semantics (the
+language's model), kept wherever weave's servers agree with them:
 
 - ``$getField`` on a dotted JSON path (``inputs.x.y``, ``output.0``) yields the
   JSON value with SQLite's native type: strings as text, numbers as numbers,
@@ -31,6 +32,15 @@ Value semantics of the query language (the hosted service's, spelled for SQLite)
 - ``summary.weave.status``, ``summary.weave.latency_ms`` and
   ``summary.weave.trace_name`` are derived in SQL from the stored columns, so
   they filter and sort exactly as ``row_to_call`` reports them.
+- Sorting puts NULLs (missing values, running calls' latency) last in both
+  directions, and a JSON path sorts present values first, then by number,
+  then by text, as the hosted service does; ``id`` breaks ties, so pages
+  never overlap.
+
+Where weave's own SQLite server differs, it wins on what a client sees: a
+``limit`` of 0 means no limit, and the request options this server does not
+compute (``expand_columns``, ``include_costs``, ``include_storage_size``) are
+accepted and left to the caller.
 """
 
 from __future__ import annotations
