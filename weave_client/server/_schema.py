@@ -59,3 +59,74 @@ def format_timestamp(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+# The other tables belong to the storage module alone.
+#
+# - ``objects``: one row per (project, object_id, digest); ``version_index``
+#   counts every version ever made of the object (deleted ones too, as weave
+#   does), ``is_latest`` marks the newest version not deleted.
+# - ``tables`` + ``table_entries``: a table version is its ordered list of row
+#   digests; keeping the order as rows (not one JSON array) makes a page of a
+#   100,000-row table an index range instead of a parse of the whole list.
+# - ``table_rows``: row values, content-addressed and shared by table versions.
+# - ``files``: file bytes by digest.
+# - ``feedback``: as weave's feedback table (``payload_dump`` is JSON text).
+STORE_DDL = """
+CREATE TABLE IF NOT EXISTS objects (
+    project_id        TEXT NOT NULL,
+    object_id         TEXT NOT NULL,
+    digest            TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    base_object_class TEXT,
+    leaf_object_class TEXT,
+    val_dump          TEXT NOT NULL,
+    version_index     INTEGER NOT NULL,
+    is_latest         INTEGER NOT NULL,
+    created_at        TEXT NOT NULL,
+    deleted_at        TEXT,
+    wb_user_id        TEXT,
+    PRIMARY KEY (project_id, object_id, digest)
+);
+CREATE INDEX IF NOT EXISTS objects_latest ON objects (project_id, object_id, is_latest);
+CREATE TABLE IF NOT EXISTS tables (
+    project_id TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    row_count  INTEGER NOT NULL,
+    PRIMARY KEY (project_id, digest)
+);
+CREATE TABLE IF NOT EXISTS table_entries (
+    project_id   TEXT NOT NULL,
+    table_digest TEXT NOT NULL,
+    idx          INTEGER NOT NULL,
+    row_digest   TEXT NOT NULL,
+    PRIMARY KEY (project_id, table_digest, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS table_rows (
+    project_id TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    val        TEXT NOT NULL,
+    PRIMARY KEY (project_id, digest)
+);
+CREATE TABLE IF NOT EXISTS files (
+    project_id TEXT NOT NULL,
+    digest     TEXT NOT NULL,
+    val        BLOB NOT NULL,
+    PRIMARY KEY (project_id, digest)
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    id             TEXT PRIMARY KEY,
+    project_id     TEXT NOT NULL,
+    weave_ref      TEXT NOT NULL,
+    wb_user_id     TEXT,
+    creator        TEXT,
+    created_at     TEXT NOT NULL,
+    feedback_type  TEXT NOT NULL,
+    payload_dump   TEXT NOT NULL,
+    annotation_ref TEXT,
+    runnable_ref   TEXT,
+    call_ref       TEXT,
+    trigger_ref    TEXT
+);
+CREATE INDEX IF NOT EXISTS feedback_ref ON feedback (project_id, weave_ref);
+"""

@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+"""Throughput of the local server's ``/call/upsert_batch``: calls stored per second.
+
+Starts ``python -m weave_client serve`` on a temporary SQLite file in its own
+process (so the sending side does not share the server's GIL), sends
+``--calls`` calls (a start and an end each) in batches of ``--batch`` calls
+over real HTTP, checks every call landed, and prints the figure. Bodies are
+encoded before the clock starts, so the figure is the server's (HTTP, parsing,
+SQLite), not the client's. Exits non-zero below ``--target`` calls/s
+(default 20,000). ``--in-process`` uses ``start_background_server`` instead.
+
+    .venv/bin/python scripts/bench_server.py [--calls 100000] [--batch 1000] [--senders 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from weave_client.server import start_background_server
+
+PROJECT = "bench/server"
+
+
+def make_bodies(n_calls: int, batch: int, project: str = PROJECT) -> list[bytes]:
+    """Pre-encoded batch bodies: each call's start and end in the same batch."""
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    bodies = []
+    for first in range(0, n_calls, batch):
+        items = []
+        trace_id = str(uuid.uuid4())
+        for i in range(first, min(first + batch, n_calls)):
+            call_id = str(uuid.uuid4())
+            started = t0 + timedelta(milliseconds=i)
+            items.append(
+                {
+                    "mode": "start",
+                    "req": {
+                        "start": {
+                            "project_id": project,
+                            "id": call_id,
+                            "trace_id": trace_id,
+                            "op_name": "weave:///bench/server/op/predict:abc123",
+                            "started_at": started.isoformat(),
+                            "attributes": {"weave": {"client_version": "0.1.0", "source": "bench"}},
+                            "inputs": {"x": i, "prompt": "hello world", "params": {"t": 0.5}},
+                        }
+                    },
+                }
+            )
+            items.append(
+                {
+                    "mode": "end",
+                    "req": {
+                        "end": {
+                            "project_id": project,
+                            "id": call_id,
+                            "ended_at": (started + timedelta(milliseconds=3)).isoformat(),
+                            "output": {"y": i * 2, "text": "a short answer"},
+                            "summary": {},
+                        }
+                    },
+                }
+            )
+        bodies.append(json.dumps({"batch": items}).encode())
+    return bodies
+
+
+@contextlib.contextmanager
+def serve_subprocess(db_path: Path) -> Iterator[str]:
+    """``python -m weave_client serve`` on a free port; yields its URL once healthy."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "weave_client", "serve", "--port", str(port), "--db", str(db_path),
+         "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextlib.contextmanager
+def serve_in_process(db_path: Path) -> Iterator[str]:
+    with start_background_server(db_path) as server:
+        yield server.url
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--senders", type=int, default=2, help="concurrent HTTP connections")
+    parser.add_argument("--target", type=float, default=20_000.0, help="calls/s to reach")
+    parser.add_argument(
+        "--in-process", action="store_true", help="run the server in this process (a thread)"
+    )
+    args = parser.parse_args()
+
+    bodies = make_bodies(args.calls, args.batch)
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "bench.db"
+        serve = serve_in_process if args.in_process else serve_subprocess
+        with serve(db_path) as url:
+            # Warm up (first-request imports, page cache) outside the timing.
+            with httpx.Client(base_url=url) as warm:
+                warm.post("/call/upsert_batch", content=make_bodies(10, 10, "bench/warmup")[0]).raise_for_status()
+
+            queue = list(reversed(bodies))
+            lock = threading.Lock()
+            errors: list[str] = []
+
+            def sender() -> None:
+                with httpx.Client(base_url=url, timeout=60) as client:
+                    while True:
+                        with lock:
+                            if not queue:
+                                return
+                            body = queue.pop()
+                        r = client.post(
+                            "/call/upsert_batch",
+                            content=body,
+                            headers={"content-type": "application/json"},
+                        )
+                        if r.status_code != 200:
+                            errors.append(f"HTTP {r.status_code}: {r.text[:200]}")
+                            return
+
+            threads = [threading.Thread(target=sender) for _ in range(args.senders)]
+            start = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - start
+
+        if errors:
+            print(f"FAILED: {errors[0]}", file=sys.stderr)
+            return 1
+        with sqlite3.connect(db_path) as conn:
+            (stored,) = conn.execute(
+                "SELECT COUNT(*) FROM calls WHERE project_id = ? AND ended_at IS NOT NULL "
+                "AND started_at IS NOT NULL",
+                (PROJECT,),
+            ).fetchone()
+
+    rate = args.calls / elapsed
+    print(
+        f"/call/upsert_batch: {args.calls} calls (start+end) in batches of {args.batch}, "
+        f"{args.senders} senders: {elapsed:.2f} s = {rate:,.0f} calls/s "
+        f"(target {args.target:,.0f}); stored {stored}",
+        flush=True,
+    )
+    if stored != args.calls:
+        print(f"FAILED: {stored} of {args.calls} calls stored", file=sys.stderr)
+        return 1
+    if rate < args.target:
+        print("FAILED: below target", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

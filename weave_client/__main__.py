@@ -1,0 +1,104 @@
+"""Command line: ``python -m weave_client serve`` (also the ``weave-client`` console script).
+
+::
+
+    python -m weave_client serve [--host 127.0.0.1] [--port 6345] [--db PATH] [--api-key KEY]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import ipaddress
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 6345
+# Read when --api-key is not given, so the key need not appear in `ps` output.
+API_KEY_ENV = "WEAVE_CLIENT_SERVER_API_KEY"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ._settings import local_db_path
+    from .server import create_app
+
+    db_path = Path(args.db).expanduser() if args.db else local_db_path()
+    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
+    if not _is_loopback(args.host) and api_key is None:
+        print(
+            f"warning: serving on {args.host}, which is reachable from other machines, "
+            f"without an API key: anyone who can reach it can read and write your traces. "
+            f"Pass --api-key (or set {API_KEY_ENV}).",
+            file=sys.stderr,
+        )
+    app = create_app(db_path, api_key=api_key)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    auth = " (HTTP Basic auth required)" if api_key else ""
+    print(f"weave-client local trace server on http://{host}:{args.port}{auth}; data in {db_path}")
+    # This process is only a server: move everything loaded so far out of the
+    # collector's reach, and let it run less often (request bodies allocate
+    # tens of thousands of short-lived containers; see scripts/bench_server.py).
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    finally:
+        app.state.close()
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="weave-client", description="weave-client command line tools."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve", help="run the local trace server (the hosted Weave trace API over SQLite)"
+    )
+    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    serve.add_argument(
+        "--db",
+        default=None,
+        help="SQLite file (default: WEAVE_CLIENT_DB, else traces.db in the user cache dir)",
+    )
+    serve.add_argument(
+        "--api-key",
+        default=None,
+        help=f"require HTTP Basic auth with this password (default: {API_KEY_ENV}, else none)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level (default info)",
+    )
+    serve.set_defaults(func=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m weave_client`` and the ``weave-client`` script."""
+    args = _parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,438 @@
+"""The FastAPI application of the local trace server: routes, auth, limits, errors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import FastAPI, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from .._models import (
+    CallEndReq,
+    CallEndRes,
+    CallReadReq,
+    CallReadRes,
+    CallsDeleteReq,
+    CallsDeleteRes,
+    CallsQueryReq,
+    CallsQueryRes,
+    CallsQueryStatsReq,
+    CallsQueryStatsRes,
+    CallStartReq,
+    CallStartRes,
+    CallUpdateReq,
+    CallUpdateRes,
+    FeedbackCreateReq,
+    FeedbackCreateRes,
+    FeedbackPurgeReq,
+    FeedbackPurgeRes,
+    FeedbackQueryReq,
+    FeedbackQueryRes,
+    FeedbackReplaceReq,
+    FeedbackReplaceRes,
+    FileContentReadReq,
+    FileCreateRes,
+    ObjCreateReq,
+    ObjCreateRes,
+    ObjDeleteReq,
+    ObjDeleteRes,
+    ObjQueryReq,
+    ObjQueryRes,
+    ObjReadReq,
+    ObjReadRes,
+    RefsReadBatchReq,
+    RefsReadBatchRes,
+    ServerInfoRes,
+    TableCreateReq,
+    TableCreateRes,
+    TableQueryReq,
+    TableQueryStatsReq,
+    TableQueryStatsRes,
+    TableUpdateReq,
+    TableUpdateRes,
+)
+from ._calls import CallStore
+from ._calls_query import QueryError
+from ._common import InvalidRequest, NotFound
+from ._db import Database
+from ._feedback import FeedbackStore
+from ._objects import ObjectStore
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
+
+logger = logging.getLogger("weave_client.server")
+
+# The hosted service accepts requests up to 32 MiB.
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+# What weave's reference server reports; weave's own client checks it.
+MIN_REQUIRED_WEAVE_PYTHON_VERSION = "0.0.1"
+JSONL = "application/jsonl"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+async def _send_json(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class _BasicAuth:
+    """Every request must carry HTTP Basic auth whose password is the server's key (401 otherwise).
+
+    The username is not checked (weave's client sends ``api``). The key is
+    compared in constant time and never logged or echoed.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str) -> None:
+        self.app = app
+        self._key = api_key.encode()
+
+    def _authorized(self, scope: Scope) -> bool:
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() != b"basic":
+                    return False
+                try:
+                    decoded = base64.b64decode(token.strip(), validate=True)
+                except (binascii.Error, ValueError):
+                    return False
+                _, sep, password = decoded.partition(b":")
+                return bool(sep) and hmac.compare_digest(password, self._key)
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._authorized(scope):
+            await _send_json(
+                send,
+                401,
+                "authentication required: HTTP Basic auth with the server's API key as password",
+                [(b"www-authenticate", b'Basic realm="weave-client"')],
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class _BodyLimit:
+    """Refuse request bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_large = (
+            f"request body is larger than this server's limit of {self.max_bytes} bytes"
+        )
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _send_json(send, 400, f"invalid Content-Length header {value!r}")
+                    return
+                if declared > self.max_bytes:
+                    await _send_json(send, 413, too_large)
+                    return
+        # No (or a lying) Content-Length: read the whole body here, counting.
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _send_json(send, 413, too_large)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        await self.app(
+            scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send
+        )
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+def _validation_detail(errors: list[Any]) -> str:
+    parts = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
+        where = ".".join(loc) or "body"
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
+def _jsonable_errors(errors: list[Any]) -> list[dict[str, Any]]:
+    # Only loc/msg/type: "input" may echo a large (or sensitive) part of the body.
+    return [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in errors
+    ]
+
+
+def _json(data: str | bytes, status: int = 200) -> Response:
+    return Response(content=data, status_code=status, media_type="application/json")
+
+
+def create_app(
+    db_path: str | Path,
+    *,
+    api_key: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    """The local trace server as an ASGI app over the SQLite file ``db_path``.
+
+    With ``api_key``, every route requires HTTP Basic auth with that password.
+    Bodies over ``max_body_bytes`` get 413. The database is closed on
+    ``app.state.close()`` (``BackgroundServer.stop()`` does it).
+    """
+    db = Database(db_path)
+    calls = CallStore(db)
+    objects = ObjectStore(db)
+    feedback = FeedbackStore(db)
+
+    app = FastAPI(title="weave-client local trace server", docs_url=None, redoc_url=None)
+    app.state.db = db
+    app.state.close = db.close
+
+    # -- errors -----------------------------------------------------------------
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_request_validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = list(exc.errors())
+        return JSONResponse(
+            status_code=422,
+            content={"detail": _validation_detail(errors), "errors": _jsonable_errors(errors)},
+        )
+
+    @app.exception_handler(ValidationError)
+    async def _on_validation(request: Request, exc: ValidationError) -> Response:
+        errors = list(exc.errors())
+        return JSONResponse(
+            status_code=422,
+            content={"detail": _validation_detail(errors), "errors": _jsonable_errors(errors)},
+        )
+
+    @app.exception_handler(json.JSONDecodeError)
+    async def _on_bad_json(request: Request, exc: json.JSONDecodeError) -> Response:
+        return JSONResponse(
+            status_code=400, content={"detail": f"request body is not valid JSON: {exc}"}
+        )
+
+    @app.exception_handler(InvalidRequest)
+    @app.exception_handler(QueryError)
+    async def _on_invalid(request: Request, exc: Exception) -> Response:
+        return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    @app.exception_handler(NotFound)
+    async def _on_not_found(request: Request, exc: NotFound) -> Response:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _on_sqlite(request: Request, exc: sqlite3.OperationalError) -> Response:
+        # A malformed JSON path or value the compilers let through surfaces
+        # here; anything else is our fault and is logged as such.
+        if "JSON" in str(exc):
+            return JSONResponse(status_code=400, content={"detail": f"invalid query: {exc}"})
+        logger.exception("database error on %s", request.url.path)
+        return JSONResponse(status_code=500, content={"detail": f"database error: {exc}"})
+
+    @app.exception_handler(Exception)
+    async def _on_unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unexpected error on %s", request.url.path)
+        return JSONResponse(
+            status_code=500,
+            content={"detail": f"internal server error ({type(exc).__name__}: {exc})"},
+        )
+
+    # -- service ------------------------------------------------------------------
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/server_info")
+    def server_info() -> ServerInfoRes:
+        return ServerInfoRes(min_required_weave_python_version=MIN_REQUIRED_WEAVE_PYTHON_VERSION)
+
+    # -- calls --------------------------------------------------------------------
+
+    @app.post("/call/upsert_batch")
+    async def call_upsert_batch(request: Request) -> Response:
+        body = await request.body()
+        # Parsing and the write are CPU and disk work: off the event loop.
+        reply = await anyio.to_thread.run_sync(calls.upsert_batch_json, body)
+        return _json(reply)
+
+    @app.post("/call/start")
+    def call_start(req: CallStartReq) -> CallStartRes:
+        return calls.start(req)
+
+    @app.post("/call/end")
+    def call_end(req: CallEndReq) -> CallEndRes:
+        calls.end(req)
+        return CallEndRes()
+
+    @app.post("/call/read")
+    def call_read(req: CallReadReq) -> Response:
+        return _json(CallReadRes(call=calls.read(req)).model_dump_json())
+
+    @app.post("/call/update")
+    def call_update(req: CallUpdateReq) -> CallUpdateRes:
+        calls.update(req)
+        return CallUpdateRes()
+
+    @app.post("/calls/delete")
+    def calls_delete(req: CallsDeleteReq) -> CallsDeleteRes:
+        calls.delete(req)
+        return CallsDeleteRes()
+
+    @app.post("/calls/query")
+    def calls_query(req: CallsQueryReq) -> Response:
+        return _json(CallsQueryRes(calls=calls.query(req)).model_dump_json())
+
+    @app.post("/calls/stream_query")
+    def calls_stream_query(req: CallsQueryReq) -> StreamingResponse:
+        return StreamingResponse(calls.stream_lines(req), media_type=JSONL)
+
+    @app.post("/calls/query_stats")
+    def calls_query_stats(req: CallsQueryStatsReq) -> CallsQueryStatsRes:
+        return CallsQueryStatsRes(count=calls.query_stats(req))
+
+    # -- objects ------------------------------------------------------------------
+
+    @app.post("/obj/create")
+    def obj_create(req: ObjCreateReq) -> ObjCreateRes:
+        return ObjCreateRes(digest=objects.obj_create(req))
+
+    @app.post("/obj/read")
+    def obj_read(req: ObjReadReq) -> Response:
+        return _json(ObjReadRes(obj=objects.obj_read(req)).model_dump_json())
+
+    @app.post("/objs/query")
+    def objs_query(req: ObjQueryReq) -> Response:
+        return _json(ObjQueryRes(objs=objects.objs_query(req)).model_dump_json())
+
+    @app.post("/obj/delete")
+    def obj_delete(req: ObjDeleteReq) -> ObjDeleteRes:
+        return ObjDeleteRes(num_deleted=objects.obj_delete(req))
+
+    # -- tables -------------------------------------------------------------------
+
+    @app.post("/table/create")
+    def table_create(req: TableCreateReq) -> TableCreateRes:
+        digest, row_digests = objects.table_create(req)
+        return TableCreateRes(digest=digest, row_digests=row_digests)
+
+    @app.post("/table/update")
+    def table_update(req: TableUpdateReq) -> TableUpdateRes:
+        digest, updated = objects.table_update(req)
+        return TableUpdateRes(digest=digest, updated_row_digests=updated)
+
+    @app.post("/table/query")
+    def table_query(req: TableQueryReq) -> Response:
+        return _json(objects.table_query_json(req))
+
+    @app.post("/table/query_stream")
+    def table_query_stream(req: TableQueryReq) -> StreamingResponse:
+        return StreamingResponse(objects.table_query_stream(req), media_type=JSONL)
+
+    @app.post("/table/query_stats")
+    def table_query_stats(req: TableQueryStatsReq) -> TableQueryStatsRes:
+        return TableQueryStatsRes(count=objects.table_query_stats(req.project_id, req.digest))
+
+    # -- refs and files -------------------------------------------------------------
+
+    @app.post("/refs/read_batch")
+    def refs_read_batch(req: RefsReadBatchReq) -> Response:
+        vals = objects.refs_read_batch(req.refs)
+        return _json(RefsReadBatchRes(vals=vals).model_dump_json())
+
+    @app.post("/file/create")
+    @app.post("/files/create", include_in_schema=False)
+    async def file_create(
+        project_id: Annotated[str, Form()], file: UploadFile
+    ) -> FileCreateRes:
+        content = await file.read()
+        digest = await anyio.to_thread.run_sync(objects.file_create, project_id, content)
+        return FileCreateRes(digest=digest)
+
+    @app.post("/file/content")
+    @app.post("/files/content", include_in_schema=False)
+    def file_content(req: FileContentReadReq) -> Response:
+        return Response(
+            content=objects.file_content(req.project_id, req.digest),
+            media_type="application/octet-stream",
+        )
+
+    # -- feedback -----------------------------------------------------------------
+
+    @app.post("/feedback/create")
+    def feedback_create(req: FeedbackCreateReq) -> FeedbackCreateRes:
+        return FeedbackCreateRes.model_validate(feedback.create(req))
+
+    @app.post("/feedback/query")
+    def feedback_query(req: FeedbackQueryReq) -> Response:
+        return _json(FeedbackQueryRes(result=feedback.query(req)).model_dump_json())
+
+    @app.post("/feedback/purge")
+    def feedback_purge(req: FeedbackPurgeReq) -> FeedbackPurgeRes:
+        feedback.purge(req)
+        return FeedbackPurgeRes()
+
+    @app.post("/feedback/replace")
+    def feedback_replace(req: FeedbackReplaceReq) -> FeedbackReplaceRes:
+        return FeedbackReplaceRes.model_validate(feedback.replace(req))
+
+    # Middleware wraps from the inside out: auth is checked before the body is read.
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    if api_key is not None:
+        if not api_key:
+            raise ValueError("api_key: must not be empty (pass None for no auth)")
+        app.add_middleware(_BasicAuth, api_key=api_key)
+    return app

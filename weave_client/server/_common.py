@@ -1,0 +1,170 @@
+"""Shared pieces of the local server: its errors, JSON text, timestamps and refs."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ._schema import format_timestamp
+
+__all__ = [
+    "InvalidRequest",
+    "NotFound",
+    "ParsedRef",
+    "dump_json",
+    "extract_refs",
+    "load_json",
+    "now_timestamp",
+    "parse_ref",
+    "quote_json_path",
+]
+
+
+class InvalidRequest(ValueError):
+    """A request the server understands but refuses (HTTP 400); the message names the field."""
+
+
+class NotFound(LookupError):
+    """The call, object, table, row or file does not exist (HTTP 404)."""
+
+
+# allow_nan=False: SQLite's JSON functions reject NaN/Infinity, so such a value
+# would make every later query over its row fail. They are stored as null,
+# which is also what orjson and the hosted client's pydantic encoding do.
+_ENCODER = json.JSONEncoder(allow_nan=False)
+
+
+def dump_json(value: Any) -> str:
+    """The JSON text stored for a value (NaN and infinities become null).
+
+    This text is for storage only, never digested (digests need weave's exact
+    ``json.dumps`` text), so the fast compact encoder is used when it can.
+    """
+    try:
+        return orjson.dumps(value).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        pass  # e.g. an integer beyond 64 bits: the stdlib encodes those
+    try:
+        return _ENCODER.encode(value)
+    except ValueError:
+        return _ENCODER.encode(_replace_non_finite(value))
+
+
+def load_json(data: bytes | str) -> Any:
+    """Parse a request body; NaN/Infinity literals (which Python clients send) are accepted."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)  # raises json.JSONDecodeError for a body that is not JSON
+
+
+def _replace_non_finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _replace_non_finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_replace_non_finite(v) for v in value]
+    return value
+
+
+def now_timestamp() -> str:
+    """The current time in the stored timestamp form."""
+    return format_timestamp(datetime.now(UTC))
+
+
+def quote_json_path(dotted: str, *, where: str) -> str:
+    """SQLite JSON path for a dotted field path: ``a.b.0`` -> ``$."a"."b"[0]``."""
+    parts = dotted.split(".")
+    if not dotted or any(p == "" for p in parts):
+        raise InvalidRequest(f"{where}: {dotted!r} is not a valid dotted field path")
+    out = ["$"]
+    for part in parts:
+        if part.isdigit():
+            out.append(f"[{part}]")
+        else:
+            out.append('."' + part.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
+# Refs: weave:///{entity}/{project}/{kind}/{name}:{digest}[/{edge}/{value}]*
+# ---------------------------------------------------------------------------
+
+WEAVE_SCHEME = "weave:///"
+_EDGES = frozenset({"key", "attr", "index", "id"})
+
+
+@dataclass(frozen=True)
+class ParsedRef:
+    """A parsed ``weave:///`` URI as the server uses it."""
+
+    project_id: str
+    kind: str  # object, op, table or call
+    name: str  # object name, table digest or call id
+    version: str = ""  # object/op digest, "latest" or "v{N}"
+    extra: tuple[str, ...] = field(default=())
+
+
+def parse_ref(uri: str, *, where: str = "ref") -> ParsedRef:
+    """Parse a ``weave:///`` URI; raises :class:`InvalidRequest` saying what is wrong."""
+    if not isinstance(uri, str) or not uri.startswith(WEAVE_SCHEME):
+        raise InvalidRequest(f"{where}: {uri!r} is not a weave:/// URI")
+    parts = uri[len(WEAVE_SCHEME) :].split("/")
+    if len(parts) < 4 or not parts[0] or not parts[1]:
+        raise InvalidRequest(
+            f"{where}: {uri!r} must look like weave:///entity/project/kind/name[:digest]"
+        )
+    project_id = f"{parts[0]}/{parts[1]}"
+    kind, head, rest = parts[2], parts[3], parts[4:]
+    if kind in ("object", "op"):
+        name, sep, version = head.partition(":")
+        if not sep or not name or not version:
+            raise InvalidRequest(f"{where}: {uri!r} needs {kind}/name:digest")
+    elif kind in ("table", "call"):
+        name, version = head, ""
+        if not name:
+            raise InvalidRequest(f"{where}: {uri!r} has an empty {kind} id")
+    else:
+        raise InvalidRequest(
+            f"{where}: {uri!r} has unknown kind {kind!r} (expected object, op, table or call)"
+        )
+    if rest == [""]:  # a trailing slash
+        rest = []
+    if len(rest) % 2:
+        raise InvalidRequest(f"{where}: {uri!r} has an extra path that is not edge/value pairs")
+    extra = [urllib.parse.unquote(p) for p in rest]
+    for i in range(0, len(extra), 2):
+        edge, value = extra[i], extra[i + 1]
+        if edge not in _EDGES:
+            raise InvalidRequest(
+                f"{where}: {uri!r} has unknown path edge {edge!r} (expected key, attr, index or id)"
+            )
+        if edge == "index" and not re.fullmatch(r"-?\d+", value):
+            raise InvalidRequest(f"{where}: {uri!r} has a non-integer index {value!r}")
+    return ParsedRef(project_id, kind, name, version, tuple(extra))
+
+
+_REF_PREFIXES = ("weave:///", "wandb-artifact:///")
+
+
+def extract_refs(value: Any) -> list[str]:
+    """Every ref string inside a JSON value (what weave stores as input/output refs)."""
+    refs: list[str] = []
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend(reversed(list(v.values())))
+        elif isinstance(v, list):
+            stack.extend(reversed(v))
+        elif isinstance(v, str) and v.startswith(_REF_PREFIXES):
+            refs.append(v)
+    return refs

@@ -1,0 +1,107 @@
+"""The SQLite database of the local trace server: connections, WAL, one writer.
+
+SQLite allows one writer at a time, so every write goes through one connection
+under a lock (no ``SQLITE_BUSY`` retries, and a batch is one transaction).
+Readers take their own connections from a small pool; in WAL mode they never
+block the writer nor each other. Connections are made with
+``check_same_thread=False`` because a streamed response is iterated from
+whichever worker thread Starlette picks for each chunk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ._schema import CALLS_DDL, STORE_DDL
+
+__all__ = ["Database"]
+
+# Idle read connections kept for reuse; more may exist while busy.
+_POOL_SIZE = 8
+
+
+class Database:
+    """One SQLite file in WAL mode, with a single writer and pooled readers."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            Path(self.path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
+        self._pool_lock = threading.Lock()
+        self._pool: list[sqlite3.Connection] = []
+        self._closed = False
+        self._writer = self._connect()
+        self._writer.executescript(CALLS_DDL + STORE_DDL)
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE).
+        conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL loses no committed data on an application crash,
+        # only (possibly) the last transactions on a power cut, and saves an
+        # fsync per commit.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: the calls indexes stay in memory
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer connection (rolled back on error)."""
+        with self._write_lock:
+            if self._closed:
+                raise RuntimeError(f"database {self.path} is closed")
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def acquire(self) -> sqlite3.Connection:
+        """A read connection; give it back with :meth:`release`."""
+        with self._pool_lock:
+            if self._closed:
+                raise RuntimeError(f"database {self.path} is closed")
+            if self._pool:
+                return self._pool.pop()
+        return self._connect()
+
+    def release(self, conn: sqlite3.Connection) -> None:
+        """Return a read connection to the pool (or close it when the pool is full)."""
+        if conn.in_transaction:
+            conn.rollback()
+        with self._pool_lock:
+            if not self._closed and len(self._pool) < _POOL_SIZE:
+                self._pool.append(conn)
+                return
+        conn.close()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A pooled read connection for the duration of the block."""
+        conn = self.acquire()
+        try:
+            yield conn
+        finally:
+            self.release(conn)
+
+    def close(self) -> None:
+        """Close every connection; later use raises."""
+        with self._write_lock, self._pool_lock:
+            if self._closed:
+                return
+            self._closed = True
+            for conn in self._pool:
+                conn.close()
+            self._pool.clear()
+            self._writer.close()

@@ -1,0 +1,155 @@
+"""Feedback of the local server: create, query, purge (by id, as weave allows), replace.
+
+Queries are compiled by ``_feedback_query`` (the ``$expr`` language over feedback fields).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+from .._models import (
+    EqOperation,
+    FeedbackCreateReq,
+    FeedbackPurgeReq,
+    FeedbackQueryReq,
+    FeedbackReplaceReq,
+    GetFieldOperator,
+    InOperation,
+    LiteralOperation,
+    OrOperation,
+    Query,
+)
+from ._common import InvalidRequest, dump_json, now_timestamp, parse_ref
+from ._db import Database
+from ._feedback_query import compile_feedback_query, row_to_feedback
+
+__all__ = ["FeedbackStore"]
+
+# The hosted service caps a feedback payload at 1 MiB of JSON.
+_MAX_PAYLOAD = 1 << 20
+# Without accounts, every record belongs to one local user.
+LOCAL_USER = "local"
+_PURGE_RULE = "query: feedback can only be purged by id ($eq or $in on id, or $or of $eq on id)"
+
+
+def _purge_ids(query: Query) -> list[str]:
+    """The ids a purge query names; anything but a query by id is refused, as weave refuses it."""
+
+    def is_id(op: Any) -> bool:
+        return isinstance(op, GetFieldOperator) and op.get_field_ == "id"
+
+    def literal_str(op: Any) -> str:
+        if isinstance(op, LiteralOperation) and isinstance(op.literal_, str):
+            return op.literal_
+        raise InvalidRequest(_PURGE_RULE)
+
+    def eq_id(op: Any) -> str:
+        if isinstance(op, EqOperation) and is_id(op.eq_[0]):
+            return literal_str(op.eq_[1])
+        raise InvalidRequest(_PURGE_RULE)
+
+    expr = query.expr_
+    if isinstance(expr, EqOperation):
+        return [eq_id(expr)]
+    if isinstance(expr, InOperation) and is_id(expr.in_[0]):
+        return [literal_str(v) for v in expr.in_[1]]
+    if isinstance(expr, OrOperation):
+        return [eq_id(op) for op in expr.or_]
+    raise InvalidRequest(_PURGE_RULE)
+
+
+def _validate(req: FeedbackCreateReq) -> str:
+    """Check a create request as weave does; returns the payload's JSON text."""
+    parse_ref(req.weave_ref, where="weave_ref")
+    if not req.feedback_type:
+        raise InvalidRequest("feedback_type: must not be empty")
+    if req.feedback_type == "wandb.reaction.1":
+        emoji = req.payload.get("emoji")
+        if not isinstance(emoji, str) or not emoji:
+            raise InvalidRequest("payload.emoji: a reaction needs one emoji string")
+    elif req.feedback_type == "wandb.note.1":
+        note = req.payload.get("note")
+        if not isinstance(note, str) or not 1 <= len(note) <= 1024:
+            raise InvalidRequest("payload.note: a note needs a string of 1 to 1024 characters")
+    for name in ("annotation_ref", "runnable_ref", "call_ref", "trigger_ref"):
+        value = getattr(req, name)
+        if value is not None:
+            parse_ref(value, where=name)
+    payload = dump_json(req.payload)
+    if len(payload) > _MAX_PAYLOAD:
+        raise InvalidRequest(
+            f"payload: {len(payload)} bytes of JSON is more than the {_MAX_PAYLOAD} allowed"
+        )
+    return payload
+
+
+class FeedbackStore:
+    """Storage of feedback records."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, req: FeedbackCreateReq, payload: str) -> dict[str, Any]:
+        record = {
+            "id": str(uuid.uuid4()),
+            "created_at": now_timestamp(),
+            "wb_user_id": req.wb_user_id or LOCAL_USER,
+        }
+        conn.execute(
+            """INSERT INTO feedback (
+                id, project_id, weave_ref, wb_user_id, creator, created_at, feedback_type,
+                payload_dump, annotation_ref, runnable_ref, call_ref, trigger_ref
+            ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                record["id"],
+                req.project_id,
+                req.weave_ref,
+                record["wb_user_id"],
+                req.creator,
+                record["created_at"],
+                req.feedback_type,
+                payload,
+                req.annotation_ref,
+                req.runnable_ref,
+                req.call_ref,
+                req.trigger_ref,
+            ),
+        )
+        # An empty payload in the reply means "keep what you sent".
+        return {**record, "payload": {}}
+
+    def create(self, req: FeedbackCreateReq) -> dict[str, Any]:
+        """``/feedback/create``: returns id, created_at, wb_user_id and payload."""
+        payload = _validate(req)
+        with self.db.write() as conn:
+            return self._insert(conn, req, payload)
+
+    def replace(self, req: FeedbackReplaceReq) -> dict[str, Any]:
+        """``/feedback/replace``: delete ``feedback_id`` and create the new record, atomically."""
+        payload = _validate(req)
+        with self.db.write() as conn:
+            conn.execute(
+                "DELETE FROM feedback WHERE project_id = ? AND id = ?",
+                (req.project_id, req.feedback_id),
+            )
+            return self._insert(conn, req, payload)
+
+    def purge(self, req: FeedbackPurgeReq) -> int:
+        """``/feedback/purge``: delete the records whose ids the query names; returns the count."""
+        ids = _purge_ids(req.query)
+        if not ids:
+            return 0
+        with self.db.write() as conn:
+            return conn.execute(
+                f"DELETE FROM feedback WHERE project_id = ? AND id IN ({', '.join('?' * len(ids))})",
+                [req.project_id, *ids],
+            ).rowcount
+
+    def query(self, req: FeedbackQueryReq) -> list[dict[str, Any]]:
+        """``/feedback/query``: records (or just ``fields``) matching the query, sorted, paged."""
+        sql, params = compile_feedback_query(req)
+        with self.db.read() as conn:
+            return [row_to_feedback(row) for row in conn.execute(sql, params)]
