@@ -465,11 +465,8 @@ class CallStore:
 
 
 def _rows_to_calls(rows: list[sqlite3.Row], req: CallsQueryReq) -> list[dict[str, Any]]:
-    # A call whose end arrived before its start has no start columns yet; it
-    # is not a call a reader can see until the start lands.
-    return [
-        _calls_query.row_to_call(row, req.columns) for row in rows if row["started_at"] is not None
-    ]
+    # The compiler leaves out calls whose end arrived before their start.
+    return [_calls_query.row_to_call(row, req.columns) for row in rows]
 
 
 def _attach_feedback(
