@@ -68,6 +68,7 @@ from ._common import InvalidRequest, NotFound
 from ._db import Database
 from ._feedback import FeedbackStore
 from ._objects import ObjectStore
+from ._viewer import viewer_router
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -428,6 +429,9 @@ def create_app(
     @app.post("/feedback/replace")
     def feedback_replace(req: FeedbackReplaceReq) -> FeedbackReplaceRes:
         return FeedbackReplaceRes.model_validate(feedback.replace(req))
+
+    # The trace viewer at / (static page over this same API; see _viewer.py).
+    app.include_router(viewer_router)
 
     # Middleware wraps from the inside out: auth is checked before the body is read.
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)

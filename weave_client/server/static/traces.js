@@ -1,0 +1,182 @@
+// Traces: the root calls of a project, newest first, filtered and paged.
+//
+// Paging is limit/offset on /calls/query plus a count from /calls/query_stats,
+// and the list asks only for the columns it shows, so a page costs the same at
+// 100 or 100,000 calls.
+
+import { and, api, contains, eq, field, opNamesFilter, or } from "./api.js";
+import { h, note, replace, route } from "./dom.js";
+import { fmtAgo, fmtInt, fmtMs, fmtTime, latencyMs, opName, statusBadge, statusOf, tokensOf } from "./format.js";
+import { heading, pager } from "./widgets.js";
+
+const PAGE = 50;
+const LIST_COLUMNS = [
+  "id",
+  "trace_id",
+  "parent_id",
+  "op_name",
+  "display_name",
+  "started_at",
+  "ended_at",
+  "exception",
+  "summary",
+];
+const STATUSES = [
+  ["", "any status"],
+  ["success", "success"],
+  ["error", "error"],
+  ["running", "running"],
+  ["descendant_error", "child error"],
+];
+
+/** The /calls/query filter and $expr for the list's op, status and text search. */
+export function traceListQuery(projectId, { op, status, q }) {
+  const filter = { trace_roots_only: true };
+  if (op) filter.op_names = opNamesFilter(projectId, op);
+  const conds = [];
+  if (status) conds.push(eq(field("summary.weave.status"), { $literal: status }));
+  if (q) conds.push(or(contains(field("inputs"), q), contains(field("output"), q)));
+  return { filter, query: conds.length ? { $expr: and(...conds) } : null };
+}
+
+export async function renderTraces(main, ctx) {
+  const { projectId, entity, project, params } = ctx;
+  const state = {
+    op: params.get("op") || "",
+    status: params.get("status") || "",
+    q: params.get("q") || "",
+  };
+  const offset = Math.max(0, Number.parseInt(params.get("offset") || "0", 10) || 0);
+  const here = (over) => route([entity, project, "traces"], { ...state, ...over });
+
+  const form = filterForm(state, (next) => {
+    location.hash = here({ ...next, offset: 0 });
+  });
+  const body = h("div", { class: "list-body" }, note("Loading…"));
+  replace(main, heading("Traces", projectId), form, body);
+  loadOpNames(projectId, form).catch(() => {
+    // The op suggestions are a convenience; the list works without them.
+  });
+
+  const { filter, query } = traceListQuery(projectId, state);
+  const base = { project_id: projectId, filter };
+  if (query) base.query = query;
+  const [res, stats] = await Promise.all([
+    api.callsQuery({
+      ...base,
+      sort_by: [{ field: "started_at", direction: "desc" }],
+      limit: PAGE,
+      offset,
+      columns: LIST_COLUMNS,
+    }),
+    api.callsQueryStats(base),
+  ]);
+  if (!ctx.isCurrent()) return;
+  const calls = res.calls;
+  if (!calls.length) {
+    const filtered = state.op || state.status || state.q;
+    replace(body, note(filtered ? "No traces match these filters." : "No traces in this project yet."));
+    return;
+  }
+  const table = h(
+    "table",
+    { class: "data traces" },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        ["Op", "Display name", "Status", "Latency", "Started", "Tokens", "Trace"].map((c) => h("th", {}, c)),
+      ),
+    ),
+    h("tbody", {}, calls.map((c) => traceRow(c, entity, project))),
+  );
+  const pg = pager({
+    offset,
+    limit: PAGE,
+    shown: calls.length,
+    total: stats.count,
+    href: (o) => here({ offset: o }),
+  });
+  replace(body, table, pg);
+}
+
+function traceRow(call, entity, project) {
+  const href = route([entity, project, "trace", call.trace_id], { call: call.id });
+  const tokens = tokensOf(call);
+  const row = h(
+    "tr",
+    { class: "clickable", dataset: { callId: call.id } },
+    h("td", {}, h("a", { class: "op", href }, opName(call.op_name))),
+    h("td", { class: "muted" }, call.display_name || ""),
+    h("td", {}, statusBadge(statusOf(call))),
+    h("td", { class: "num" }, call.ended_at ? fmtMs(latencyMs(call)) : "—"),
+    h("td", { title: fmtAgo(call.started_at) }, fmtTime(call.started_at)),
+    h("td", { class: "num" }, tokens === null ? "—" : fmtInt(tokens)),
+    h("td", { class: "mono muted", title: call.trace_id }, call.trace_id.slice(-12)),
+  );
+  row.addEventListener("click", (ev) => {
+    if (ev.target.closest("a")) return;
+    location.hash = href;
+  });
+  return row;
+}
+
+function filterForm(state, onApply) {
+  const op = h("input", {
+    type: "search",
+    name: "op",
+    placeholder: "op name",
+    value: state.op,
+    list: "op-names",
+    "aria-label": "Filter by op name",
+  });
+  const status = h(
+    "select",
+    { name: "status", "aria-label": "Filter by status" },
+    STATUSES.map(([value, label]) => h("option", { value, selected: value === state.status }, label)),
+  );
+  const q = h("input", {
+    type: "search",
+    name: "q",
+    placeholder: "search inputs and outputs",
+    value: state.q,
+    class: "wide",
+    "aria-label": "Search inputs and outputs",
+  });
+  const datalist = h("datalist", { id: "op-names" });
+  const apply = () => onApply({ op: op.value.trim(), status: status.value, q: q.value.trim() });
+  const form = h(
+    "form",
+    {
+      class: "filters",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        apply();
+      },
+    },
+    op,
+    datalist,
+    status,
+    q,
+    h("button", { type: "submit", class: "btn primary" }, "Apply"),
+    state.op || state.status || state.q
+      ? h("button", { type: "button", class: "btn", onclick: () => onApply({ op: "", status: "", q: "" }) }, "Clear")
+      : null,
+  );
+  status.addEventListener("change", apply);
+  return form;
+}
+
+async function loadOpNames(projectId, form) {
+  const res = await api.objsQuery({
+    project_id: projectId,
+    filter: { is_op: true, latest_only: true },
+    metadata_only: true,
+    sort_by: [{ field: "object_id", direction: "asc" }],
+    limit: 500,
+  });
+  const list = form.querySelector("datalist");
+  replace(list, res.objs.map((o) => h("option", { value: o.object_id })));
+}
