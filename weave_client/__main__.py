@@ -3,6 +3,7 @@
 ::
 
     python -m weave_client serve [--host 127.0.0.1] [--port 6345] [--db PATH] [--api-key KEY]
+    python -m weave_client calls [--project entity/project] [--tree] [--op NAME] [--limit N]
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from ._cli_calls import add_calls_parser
 
 __all__ = ["main"]
 
@@ -51,6 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     auth = " (HTTP Basic auth required)" if api_key else ""
     print(f"weave-client local trace server on http://{host}:{args.port}{auth}; data in {db_path}")
+    print(f"trace viewer: http://{host}:{args.port}/", flush=True)
     # This process is only a server: move everything loaded so far out of the
     # collector's reach, and let it run less often (request bodies allocate
     # tens of thousands of short-lived containers; see scripts/bench_server.py).
@@ -90,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
         help="uvicorn log level (default info)",
     )
     serve.set_defaults(func=_serve)
+    add_calls_parser(commands)
     return parser
 
 

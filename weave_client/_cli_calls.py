@@ -1,0 +1,446 @@
+"""``python -m weave_client calls``: recent calls as a table, or the latest traces as trees.
+
+::
+
+    python -m weave_client calls [--project entity/project] [--tree] [--op NAME]
+                                 [--limit N] [--server-url URL]
+
+The server is ``--server-url``, else ``WEAVE_TRACE_SERVER_URL``, else the hosted
+service when ``WANDB_API_KEY`` is set, else the local database the embedded
+server writes (read by a short-lived local server). Without ``--project`` the
+local server's most recently active project is shown. It speaks the public
+trace API over plain httpx (``/calls/query``); only the project default uses
+the local server's ``GET /viewer/projects``.
+
+:func:`show_calls` does the same from Python (the demo ends with it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InvalidSettingError,
+    WeaveError,
+    status_error_class,
+)
+from ._settings import local_db_path, resolve_api_key, resolve_server_url
+
+__all__ = ["add_calls_parser", "run_calls", "show_calls"]
+
+DEFAULT_LIMIT_TABLE = 20
+DEFAULT_LIMIT_TREES = 5
+# A trace tree prints at most this many calls; the rest are counted.
+MAX_TREE_CALLS = 500
+_TIMEOUT = 30.0
+_LIST_COLUMNS = [
+    "id",
+    "trace_id",
+    "parent_id",
+    "op_name",
+    "display_name",
+    "started_at",
+    "ended_at",
+    "exception",
+    "summary",
+]
+_STATUS_STYLE = {
+    "success": "green",
+    "error": "bold red",
+    "running": "cyan",
+    "descendant_error": "yellow",
+}
+_STATUS_LABEL = {"descendant_error": "child error"}
+
+
+class _Api:
+    """The few trace-server routes the command needs, over one httpx client."""
+
+    def __init__(self, base_url: str, api_key: str | None) -> None:
+        auth = ("api", api_key) if api_key else None
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), auth=auth, timeout=_TIMEOUT)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            res = self._http.request(method, route, json=body)
+        except httpx.TimeoutException as exc:
+            raise APITimeoutError(f"{route} timed out after {_TIMEOUT:g} s", route=route) from exc
+        except httpx.TransportError as exc:
+            raise APIConnectionError(
+                f"cannot reach the trace server at {self._http.base_url} ({exc})", route=route
+            ) from exc
+        if res.status_code >= 400:
+            try:
+                detail = res.json().get("detail", res.text)
+            except (ValueError, AttributeError):
+                detail = res.text
+            raise status_error_class(res.status_code)(
+                str(detail), status_code=res.status_code, route=route
+            )
+        return res.json()
+
+    def post(self, route: str, body: dict[str, Any]) -> Any:
+        return self._send("POST", route, body)
+
+    def get(self, route: str) -> Any:
+        return self._send("GET", route)
+
+
+@contextmanager
+def _server(server_url: str | None) -> Iterator[str]:
+    """The URL to read from; serves the local database for the block when no server is named."""
+    url = resolve_server_url(server_url)
+    if url is not None:
+        yield url
+        return
+    path = local_db_path()
+    if not path.exists():
+        raise InvalidSettingError(
+            f"no trace server named (--server-url, WEAVE_TRACE_SERVER_URL) and no local "
+            f"traces at {path} yet: trace something first, or name a server"
+        )
+    from .server import start_background_server
+
+    server = start_background_server(path)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _default_project(api: _Api) -> str:
+    try:
+        projects = api.get("/viewer/projects")["projects"]
+    except APIStatusError as exc:
+        if exc.status_code == 404:
+            raise InvalidSettingError(
+                "--project is required: this server cannot list its projects"
+            ) from exc
+        raise
+    if not projects:
+        raise InvalidSettingError("the server holds no projects yet: nothing to show")
+    return str(projects[0]["project_id"])
+
+
+def _validate_project(project_id: str) -> str:
+    entity, sep, project = project_id.partition("/")
+    if not sep or not entity or not project or "/" in project:
+        raise InvalidSettingError(
+            f"--project must be 'entity/project', got {project_id!r}"
+        )
+    return project_id
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+
+def _op_name(op: str) -> str:
+    """``predict`` for ``weave:///e/p/op/predict:digest``; other names as they are."""
+    if op.startswith("weave:///"):
+        last = op.rsplit("/", 1)[-1]
+        return last.split(":", 1)[0]
+    return op
+
+
+def _status(call: dict[str, Any]) -> str:
+    weave = (call.get("summary") or {}).get("weave") or {}
+    status = weave.get("status")
+    if status:
+        return str(status)
+    if call.get("exception"):
+        return "error"
+    return "success" if call.get("ended_at") else "running"
+
+
+def _status_text(status: str) -> Text:
+    return Text(_STATUS_LABEL.get(status, status), style=_STATUS_STYLE.get(status, ""))
+
+
+def _latency(call: dict[str, Any]) -> str:
+    if not call.get("ended_at"):
+        return "running"
+    weave = (call.get("summary") or {}).get("weave") or {}
+    ms = weave.get("latency_ms")
+    if not isinstance(ms, int | float):
+        try:
+            start = datetime.fromisoformat(call["started_at"])
+            end = datetime.fromisoformat(call["ended_at"])
+        except (KeyError, TypeError, ValueError):
+            return "—"
+        ms = (end - start).total_seconds() * 1000
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    return f"{int(ms // 60_000)} min {ms % 60_000 / 1000:.0f} s"
+
+
+def _tokens(call: dict[str, Any]) -> int | None:
+    usage = (call.get("summary") or {}).get("usage")
+    if not isinstance(usage, dict) or not usage:
+        return None
+    total = 0
+    for u in usage.values():
+        if not isinstance(u, dict):
+            continue
+        t = u.get("total_tokens")
+        if not isinstance(t, int):
+            t = sum(
+                v
+                for v in (
+                    u.get("prompt_tokens") or u.get("input_tokens") or 0,
+                    u.get("completion_tokens") or u.get("output_tokens") or 0,
+                )
+                if isinstance(v, int)
+            )
+        total += t
+    return total
+
+
+def _started(call: dict[str, Any]) -> str:
+    try:
+        return datetime.fromisoformat(call["started_at"]).astimezone().strftime("%m-%d %H:%M:%S")
+    except (KeyError, TypeError, ValueError):
+        return str(call.get("started_at", ""))
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _exception_message(raw: str) -> str:
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return raw
+    if isinstance(parsed, dict):
+        return f"{parsed.get('type', 'Exception')}: {parsed.get('message', '')}"
+    return raw
+
+
+# -- the two views --------------------------------------------------------------------------
+
+
+def _op_filter(project_id: str, op: str | None) -> dict[str, Any]:
+    if not op:
+        return {}
+    names = [op] if op.startswith("weave:///") else [op, f"weave:///{project_id}/op/{op}:*"]
+    return {"op_names": names}
+
+
+def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, limit: int) -> None:
+    calls = api.post(
+        "/calls/query",
+        {
+            "project_id": project_id,
+            "filter": _op_filter(project_id, op),
+            "sort_by": [{"field": "started_at", "direction": "desc"}],
+            "limit": limit,
+            "columns": _LIST_COLUMNS,
+        },
+    )["calls"]
+    if not calls:
+        console.print(f"No calls in {escape(project_id)}" + (f" for op {escape(op)}." if op else "."))
+        return
+    # Text, not str: rich would read "[...]" in a name as markup.
+    table = Table(
+        title=Text(f"Latest calls in {project_id}"),
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("Started", no_wrap=True)
+    table.add_column("Op", min_width=12)
+    table.add_column("Name")
+    table.add_column("Status", no_wrap=True)
+    table.add_column("Latency", justify="right", no_wrap=True)
+    table.add_column("Tokens", justify="right", no_wrap=True)
+    for call in calls:
+        tokens = _tokens(call)
+        table.add_row(
+            _started(call),
+            Text(_op_name(call["op_name"]), style="bold"),
+            Text(call.get("display_name") or "", style="dim"),
+            _status_text(_status(call)),
+            _latency(call),
+            "—" if tokens is None else f"{tokens:,}",
+        )
+    console.print(table)
+
+
+@dataclass
+class _Node:
+    call: dict[str, Any]
+    children: list[_Node] = field(default_factory=list)
+
+
+def _trace_calls(api: _Api, project_id: str, trace_id: str) -> tuple[list[dict[str, Any]], int]:
+    base: dict[str, Any] = {"project_id": project_id, "filter": {"trace_ids": [trace_id]}}
+    calls = api.post(
+        "/calls/query",
+        {
+            **base,
+            "sort_by": [{"field": "started_at", "direction": "asc"}],
+            "limit": MAX_TREE_CALLS,
+            "columns": [*_LIST_COLUMNS, "output"],
+        },
+    )["calls"]
+    total = len(calls)
+    if total == MAX_TREE_CALLS:
+        total = int(api.post("/calls/query_stats", base)["count"])
+    return calls, total
+
+
+def _node_label(call: dict[str, Any]) -> Text:
+    label = Text()
+    label.append(_op_name(call["op_name"]), style="bold")
+    if call.get("display_name"):
+        label.append(f" {call['display_name']}", style="dim")
+    label.append("  ")
+    label.append_text(_status_text(_status(call)))
+    label.append(f"  {_latency(call)}", style="dim")
+    tokens = _tokens(call)
+    if tokens is not None:
+        label.append(f"  {tokens:,} tokens", style="dim")
+    if call.get("exception"):
+        label.append(f"  {_short(_exception_message(call['exception']), 50)}", style="red")
+    elif call.get("ended_at"):
+        label.append(f"  → {_short(call.get('output'), 40)}", style="cyan")
+    return label
+
+
+def _trees(api: _Api, console: Console, project_id: str, op: str | None, limit: int) -> None:
+    roots = api.post(
+        "/calls/query",
+        {
+            "project_id": project_id,
+            "filter": {"trace_roots_only": True, **_op_filter(project_id, op)},
+            "sort_by": [{"field": "started_at", "direction": "desc"}],
+            "limit": limit,
+            "columns": ["id", "trace_id"],
+        },
+    )["calls"]
+    if not roots:
+        console.print(f"No traces in {escape(project_id)}" + (f" for op {escape(op)}." if op else "."))
+        return
+    for root in roots:
+        calls, total = _trace_calls(api, project_id, root["trace_id"])
+        nodes = {c["id"]: _Node(c) for c in calls}
+        top: list[_Node] = []
+        for node in nodes.values():
+            parent = nodes.get(node.call.get("parent_id") or "")
+            (parent.children if parent else top).append(node)
+        started = _started(calls[0]) if calls else ""
+        tree = Tree(Text(f"trace {root['trace_id']}  {started}", style="dim"), guide_style="dim")
+
+        def add(branch: Tree, node: _Node) -> None:
+            sub = branch.add(_node_label(node.call))
+            for child in node.children:
+                add(sub, child)
+
+        for node in top:
+            add(tree, node)
+        if total > len(calls):
+            tree.add(Text(f"… {total - len(calls):,} more calls", style="dim"))
+        console.print(tree)
+        console.print()
+
+
+def show_calls(
+    server_url: str | None = None,
+    project_id: str | None = None,
+    *,
+    tree: bool = False,
+    op: str | None = None,
+    limit: int | None = None,
+    api_key: str | None = None,
+    console: Console | None = None,
+) -> None:
+    """Print a project's latest calls as a table, or (``tree=True``) its latest traces as trees.
+
+    ``server_url`` and ``api_key`` resolve as the client's do (argument, then the
+    environment; with neither, the local database). ``project_id`` defaults to
+    the local server's most recently active project. ``limit`` counts calls in
+    the table and traces in tree mode. Raises :class:`WeaveError` subclasses.
+    """
+    if limit is not None and limit < 1:
+        raise InvalidSettingError(f"--limit must be at least 1, got {limit}")
+    if project_id is not None:
+        _validate_project(project_id)
+    console = console or Console()
+    with _server(server_url) as url:
+        api = _Api(url, resolve_api_key(api_key))
+        try:
+            project = project_id or _default_project(api)
+            if tree:
+                _trees(api, console, project, op, limit or DEFAULT_LIMIT_TREES)
+            else:
+                _calls_table(api, console, project, op, limit or DEFAULT_LIMIT_TABLE)
+        finally:
+            api.close()
+
+
+def run_calls(args: argparse.Namespace) -> int:
+    """The ``calls`` command: print, or report the error on stderr and return 1."""
+    try:
+        show_calls(
+            args.server_url,
+            args.project,
+            tree=args.tree,
+            op=args.op,
+            limit=args.limit,
+        )
+    except WeaveError as exc:
+        Console(stderr=True).print(Text(f"error: {exc}", style="red"))
+        return 1
+    return 0
+
+
+def add_calls_parser(commands: Any) -> None:
+    """Register the ``calls`` command on an argparse subparsers object."""
+    calls = commands.add_parser(
+        "calls", help="show the latest calls as a table, or the latest traces as trees (--tree)"
+    )
+    calls.add_argument(
+        "--project",
+        default=None,
+        help="entity/project (default: the local server's most recently active project)",
+    )
+    calls.add_argument("--tree", action="store_true", help="show whole traces as trees")
+    calls.add_argument("--op", default=None, help="only calls (or traces) of this op name")
+    calls.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help=f"how many calls (default {DEFAULT_LIMIT_TABLE}) or, with --tree, traces "
+        f"(default {DEFAULT_LIMIT_TREES})",
+    )
+    calls.add_argument(
+        "--server-url",
+        default=None,
+        help="trace server URL (default: WEAVE_TRACE_SERVER_URL, the hosted service when "
+        "WANDB_API_KEY is set, else the local database)",
+    )
+    calls.set_defaults(func=run_calls)
