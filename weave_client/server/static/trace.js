@@ -296,12 +296,18 @@ async function renderDetail(el, ctx, brief, stillWanted) {
     callHeader(ctx, call),
     exc ? section("Exception", exceptionView(exc), "exception") : null,
     section("Inputs", renderFields(call.inputs, opts), "inputs"),
-    section("Output", call.ended_at || call.output !== null ? h("div", { class: "v-top" }, renderValue(call.output, opts)) : note("still running"), "output"),
+    section("Output", call.ended_at || call.output !== null ? outputView(call.output, opts) : note("still running"), "output"),
     section("Summary", summaryView(call), "summary"),
     section("Attributes", renderFields(call.attributes, { ...opts, openDepth: 1 }), "attributes"),
     section("Feedback", feedbackBody, "feedback"),
   );
   loadFeedback(ctx, call, feedbackBody, stillWanted);
+}
+
+function outputView(output, opts) {
+  // A plain dict reads best as key rows, like the inputs; anything else as one value.
+  const plain = output && typeof output === "object" && !Array.isArray(output) && !output._type;
+  return plain ? renderFields(output, opts) : h("div", { class: "v-top" }, renderValue(output, opts));
 }
 
 function callHeader(ctx, call) {
