@@ -1,0 +1,377 @@
+"""The harness behind ``scripts/bench``: our client vs weave's client vs the bare function.
+
+Starts our local trace server (background thread, temp SQLite file), then runs every figure
+of ``_bench_figures`` once per side, each in a fresh worker process:
+
+- ``bare`` and ``ours`` under this interpreter (the project's ``.venv``):
+  ``python scripts/bench_harness.py --worker FIGURE --side ours ...``;
+- ``weave`` under ``.venv-compat/bin/python scripts/bench_weave.py FIGURE ...``.
+
+Every side logs to the same server, each figure in a project of its own; after a figure the
+harness asks the server how many calls it stored and fails the figure when any is missing.
+It prints one table (figure, bare, ours, weave, ratio = weave / ours, target, result) and
+exits 1 when one of our targets is missed or our side failed, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCRIPTS = Path(__file__).resolve().parent
+ROOT = SCRIPTS.parent
+sys.path.insert(0, str(SCRIPTS))
+
+import _bench_figures as figs  # noqa: E402
+
+COMPAT_PYTHON = ROOT / ".venv-compat" / "bin" / "python"
+ENTITY = "bench"
+WORKER_TIMEOUT_S = 600.0
+
+# Environment that could point a worker at a real account; the bench talks to loopback only.
+_HOSTED_ENV = ("WANDB_API_KEY", "WANDB_BASE_URL", "WEAVE_TRACE_SERVER_URL", "WF_TRACE_SERVER_URL")
+
+
+class OursAdapter(figs.Adapter):
+    """Our client: ``AsyncWeaveClient`` + ``@async_op``, ``WeaveClient`` + ``@op``."""
+
+    name = "ours"
+
+    def __init__(self) -> None:
+        self.aclient: Any = None
+        self.client: Any = None
+
+    async def aopen(self, server_url: str, entity: str, project: str) -> None:
+        import weave_client
+
+        self.aclient = weave_client.AsyncWeaveClient(
+            entity, project, server_url=server_url, api_key="bench-dummy-key"
+        )
+        await self.aclient.__aenter__()
+
+    async def aflush(self) -> None:
+        await self.aclient.flush()
+
+    async def aclose(self) -> None:
+        await self.aclient.__aexit__(None, None, None)
+
+    def open(self, server_url: str, entity: str, project: str) -> None:
+        import weave_client
+
+        self.client = weave_client.WeaveClient(
+            entity, project, server_url=server_url, api_key="bench-dummy-key"
+        )
+        self.client.__enter__()
+
+    def flush(self) -> None:
+        self.client.flush()
+
+    def close(self) -> None:
+        self.client.__exit__(None, None, None)
+
+    def async_op(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        import weave_client
+
+        traced: Callable[..., Awaitable[Any]] = weave_client.async_op(fn)
+        return traced
+
+    def op(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        import weave_client
+
+        traced: Callable[..., Any] = weave_client.op(fn)
+        return traced
+
+
+WORKER_ADAPTERS: dict[str, Callable[[], figs.Adapter]] = {
+    "bare": figs.Adapter,
+    "ours": OursAdapter,
+}
+
+
+# -- running workers --------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """One figure on one side: its result, or why there is none."""
+
+    side: str
+    result: figs.Result | None = None
+    error: str | None = None
+    stored: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Measured, and (for a client) every call it made is on the server."""
+        if self.result is None:
+            return False
+        return self.side == "bare" or self.stored == self.result.calls_made
+
+
+def _worker_command(side: str, figure: str) -> list[str]:
+    if side == "weave":
+        return [str(COMPAT_PYTHON), str(SCRIPTS / "bench_weave.py"), figure]
+    return [sys.executable, str(Path(__file__).resolve()), "--worker", figure]
+
+
+def run_worker(side: str, figure: str, n: int, server_url: str, workdir: Path) -> Outcome:
+    """Run one figure on one side in a fresh process; check what the server stored."""
+    if side == "weave" and not COMPAT_PYTHON.exists():
+        return Outcome(side, error=f"{COMPAT_PYTHON} missing: run ./scripts/bootstrap")
+    project = f"{figure.replace('_', '-')}-{side}-{uuid.uuid4().hex[:6]}"
+    cmd = [
+        *_worker_command(side, figure),
+        *("--side", side, "--server-url", server_url),
+        *("--entity", ENTITY, "--project", project, "--n", str(n)),
+    ]
+    env = {k: v for k, v in os.environ.items() if k not in _HOSTED_ENV}
+    # The figures' own code must be importable however the worker is started.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    log_path = workdir / f"{figure}-{side}.log"
+    side_dir = workdir / f"{figure}-{side}"
+    side_dir.mkdir(exist_ok=True)
+    try:
+        with log_path.open("w") as log:
+            proc = subprocess.run(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                cwd=side_dir,
+                env=env,
+                timeout=WORKER_TIMEOUT_S,
+            )
+    except subprocess.TimeoutExpired:
+        return Outcome(side, error=f"timed out after {WORKER_TIMEOUT_S:.0f}s (log: {log_path})")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-8:]
+        detail = " | ".join(tail) or "(no output)"
+        return Outcome(side, error=f"exit {proc.returncode}: {detail} (log: {log_path})")
+    result = figs.Result(**json.loads(lines[-1][len("RESULT ") :]))
+    outcome = Outcome(side, result=result)
+    if side != "bare":
+        try:
+            outcome.stored = figs.stored_calls(server_url, f"{ENTITY}/{project}")
+        except OSError as exc:
+            outcome.error = f"could not count stored calls: {exc!r}"
+    return outcome
+
+
+# -- the table --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    label: str
+    unit: str
+    target: float | None  # ours must be <= target; None: information only
+    minus_bare: bool = False  # overhead figures: subtract the bare function's value
+    extra_key: str | None = None  # read this extra of the Result instead of its value
+
+
+ROWS = [
+    Row("overhead_async", "overhead, one traced async call (median)", "µs", 15.0, minus_bare=True),
+    Row("calls_flush", "{n} traced calls then flush, all stored", "s", 2.0),
+    Row("loop_lag", "event-loop stall from tracing, {n} gathered calls (worst)", "ms", 5.0),
+    Row(
+        "loop_lag",
+        "  info: start-burst stall, {n} calls' first steps at once",
+        "ms",
+        None,
+        extra_key="start_burst_stall_ms",
+    ),
+    Row("overhead_sync", "overhead, one traced sync call (median)", "µs", 15.0, minus_bare=True),
+    Row("memory", "peak memory, {n} calls queued (over baseline)", "MB", 100.0),
+]
+
+
+def _value(row: Row, outcome: Outcome | None, bare: Outcome | None) -> float | None:
+    if outcome is None or outcome.result is None:
+        return None
+    result = outcome.result
+    value = float(result.extra[row.extra_key]) if row.extra_key else result.value
+    if row.minus_bare and outcome.side != "bare":
+        if bare is None or bare.result is None:
+            return None
+        value -= bare.result.value
+    return value
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "n/a"
+    if abs(value) >= 1000:
+        return f"{value:,.0f} {unit}"
+    return f"{value:.3g} {unit}"
+
+
+def render(
+    outcomes: dict[str, dict[str, Outcome]], ns: dict[str, dict[str, int]]
+) -> tuple[str, bool]:
+    """The table, and whether every target of ours was met."""
+    header = ("figure", "bare", "ours", "weave", "ratio", "target", "result")
+    table: list[tuple[str, ...]] = []
+    notes: list[str] = []
+    all_ok = True
+    for row in ROWS:
+        by_side = outcomes.get(row.figure)
+        if by_side is None:
+            continue
+        bare, ours, weave = by_side.get("bare"), by_side.get("ours"), by_side.get("weave")
+        v_bare = _value(row, bare, None) if bare else None
+        v_ours = _value(row, ours, bare)
+        v_weave = _value(row, weave, bare)
+        n_ours = ns[row.figure].get("ours", ns[row.figure].get("bare", 0))
+        label = row.label.format(n=f"{n_ours:,}")
+        weave_text = _fmt(v_weave, row.unit)
+        n_weave = ns[row.figure].get("weave")
+        if weave is not None and n_weave is not None and n_weave != n_ours:
+            weave_text += f" (n={n_weave:,})"
+        ratio = "n/a"
+        if v_ours is not None and v_weave is not None and v_ours > 0:
+            ratio = f"{v_weave / v_ours:.1f}x"
+        if row.target is None:
+            verdict, target = "info", "-"
+        else:
+            target = f"<= {_fmt(row.target, row.unit)}"
+            ok = v_ours is not None and ours is not None and ours.complete
+            ok = ok and v_ours is not None and v_ours <= row.target
+            verdict = "PASS" if ok else "FAIL"
+            all_ok = all_ok and ok
+        table.append(
+            (
+                label,
+                _fmt(v_bare, row.unit),
+                _fmt(v_ours, row.unit),
+                weave_text,
+                ratio,
+                target,
+                verdict,
+            )
+        )
+        if row.extra_key is None:
+            for outcome in (bare, ours, weave):
+                if outcome is None:
+                    continue
+                if outcome.error:
+                    notes.append(f"{row.figure} [{outcome.side}]: {outcome.error}")
+                elif outcome.result and not outcome.complete:
+                    notes.append(
+                        f"{row.figure} [{outcome.side}]: stored {outcome.stored} of "
+                        f"{outcome.result.calls_made} calls"
+                    )
+    widths = [max(len(r[i]) for r in [header, *table]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(header, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in table]
+    if notes:
+        lines.append("")
+        lines += [f"! {note}" for note in notes]
+    return "\n".join(lines), all_ok
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def _start_server(db_path: Path) -> Any:
+    from weave_client.server import start_background_server
+
+    return start_background_server(db_path=db_path, port=0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--figures",
+        default=",".join(figs.FIGURES),
+        help=f"comma-separated subset of {','.join(figs.FIGURES)}",
+    )
+    parser.add_argument("--sides", default="bare,ours,weave", help="comma-separated subset")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply every call count (quick runs: 0.1)"
+    )
+    parser.add_argument(
+        "--weave-scale",
+        type=float,
+        default=1.0,
+        help="further multiply weave's call counts (its calls cost ~100x ours)",
+    )
+    parser.add_argument("--server-url", help="use this running server instead of starting one")
+    parser.add_argument("--json", type=Path, help="also write every raw result to this file")
+    args = parser.parse_args(argv)
+
+    figures = [f for f in args.figures.split(",") if f]
+    sides = [s for s in args.sides.split(",") if s]
+    unknown = sorted(set(figures) - set(figs.FIGURES)) + sorted(
+        set(sides) - {"bare", "ours", "weave"}
+    )
+    if unknown:
+        parser.error(f"unknown figure or side: {', '.join(unknown)}")
+
+    with tempfile.TemporaryDirectory(prefix="weave-bench-") as tmp:
+        workdir = Path(tmp)
+        server = None
+        server_url = args.server_url
+        if server_url is None:
+            server = _start_server(workdir / "bench.db")
+            server_url = str(server.url).rstrip("/")
+        print(f"server: {server_url}", file=sys.stderr)
+        outcomes: dict[str, dict[str, Outcome]] = {}
+        ns: dict[str, dict[str, int]] = {}
+        started = time.perf_counter()
+        try:
+            for figure in figures:
+                for side in sides:
+                    scale = args.scale * (args.weave_scale if side == "weave" else 1.0)
+                    n = max(1, round(figs.DEFAULT_N[figure] * scale))
+                    t0 = time.perf_counter()
+                    outcome = run_worker(side, figure, n, server_url, workdir)
+                    status = "ok" if outcome.result else f"failed: {outcome.error}"
+                    print(
+                        f"  {figure:<15} {side:<6} n={n:<7,} {time.perf_counter() - t0:6.1f}s  {status}",
+                        file=sys.stderr,
+                    )
+                    outcomes.setdefault(figure, {})[side] = outcome
+                    ns.setdefault(figure, {})[side] = n
+        finally:
+            if server is not None:
+                server.stop()
+        table, all_ok = render(outcomes, ns)
+        print(table)
+        print(f"\n(total {time.perf_counter() - started:.0f}s; ratio = weave / ours)")
+        if args.json:
+            raw = {
+                f: {
+                    s: {
+                        "result": o.result.__dict__ if o.result else None,
+                        "error": o.error,
+                        "stored": o.stored,
+                    }
+                    for s, o in by_side.items()
+                }
+                for f, by_side in outcomes.items()
+            }
+            args.json.write_text(json.dumps(raw, indent=2))
+    if "ours" not in sides:
+        return 0
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        sys.exit(figs.worker_main(sys.argv[2:], WORKER_ADAPTERS))
+    sys.exit(main())
