@@ -28,14 +28,18 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ._digest import bytes_digest, json_digest
 from ._ids import generate_id
 from ._serialize import encode_for_trace
 
 __all__ = [
     "CallFrame",
+    "FlushResult",
+    "OpSave",
     "attributes",
     "client_info",
     "current_frame",
@@ -44,6 +48,7 @@ __all__ = [
     "exception_json",
     "make_end",
     "make_start",
+    "op_save",
 ]
 
 logger = logging.getLogger("weave_client")
@@ -445,6 +450,53 @@ def record_call_id(record: dict[str, Any]) -> str:
 
 
 # --- ops as versioned objects -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What ``flush()`` left behind: 0 pending means everything queued before it is stored."""
+
+    pending: int
+    """Records queued before the flush that were not yet stored or given up on."""
+    failed: int
+    """Records given up on since the sender started (each was logged with its call id)."""
+    dropped: int
+    """Calls not traced because the queue was full under ``on_full="drop"`` (logged)."""
+
+    @property
+    def done(self) -> bool:
+        """True when nothing queued before the flush is still pending."""
+        return self.pending == 0
+
+
+@dataclass(frozen=True)
+class OpSave:
+    """An op version to store ahead of its first call: the source file, then the Op object."""
+
+    project_id: str
+    name: str
+    source: bytes
+    val: dict[str, Any]
+    digest: str
+
+
+def op_save(project_id: str, name: str, source: str) -> OpSave:
+    """The Op object weave saves for ``source``, with digests computed locally.
+
+    The file digest and the object digest are the ones the server computes, so a
+    call can name the op's ref before the save reaches the server.
+    """
+    content = source.encode("utf-8")
+    val = {
+        "_type": "CustomWeaveType",
+        "files": {"obj.py": bytes_digest(content)},
+        "weave_type": {"type": "Op"},
+    }
+    return OpSave(
+        project_id=project_id, name=name, source=content, val=val, digest=json_digest(val)
+    )
+
+
 
 _MAX_NAME_LENGTH = 128
 

@@ -20,6 +20,7 @@ from .._context import current_client
 from .._synchronization import async_callable_kind, async_run_blocking
 from .._tracing import (
     CallFrame,
+    OpSave,
     current_attributes,
     current_frame,
     encode_inputs,
@@ -30,13 +31,13 @@ from .._tracing import (
     make_start,
     now,
     op_parameters,
+    op_save,
     op_source,
     reset_frame,
     sampled_out_frame,
     sanitize_name,
     set_frame,
 )
-from ._sender import OpSave, op_save
 
 if TYPE_CHECKING:
     from ._call import Call

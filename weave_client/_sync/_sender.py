@@ -17,10 +17,8 @@ import json
 import logging
 import threading
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._digest import bytes_digest, json_digest
 from .._errors import APIConnectionError, APIStatusError, RequestTooLargeError
 from .._synchronization import (
     Notifier,
@@ -28,43 +26,15 @@ from .._synchronization import (
     run_blocking,
     sleep,
 )
-from .._tracing import encode_record, record_call_id
+from .._tracing import FlushResult, OpSave, encode_record, op_save, record_call_id
 
-__all__ = ["CallSender", "FlushResult", "OpSave"]
+__all__ = ["CallSender", "FlushResult", "OpSave", "op_save"]
 
 logger = logging.getLogger("weave_client")
 
 # The hosted service caps one call's payload; weave's client warns above this.
 MAX_ITEM_BYTES = int(3.5 * 1024 * 1024)
 TRUNCATED_MARKER = "<weave_client: value truncated, {size} bytes over the {limit}-byte call limit>"
-
-
-@dataclass(frozen=True)
-class FlushResult:
-    """What ``flush()`` left behind: 0 pending means everything queued before it is stored."""
-
-    pending: int
-    """Records queued before the flush that were not yet stored or given up on."""
-    failed: int
-    """Records given up on since the sender started (each was logged with its call id)."""
-    dropped: int
-    """Calls not traced because the queue was full under ``on_full="drop"`` (logged)."""
-
-    @property
-    def done(self) -> bool:
-        """True when nothing queued before the flush is still pending."""
-        return self.pending == 0
-
-
-@dataclass(frozen=True)
-class OpSave:
-    """An op version to store ahead of its first call: the source file, then the Op object."""
-
-    project_id: str
-    name: str
-    source: bytes
-    val: dict[str, Any]
-    digest: str
 
 
 class CallSender:
@@ -316,11 +286,15 @@ class CallSender:
                 while self._queue and len(taken) < self.max_batch_size:
                     taken.append(self._queue.popleft())
                 self._room.notify_all()
+            done_before = self._done_count
             try:
                 self._process(taken)
             except Exception as exc:  # a bug here must not stop tracing for good
                 logger.exception("weave_client: call sender failed on a batch")
-                self._fail([t for t in taken if isinstance(t, dict)], repr(exc))
+                # Only this worker finishes records, so the difference is what
+                # this batch already settled; the rest are failed, not lost.
+                settled = self._done_count - done_before
+                self._fail(taken[settled:], repr(exc))
             finally:
                 self._progress.notify()
 
@@ -510,19 +484,3 @@ class CallSender:
             self._failed += len(calls)
             self._done_count += len(records)
 
-
-def op_save(project_id: str, name: str, source: str) -> OpSave:
-    """The Op object weave saves for ``source``, with digests computed locally.
-
-    The file digest and the object digest are the ones the server computes, so a
-    call can name the op's ref before the save reaches the server.
-    """
-    content = source.encode("utf-8")
-    val = {
-        "_type": "CustomWeaveType",
-        "files": {"obj.py": bytes_digest(content)},
-        "weave_type": {"type": "Op"},
-    }
-    return OpSave(
-        project_id=project_id, name=name, source=content, val=val, digest=json_digest(val)
-    )
