@@ -457,7 +457,8 @@ class FlushResult:
     """What ``flush()`` left behind: 0 pending means everything queued before it is stored."""
 
     pending: int
-    """Records queued before the flush that were not yet stored or given up on."""
+    """Records (call starts and ends, op saves) queued before the flush and not yet
+    stored or given up on."""
     failed: int
     """Records given up on since the sender started (each was logged with its call id)."""
     dropped: int
