@@ -375,6 +375,34 @@ async def test_method_ops_record_self(local_server_url: str, entity: str, projec
     assert calls[1].inputs["self"] == ref.uri()
 
 
+class Tools:
+    @staticmethod
+    @async_op
+    async def double(x: int) -> int:
+        return 2 * x
+
+    @async_op
+    @staticmethod
+    async def triple(x: int) -> int:
+        return 3 * x
+
+
+async def test_static_methods_and_bound_call(
+    local_server_url: str, entity: str, project: str
+) -> None:
+    tools = Tools()
+    async with AsyncWeaveClient(entity, project, server_url=local_server_url) as client:
+        assert await tools.double(2) == 4
+        assert await tools.triple(2) == 6
+        assert await Tools.triple(3) == 9
+        result, call = await Greeter("hi").greet.call("zoe")
+        calls = await stored_calls(client)
+    assert result == "hi zoe"
+    assert call is not None and call.inputs["name"] == "zoe"
+    assert [c.inputs for c in calls[:3]] == [{"x": 2}, {"x": 2}, {"x": 3}]
+    assert [c.output for c in calls] == [4, 6, 9, "hi zoe"]
+
+
 async def test_untraced_without_a_client() -> None:
     assert await leaf(4) == 8
     result, call = await leaf.call(5)

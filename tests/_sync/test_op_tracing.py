@@ -376,6 +376,34 @@ def test_method_ops_record_self(local_server_url: str, entity: str, project: str
     assert calls[1].inputs["self"] == ref.uri()
 
 
+class Tools:
+    @staticmethod
+    @op
+    def double(x: int) -> int:
+        return 2 * x
+
+    @op
+    @staticmethod
+    def triple(x: int) -> int:
+        return 3 * x
+
+
+def test_static_methods_and_bound_call(
+    local_server_url: str, entity: str, project: str
+) -> None:
+    tools = Tools()
+    with WeaveClient(entity, project, server_url=local_server_url) as client:
+        assert tools.double(2) == 4
+        assert tools.triple(2) == 6
+        assert Tools.triple(3) == 9
+        result, call = Greeter("hi").greet.call("zoe")
+        calls = stored_calls(client)
+    assert result == "hi zoe"
+    assert call is not None and call.inputs["name"] == "zoe"
+    assert [c.inputs for c in calls[:3]] == [{"x": 2}, {"x": 2}, {"x": 3}]
+    assert [c.output for c in calls] == [4, 6, 9, "hi zoe"]
+
+
 def test_untraced_without_a_client() -> None:
     assert leaf(4) == 8
     result, call = leaf.call(5)

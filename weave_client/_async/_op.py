@@ -73,6 +73,10 @@ class AsyncOp(Generic[P, R]):
         tracing_sample_rate: float = 1.0,
         accumulator: Callable[[Any, Any], Any] | None = None,
     ) -> None:
+        # ``@async_op`` over ``@staticmethod``: trace the function, never bind it.
+        self._static = isinstance(func, staticmethod)
+        if isinstance(func, staticmethod):
+            func = func.__func__
         kind = async_callable_kind(func)
         if kind is None:
             raise TypeError(
@@ -119,7 +123,7 @@ class AsyncOp(Generic[P, R]):
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         # Methods: ``obj.method(...)`` passes ``obj`` as ``self``, which is then
         # recorded as an input like any other argument.
-        if instance is None:
+        if instance is None or self._static:
             return self
         return _BoundOp(self, instance)
 
@@ -467,8 +471,6 @@ def async_op(
     """
 
     def decorate(fn: Callable[P, R]) -> AsyncOp[P, R]:
-        if isinstance(fn, staticmethod):
-            fn = fn.__func__
         return AsyncOp(
             fn,
             name=name,
