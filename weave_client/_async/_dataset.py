@@ -1,0 +1,207 @@
+"""``Dataset``: rows to evaluate on, stored as a table and versioned as an object.
+
+Saved as weave saves a Dataset: the rows go up as a table, and the object
+``{"_type": "Dataset", "name": ..., "description": ..., "rows": "weave:///e/p/table/<digest>",
+"_class_name": "Dataset", "_bases": ["Object", "BaseModel"]}`` refers to it.
+A dataset read back from the server streams its rows lazily from that table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import PrivateAttr, field_validator
+
+from .._context import current_client
+from .._flow import Object
+from .._refs import ObjectRef, TableRef, parse_ref
+from .._serialize import WeaveObject, encode_for_save
+from ._table import Table
+
+if TYPE_CHECKING:
+    from ._call import Call
+    from ._client import AsyncWeaveClient
+
+__all__ = ["Dataset", "store_dataset_rows"]
+
+
+class Dataset(Object):
+    """A named, versioned list of dict rows.
+
+    ``Dataset(name="qa", rows=[{"question": ..., "expected": ...}, ...])``; save it
+    with ``await client.save(dataset, "qa")`` (or let an evaluation save it).
+    Iterate with ``async for row in dataset``, count with ``await dataset.count()``,
+    read one row with ``await dataset[i]``. ``await Dataset.get(client, ref)`` reads
+    a saved one back, its rows streamed from the server a page at a time.
+
+    ``rows`` holds the rows given; once saved (or when read back) it holds the
+    ``TableRef`` of the stored table, which is what the saved object refers to.
+    """
+
+    rows: Any
+
+    # The rows as given (kept after saving, so iteration needs no round trip).
+    _local_rows: list[dict[str, Any]] | None = PrivateAttr(default=None)
+    # The stored table, for a dataset read back from the server.
+    _table: Table | None = PrivateAttr(default=None)
+
+    @field_validator("rows", mode="before")
+    @classmethod
+    def _check_rows(cls, rows: Any) -> Any:
+        if isinstance(rows, TableRef | Table):
+            return rows
+        if isinstance(rows, str):
+            if rows.startswith("weave:///"):
+                ref = parse_ref(rows)
+                if isinstance(ref, TableRef):
+                    return ref
+            raise TypeError(f"Dataset rows must be a list of dicts or a table ref, got {rows!r}")
+        if isinstance(rows, Mapping | bytes) or not isinstance(rows, Iterable):
+            raise TypeError(
+                f"Dataset rows must be a list of dicts, got {type(rows).__name__}"
+            )
+        out: list[dict[str, Any]] = []
+        for i, row in enumerate(rows):
+            if isinstance(row, WeaveObject):
+                row = row._asdict()
+            if not isinstance(row, Mapping):
+                raise TypeError(
+                    f"Dataset rows must be dicts: rows[{i}] is a {type(row).__name__} ({row!r:.80})"
+                )
+            if not row:
+                raise ValueError(f"Dataset rows must not be empty: rows[{i}] is {{}}")
+            out.append(dict(row))
+        if not out:
+            raise ValueError("a Dataset needs at least one row")
+        return out
+
+    def model_post_init(self, context: Any) -> None:
+        super().model_post_init(context)
+        rows = self.rows
+        if isinstance(rows, list):
+            self._local_rows = rows
+        elif isinstance(rows, Table):
+            self._table = rows
+            self.rows = rows.table_ref
+
+    def __repr__(self) -> str:
+        where = (
+            f"{len(self._local_rows)} rows"
+            if self._local_rows is not None
+            else f"rows={self.rows.uri() if isinstance(self.rows, TableRef) else self.rows!r}"
+        )
+        return f"Dataset(name={self.name!r}, {where})"
+
+    __str__ = __repr__
+
+    # --- saving (I/O-free hooks used by whoever saves the dataset) -----------------
+
+    def _weave_table_rows(self, project_id: str) -> list[dict[str, Any]] | None:
+        """Rows to store as a table before this dataset is saved in ``project_id``."""
+        if isinstance(self.rows, TableRef) and self.rows.project_id == project_id:
+            return None
+        return self._local_rows
+
+    def _weave_table_saved(self, table_ref: TableRef) -> None:
+        """Point the saved form at the stored table (the rows stay available locally)."""
+        self.rows = table_ref
+
+    # --- reading ----------------------------------------------------------------
+
+    def _stored_table(self) -> Table:
+        if self._table is not None:
+            return self._table
+        if not isinstance(self.rows, TableRef):
+            raise TypeError(f"Dataset rows are neither local nor a table: {self.rows!r}")
+        client = current_client()
+        if client is None:
+            raise RuntimeError(
+                f"Dataset {self.name!r} refers to the stored table {self.rows.uri()}; "
+                "read it inside `async with client:` or with Dataset.get(client, ref)"
+            )
+        self._table = Table(client, self.rows)
+        return self._table
+
+    async def _iter_rows(self) -> AsyncIterator[dict[str, Any]]:
+        if self._local_rows is not None:
+            for row in self._local_rows:
+                yield row
+            return
+        async for row in self._stored_table():
+            yield row if isinstance(row, dict) else dict(row)
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:  # type: ignore[override,unused-ignore]
+        """Iterate over the rows (a stored dataset's are fetched a page at a time)."""
+        return self._iter_rows()
+
+    async def count(self) -> int:
+        """The number of rows."""
+        if self._local_rows is not None:
+            return len(self._local_rows)
+        return await self._stored_table().count()
+
+    async def __getitem__(self, index: int) -> dict[str, Any]:
+        """The row at ``index`` (negative counts from the end); ``IndexError`` if out of range."""
+        if self._local_rows is not None:
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise TypeError(f"dataset index must be an int, got {type(index).__name__}")
+            try:
+                return self._local_rows[index]
+            except IndexError:
+                raise IndexError(
+                    f"dataset index {index} out of range ({len(self._local_rows)} rows)"
+                ) from None
+        row = await self._stored_table()[index]
+        return row if isinstance(row, dict) else dict(row)
+
+    async def to_list(self) -> list[dict[str, Any]]:
+        """Every row, in order, as a list."""
+        return [row async for row in self]
+
+    # --- constructors -------------------------------------------------------------
+
+    @classmethod
+    def from_calls(cls, calls: Iterable[Call], name: str | None = None) -> Dataset:
+        """A dataset with one row per traced call (its fields, as ``Call.to_dict()``)."""
+        return cls(name=name, rows=[call.to_dict() for call in calls])
+
+    @classmethod
+    async def get(cls, client: AsyncWeaveClient, ref: ObjectRef | str) -> Dataset:
+        """Read a saved dataset; its rows stream from the server when iterated."""
+        value = await client.get(ref)
+        dataset = cls.from_stored(value, client)
+        if isinstance(ref, str):
+            ref = parse_ref(ref)  # type: ignore[assignment]
+        if isinstance(ref, ObjectRef) and not ref.extra and ref.digest != "latest":
+            # So saving it again, or passing it to an op, uses this ref.
+            client._remember(dataset, ref, encode_for_save(dataset, ref_of=client._ref_of).digest)
+        return dataset
+
+    @classmethod
+    def from_stored(cls, value: Any, client: AsyncWeaveClient) -> Dataset:
+        """A Dataset from the value ``client.get`` returned for a saved dataset."""
+        if isinstance(value, Dataset):
+            return value
+        class_name = getattr(value, "_class_name", None)
+        if class_name != "Dataset" and "Dataset" not in (getattr(value, "_bases", None) or ()):
+            raise TypeError(f"not a saved Dataset: {value!r:.120}")
+        rows = value.rows
+        if isinstance(rows, TableRef):
+            rows = Table(client, rows)
+        elif isinstance(rows, Table):
+            pass
+        return cls(
+            name=getattr(value, "name", None),
+            description=getattr(value, "description", None),
+            rows=rows,
+        )
+
+
+async def store_dataset_rows(client: AsyncWeaveClient, dataset: Dataset) -> None:
+    """Store a dataset's rows as a table in the client's project, if not yet there."""
+    rows = dataset._weave_table_rows(client.project_id)
+    if rows is None:
+        return
+    encoded = await client._encode_rows(rows)
+    dataset._weave_table_saved(await client._create_table(encoded))

@@ -1,0 +1,457 @@
+"""``Evaluation``: run a model over a dataset with scorers, traced as weave traces it.
+
+The call tree matches weave's for the same evaluation::
+
+    Evaluation.evaluate                 (self: the evaluation's ref, model: the model's ref)
+      Evaluation.predict_and_score      one per row and trial
+        <Model>.predict / <op>          the model
+        <scorer> / <Scorer>.score       each scorer
+      Evaluation.summarize
+        <Scorer>.summarize              class scorers
+
+Rows run concurrently, at most ``parallelism`` at once (default 10, or
+``WEAVE_PARALLELISM``). In the async flavour async models and scorers are awaited
+on the event loop and sync ones run in worker threads (context propagated, so
+their calls nest); the sync flavour runs rows in a thread pool. A predict or
+scorer that raises is recorded on its own call, counted in the summary under
+``failures``, and the evaluation goes on.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime
+import functools
+import logging
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import Field, PrivateAttr, field_validator
+
+from .. import _settings
+from .._context import current_client
+from .._eval_summary import auto_summarize, format_summary, sum_usage, transpose
+from .._flow import (
+    ArgumentMismatchError,
+    Object,
+    Scorer,
+    as_op,
+    infer_method,
+    is_async_function,
+    is_op,
+    model_arguments,
+    op_function,
+    op_of,
+    score_op,
+    scorer_arguments,
+    scorer_name,
+)
+from .._serialize import WeaveObject
+from .._synchronization import async_callable_kind, async_gather_bounded, async_run_blocking
+from .._tracing import sanitize_name
+from ._dataset import Dataset, store_dataset_rows
+from ._op import async_op
+
+__all__ = ["Evaluation", "EvaluationResults", "Scorer"]
+
+logger = logging.getLogger("weave_client")
+
+_ADJECTIVES = ("brave", "bright", "calm", "clever", "eager", "gentle", "happy", "keen", "lively", "quick")
+_NOUNS = ("otter", "falcon", "maple", "comet", "harbor", "meadow", "quartz", "river", "summit", "willow")
+
+
+def _default_display_name(inputs: dict[str, Any]) -> str:
+    """``eval-2025-01-31-brave-otter`` (weave's default), or ``evaluation_name`` if set."""
+    evaluation = inputs.get("self")
+    name = getattr(evaluation, "evaluation_name", None)
+    if isinstance(name, str) and name:
+        return name
+    date = datetime.datetime.now().strftime("%Y-%m-%d")
+    return f"eval-{date}-{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}"
+
+
+class EvaluationResults(Object):
+    """The per-row results ``Evaluation.summarize`` reads (``output``, ``scores``, ``model_latency``)."""
+
+    rows: list[dict[str, Any]]
+
+
+class _Run:
+    """Counters of one ``evaluate`` run, shared by its rows (tasks or threads)."""
+
+    def __init__(self, total: int, show_progress: bool) -> None:
+        self.total = total
+        self.done = 0
+        self.failed_rows = 0
+        self.failures: dict[str, int] = {}
+        self.usages: list[Any] = []
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._progress: Any = None
+        self._task: Any = None
+        if show_progress:
+            self._start_progress()
+
+    def _start_progress(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("Evaluating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        self._task = self._progress.add_task("rows", total=self.total, failed=0, rate="")
+        self._started = time.perf_counter()
+        self._progress.start()
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        """Count a failed predict or scorer (recorded on its own call); warn once each."""
+        row = _current_row.get()
+        if row is not None:
+            row.append(what)
+        with self._lock:
+            self.failures[what] = self.failures.get(what, 0) + 1
+            first = what not in self._warned
+            self._warned.add(what)
+        if first:
+            logger.warning(
+                "weave_client: %s raised %s: %s (recorded on its call; further failures "
+                "are counted in the summary under 'failures')",
+                what,
+                type(exc).__name__,
+                exc,
+            )
+
+    def row_done(self, failed: bool) -> None:
+        with self._lock:
+            self.done += 1
+            if failed:
+                self.failed_rows += 1
+            done, failed_rows = self.done, self.failed_rows
+        if self._progress is not None:
+            elapsed = max(time.perf_counter() - self._started, 1e-9)
+            self._progress.update(
+                self._task, completed=done, failed=failed_rows, rate=f"{done / elapsed:.1f} rows/s"
+            )
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+# The run an evaluate() is in (tasks and worker threads inherit it), so the
+# traced predict_and_score keeps weave's signature (self, model, example).
+_current_run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar(
+    "weave_client_evaluation_run", default=None
+)
+# What failed in the row being run (each row runs in its own context copy).
+_current_row: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "weave_client_evaluation_row", default=None
+)
+
+
+async def _call_op(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """Run an op (or bound op) as ``op.call``: ``(result, call)``.
+
+    Ops of this flavour run here; sync ops under the async flavour run in a
+    worker thread (the context is copied, so their calls nest where they belong).
+    """
+    if async_callable_kind(op_function(fn)) == "function":
+        result: tuple[Any, Any] = await fn.call(**kwargs)
+        return result
+    if is_async_function(op_function(fn)):
+        raise TypeError(
+            f"{op_of(fn).name} is an async function; evaluate it with weave_client.AsyncEvaluation"
+            " under an AsyncWeaveClient"
+        )
+    blocking: tuple[Any, Any] = await async_run_blocking(functools.partial(fn.call, **kwargs))
+    return blocking
+
+
+class Evaluation(Object):
+    """An evaluation: a dataset, scorers, and ``await evaluation.evaluate(model)``.
+
+    - ``dataset``: a ``Dataset`` or a list of dict rows.
+    - ``scorers``: ops or functions taking ``output`` plus row columns by name,
+      or ``Scorer`` instances (``score`` and optional ``summarize``).
+    - ``preprocess_model_input``: maps a row to the model's arguments.
+    - ``trials``: how many times each row is run.
+    - ``evaluation_name``: the display name of the ``evaluate`` call.
+    - ``parallelism`` (not saved): rows at once; default ``WEAVE_PARALLELISM`` or 10.
+    - ``verbose`` (not saved): progress bar on a terminal and the summary table.
+
+    ``evaluate(model)`` takes a ``Model`` or an op (a plain function is traced
+    for you) and returns the summary dict: per scorer the auto summary (means,
+    true counts and fractions) or its ``summarize``, ``output`` if summarizable,
+    ``model_latency``; plus ``usage`` (token counts) and ``failures`` when any.
+    """
+
+    dataset: Dataset
+    scorers: list[Any] | None = None
+    preprocess_model_input: Any = None
+    trials: int = 1
+    evaluation_name: str | None = None
+    parallelism: int | None = Field(default=None, exclude=True)
+    verbose: bool = Field(default=True, exclude=True)
+
+    _preprocess: Callable[[dict[str, Any]], Any] | None = PrivateAttr(default=None)
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _check_dataset(cls, value: Any) -> Any:
+        if isinstance(value, Dataset):
+            return value
+        if isinstance(value, list):
+            return Dataset(rows=value)
+        if isinstance(value, Object) and type(value).__name__ == "Dataset":
+            # The other flavour's Dataset: same fields, rows kept as given.
+            local = getattr(value, "_local_rows", None)
+            return Dataset(
+                name=value.name,
+                description=value.description,
+                rows=local if local is not None else value.__dict__["rows"],
+            )
+        if isinstance(value, WeaveObject) and value._class_name == "Dataset":
+            fields = value._asdict()
+            return Dataset(
+                name=fields.get("name"), description=fields.get("description"), rows=fields["rows"]
+            )
+        raise TypeError(
+            f"Evaluation dataset must be a Dataset or a list of dict rows, got {type(value).__name__}"
+        )
+
+    @field_validator("scorers", mode="before")
+    @classmethod
+    def _check_scorers(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, list | tuple):
+            raise TypeError(f"Evaluation scorers must be a list, got {type(value).__name__}")
+        out = []
+        for i, scorer in enumerate(value):
+            if isinstance(scorer, type):
+                raise TypeError(
+                    f"scorers[{i}] is the class {scorer.__name__}; pass an instance: {scorer.__name__}()"
+                )
+            if isinstance(scorer, Object):
+                score_op(scorer)  # raises naming the scorer if it has no score op
+                out.append(scorer)
+            else:
+                out.append(as_op(scorer, what=f"scorers[{i}]"))
+        names = [scorer_name(s) for s in out]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"Evaluation scorers have duplicate names: {duplicates}")
+        return out
+
+    @field_validator("trials")
+    @classmethod
+    def _check_trials(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"trials must be at least 1, got {value!r}")
+        return value
+
+    @field_validator("parallelism")
+    @classmethod
+    def _check_parallelism(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"parallelism must be at least 1, got {value!r}")
+        return value
+
+    def model_post_init(self, context: Any) -> None:
+        super().model_post_init(context)
+        pre = self.preprocess_model_input
+        if pre is not None:
+            if not callable(pre):
+                raise TypeError(f"preprocess_model_input must be a function, got {pre!r}")
+            # Saved as an op (a plain function cannot be saved); a plain function is
+            # called as it is, untraced, as weave calls it.
+            self._preprocess = pre
+            self.preprocess_model_input = as_op(pre, what="preprocess_model_input")
+        if self.name is None and self.dataset.name is not None:
+            self.name = self.dataset.name + "-evaluation"
+
+    # --- the traced steps -------------------------------------------------------------
+
+    @async_op(name="Evaluation.predict_and_score")
+    async def predict_and_score(self, model: Any, example: dict[str, Any]) -> dict[str, Any]:
+        """Run the model on one row, then every scorer on its output."""
+        run = _current_run.get()
+        model_input = example
+        if self._preprocess is not None:
+            model_input = self._preprocess(example)
+            if not isinstance(model_input, dict):
+                raise ArgumentMismatchError(
+                    f"preprocess_model_input must return a dict, got {type(model_input).__name__}"
+                )
+        predict = _predict_op(model)
+        args = model_arguments(predict, model_input, example)
+        started = time.perf_counter()
+        try:
+            output, call = await _call_op(predict, args)
+        except Exception as exc:
+            if run is not None:
+                run.failed("predict", exc)
+            return {"output": None, "scores": {}, "model_latency": time.perf_counter() - started}
+        latency = time.perf_counter() - started
+        if run is not None and call is not None and call.summary.get("usage"):
+            run.usages.append(call.summary["usage"])
+        # As weave's apply_scorer: scorers see the model's inputs and the row.
+        scorer_input = {**args, **example}
+        scores: dict[str, Any] = {}
+        for scorer in self.scorers or ():
+            name = scorer_name(scorer)
+            score_args = scorer_arguments(scorer, scorer_input, output)
+            try:
+                result, _ = await _call_op(score_op(scorer), score_args)
+            except Exception as exc:
+                if run is not None:
+                    run.failed(name, exc)
+                result = None
+            scores[name] = result
+        return {"output": output, "scores": scores, "model_latency": latency}
+
+    @async_op(name="Evaluation.summarize")
+    async def summarize(self, eval_table: EvaluationResults) -> dict[str, Any]:
+        """The summary of the per-row results: per scorer, then the other columns."""
+        summary: dict[str, Any] = {}
+        for column, values in transpose(eval_table.rows).items():
+            if column == "scores":
+                for scorer in self.scorers or ():
+                    name = scorer_name(scorer)
+                    scores = [
+                        v.get(name) for v in values if isinstance(v, dict) and v.get(name) is not None
+                    ]
+                    summarize = getattr(scorer, "summarize", None)
+                    if not is_op(scorer) and is_op(summarize):
+                        summary[name], _ = await _call_op(summarize, {"score_rows": scores})
+                    else:
+                        summary[name] = auto_summarize(scores)
+            else:
+                column_summary = auto_summarize(values)
+                if column_summary:
+                    summary[column] = column_summary
+        return summary
+
+    @async_op(name="Evaluation.evaluate", call_display_name=_default_display_name)
+    async def _evaluate(self, model: Any) -> dict[str, Any]:
+        rows = [row async for row in self.dataset]
+        total = len(rows) * self.trials
+        show_progress = self.verbose and sys.stderr.isatty()
+        run = _Run(total, show_progress)
+        token = _current_run.set(run)
+        try:
+            jobs = [
+                functools.partial(self._run_row, model, row, run)
+                for _ in range(self.trials)
+                for row in rows
+            ]
+            results = await async_gather_bounded(jobs, self._parallelism())
+        finally:
+            _current_run.reset(token)
+            run.close()
+        summary: dict[str, Any] = await self.summarize(EvaluationResults(rows=results))
+        usage = sum_usage(run.usages)
+        if usage:
+            summary["usage"] = usage
+        if run.failures:
+            summary["failures"] = {"rows": run.failed_rows, **run.failures}
+        if self.verbose:
+            print(format_summary(summary, f"Evaluation summary ({self.name or 'Evaluation'})"))
+        return summary
+
+    async def _run_row(self, model: Any, row: dict[str, Any], run: _Run) -> dict[str, Any]:
+        failed: list[str] = []
+        token = _current_row.set(failed)
+        result: dict[str, Any]
+        try:
+            result = await self.predict_and_score(model, row)
+        except ArgumentMismatchError:
+            raise
+        except Exception as exc:
+            run.failed("predict_and_score", exc)
+            result = {"output": None, "scores": {}}
+        finally:
+            _current_row.reset(token)
+        run.row_done(failed=bool(failed))
+        return result
+
+    def _parallelism(self) -> int:
+        return self.parallelism if self.parallelism is not None else _settings.parallelism()
+
+    # --- the entry point -------------------------------------------------------------
+
+    async def evaluate(self, model: Any) -> dict[str, Any]:
+        """Run ``model`` (a ``Model`` or an op) over the dataset with every scorer.
+
+        With a current client the dataset, scorers, model and this evaluation are
+        saved first (so the calls refer to them by ref, as weave's do) and every
+        step is traced; without one it runs untraced. Returns the summary dict.
+        A row whose model or scorer raises is counted under ``failures``; a row
+        that does not fit the model's or a scorer's arguments stops the run with
+        a ``TypeError`` saying which names are missing.
+        """
+        model = _as_model(model)
+        client = current_client()
+        if client is not None:
+            await self._save_for(client, model)
+        result: dict[str, Any] = await self._evaluate(model)
+        return result
+
+    async def _save_for(self, client: Any, model: Any) -> None:
+        """Save what the evaluation refers to, then the evaluation (skipping unchanged ones)."""
+        sender = client._sender
+        await _save(client, self.dataset, self.dataset.name or "Dataset")
+        for scorer in self.scorers or ():
+            if is_op(scorer):
+                op_of(scorer)._register(client, sender)
+            else:
+                await _save(client, scorer, scorer.name or type(scorer).__name__)
+        if is_op(self.preprocess_model_input):
+            op_of(self.preprocess_model_input)._register(client, sender)
+        if is_op(model):
+            op_of(model)._register(client, sender)
+        else:
+            await _save(client, model, getattr(model, "name", None) or type(model).__name__)
+        await _save(client, self, self.name or "Evaluation")
+
+
+def _as_model(model: Any) -> Any:
+    if is_op(model):
+        return model
+    if isinstance(model, Object) or hasattr(model, "predict"):
+        infer_method(model)  # raises naming what is missing
+        return model
+    if callable(model) and not isinstance(model, type):
+        return as_op(model, what="model")
+    raise TypeError(
+        f"evaluate() takes a Model or an op (a function decorated with @async_op/@op), got {model!r}"
+    )
+
+
+def _predict_op(model: Any) -> Any:
+    return model if is_op(model) else infer_method(model)
+
+
+async def _save(client: Any, obj: Any, name: str) -> None:
+    """Save ``obj`` under ``name`` unless this client already saved it unchanged."""
+    if client._ref_of(obj) is not None:
+        return
+    if isinstance(obj, Dataset):
+        await store_dataset_rows(client, obj)
+    await client.save(obj, sanitize_name(name))
