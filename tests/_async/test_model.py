@@ -1,0 +1,122 @@
+"""Models and Objects: versioned with their content, predict traced with self as the ref."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pydantic
+import pytest
+
+import weave_client
+from weave_client import Model, Object, ObjectRef, async_op
+from weave_client._async._client import AsyncWeaveClient
+from weave_client._models import ObjReadReq
+
+
+class Prompted(Model):
+    template: str
+    temperature: float = 0.0
+
+    @async_op
+    async def predict(self, question: str) -> str:
+        return self.template.format(question=question)
+
+
+class Undecorated(Model):
+    factor: int
+
+    def predict(self, x: int) -> int:  # traced for the user (weave would refuse it)
+        return x * self.factor
+
+
+class Settings(Object):
+    retries: int
+    tags: list[str] = pydantic.Field(default_factory=list)
+
+
+@pytest.fixture
+async def client(
+    local_server_url: str, entity: str, project: str
+) -> AsyncIterator[AsyncWeaveClient]:
+    async with AsyncWeaveClient(entity, project, server_url=local_server_url) as c:
+        yield c
+
+
+async def _stored(client: AsyncWeaveClient, ref: ObjectRef) -> Any:
+    res = await client._api.obj_read(
+        ObjReadReq(project_id=client.project_id, object_id=ref.name, digest=ref.digest)
+    )
+    return res.obj.val
+
+
+async def test_model_versions_follow_its_fields(server_url: str, entity: str, project: str) -> None:
+    async with AsyncWeaveClient(entity, project, server_url=server_url) as client:
+        model = Prompted(template="Q: {question}")
+        v1 = await client.save(model, "prompted")
+        same = await client.save(Prompted(template="Q: {question}"), "prompted")
+        model.temperature = 0.7
+        v2 = await client.save(model, "prompted")
+        stored = await _stored(client, v2)
+        versions = await client.objects()
+
+    assert same.digest == v1.digest
+    assert v2.digest != v1.digest
+    assert stored["_class_name"] == stored["_type"] == "Prompted"
+    assert stored["_bases"] == ["Model", "Object", "BaseModel"]
+    assert stored["template"] == "Q: {question}" and stored["temperature"] == 0.7
+    assert len([v for v in versions if v.name == "prompted"]) == 2
+
+
+async def test_predict_is_traced_with_self_as_the_models_ref(client: AsyncWeaveClient) -> None:
+    model = Prompted(template="<{question}>")
+    ref = await client.save(model, "prompted")
+    assert await model.predict("hi") == "<hi>"
+    [call] = await client.calls()
+    assert call.op_short_name == "Prompted.predict"
+    assert call.inputs == {"self": ref, "question": "hi"}
+    assert call.output == "<hi>"
+
+    # Changed since it was saved: recorded as its value, never as the old version.
+    model.template = "[{question}]"
+    await model.predict("x")
+    latest = [c for c in await client.calls() if c.id != call.id]
+    assert latest[0].inputs["self"].template == "[{question}]"
+
+
+async def test_an_undecorated_predict_is_traced(client: AsyncWeaveClient) -> None:
+    model = Undecorated(factor=3)
+    assert weave_client._flow.is_op(Undecorated.predict)
+    assert model.get_infer_method() is not None
+    assert model.predict(4) == 12
+    [call] = await client.calls()
+    assert call.op_short_name == "Undecorated.predict"
+    assert call.output == 12
+
+
+async def test_objects_save_and_get_like_weave(client: AsyncWeaveClient) -> None:
+    settings = Settings(name="cfg", retries=3, tags=["a"])
+    ref = await client.save(settings, "settings")
+    stored = await _stored(client, ref)
+    assert stored == {
+        "_type": "Settings",
+        "_class_name": "Settings",
+        "_bases": ["Object", "BaseModel"],
+        "name": "cfg",
+        "description": None,
+        "retries": 3,
+        "tags": ["a"],
+    }
+    got = await client.get(ref)
+    assert got.retries == 3 and got.tags == ["a"] and got._class_name == "Settings"
+    with pytest.raises(pydantic.ValidationError):
+        Settings(retries=1, unknown=True)  # type: ignore[call-arg]
+
+
+def test_a_model_without_predict_is_refused() -> None:
+    class Empty(Model):
+        pass
+
+    with pytest.raises(TypeError, match="no inference method"):
+        Empty().get_infer_method()
+    assert weave_client.Model is Model and weave_client.Object is Object
