@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ._call import Call
     from ._client import WeaveClient
 
-__all__ = ["Dataset", "store_dataset_rows"]
+__all__ = ["Dataset", "store_table_rows"]
 
 
 class Dataset(Object):
@@ -199,10 +199,11 @@ class Dataset(Object):
         )
 
 
-def store_dataset_rows(client: WeaveClient, dataset: Dataset) -> None:
-    """Store a dataset's rows as a table in the client's project, if not yet there."""
-    rows = dataset._weave_table_rows(client.project_id)
+def store_table_rows(client: WeaveClient, obj: Any) -> None:
+    """Store an object's rows (a Dataset's) as a table in the client's project, if not
+    there yet, and point the object at it (what ``client.save`` does for such objects)."""
+    rows = obj._weave_table_rows(client.project_id)
     if rows is None:
         return
     encoded = client._encode_rows(rows)
-    dataset._weave_table_saved(client._create_table(encoded))
+    obj._weave_table_saved(client._create_table(encoded))

@@ -35,6 +35,7 @@ from pydantic import Field, PrivateAttr, field_validator
 
 from .. import _settings
 from .._context import current_client
+from .._errors import UnsaveableValueError
 from .._eval_summary import auto_summarize, format_summary, sum_usage, transpose
 from .._flow import (
     ArgumentMismatchError,
@@ -51,10 +52,11 @@ from .._flow import (
     scorer_arguments,
     scorer_name,
 )
+from .._refs import TableRef
 from .._serialize import WeaveObject
 from .._synchronization import callable_kind, gather_bounded, run_blocking
 from .._tracing import sanitize_name
-from ._dataset import Dataset, store_dataset_rows
+from ._dataset import Dataset, store_table_rows
 from ._op import op
 
 __all__ = ["Evaluation", "EvaluationResults", "Scorer"]
@@ -76,9 +78,31 @@ def _default_display_name(inputs: dict[str, Any]) -> str:
 
 
 class EvaluationResults(Object):
-    """The per-row results ``Evaluation.summarize`` reads (``output``, ``scores``, ``model_latency``)."""
+    """The per-row results ``Evaluation.summarize`` reads (``output``, ``scores``, ``model_latency``).
 
-    rows: list[dict[str, Any]]
+    Saved as weave saves it: the rows as a table, the object referring to it, so
+    the ``summarize`` call's input is a ref however many rows there are.
+    """
+
+    rows: Any
+
+    _local_rows: list[dict[str, Any]] = PrivateAttr(default_factory=list)
+
+    def model_post_init(self, context: Any) -> None:
+        super().model_post_init(context)
+        if isinstance(self.rows, list):
+            self._local_rows = self.rows
+
+    def _weave_table_rows(self, project_id: str) -> list[dict[str, Any]] | None:
+        """Rows to store as a table before saving (I/O-free hook, as ``Dataset``'s)."""
+        return self._local_rows if isinstance(self.rows, list) else None
+
+    def _weave_table_saved(self, table_ref: TableRef) -> None:
+        self.rows = table_ref
+
+    def results(self) -> list[dict[str, Any]]:
+        """The rows, in dataset order (trials one after the other)."""
+        return self._local_rows
 
 
 class _Run:
@@ -331,7 +355,7 @@ class Evaluation(Object):
     def summarize(self, eval_table: EvaluationResults) -> dict[str, Any]:
         """The summary of the per-row results: per scorer, then the other columns."""
         summary: dict[str, Any] = {}
-        for column, values in transpose(eval_table.rows).items():
+        for column, values in transpose(eval_table.results()).items():
             if column == "scores":
                 for scorer in self.scorers or ():
                     name = scorer_name(scorer)
@@ -366,7 +390,16 @@ class Evaluation(Object):
         finally:
             _current_run.reset(token)
             run.close()
-        summary: dict[str, Any] = self.summarize(EvaluationResults(rows=results))
+        eval_table = EvaluationResults(rows=results)
+        client = current_client()
+        if client is not None:
+            try:
+                _save(client, eval_table, "EvaluationResults")
+            except UnsaveableValueError as exc:
+                # An output only the trace encoder can record (its repr): the
+                # summarize call then carries the rows inline instead of a ref.
+                logger.info("weave_client: evaluation results not saved as a table: %s", exc)
+        summary: dict[str, Any] = self.summarize(eval_table)
         usage = sum_usage(run.usages)
         if usage:
             summary["usage"] = usage
@@ -453,6 +486,6 @@ def _save(client: Any, obj: Any, name: str) -> None:
     """Save ``obj`` under ``name`` unless this client already saved it unchanged."""
     if client._ref_of(obj) is not None:
         return
-    if isinstance(obj, Dataset):
-        store_dataset_rows(client, obj)
+    if isinstance(obj, Dataset | EvaluationResults):
+        store_table_rows(client, obj)
     client.save(obj, sanitize_name(name))

@@ -1,0 +1,213 @@
+"""The same small evaluation, run by weave==0.51.59's own client and by ours, compared.
+
+Both log to weave's reference server (each in a project of its own). weave's side runs
+in the pinned compat venv (``.venv-compat``), pointed at the server the way
+``scripts/bench_weave.py`` does it (no W&B involved). Then the two projects are read
+back over the wire and compared: the call tree (op names, nesting, counts), the
+inputs of the root (``self`` and ``model`` as object refs), the classes of the objects
+each side saved, and the keys and numbers of the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import COMPAT_PYTHON
+from weave_client import AsyncWeaveClient, Model, Scorer, async_op, op
+from weave_client._async._dataset import Dataset
+from weave_client._async._evaluation import Evaluation
+from weave_client._eval_summary import flatten_summary
+from weave_client._models import CallsQueryReq, ObjQueryReq
+from weave_client._refs import parse_ref
+
+ROWS = [
+    {"question": "a", "expected": "A", "weight": 1},
+    {"question": "b", "expected": "B", "weight": 2},
+    {"question": "c", "expected": "x", "weight": 3},
+]
+
+# weave's side: the same classes and functions, with weave's own decorators.
+WEAVE_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from typing import Any
+
+    import weave
+    from weave.trace import trace_sentry
+    from weave.trace.weave_client import WeaveClient
+    from weave.trace.weave_init import InitializedClient
+    from weave.trace_server_bindings.remote_http_trace_server import RemoteHTTPTraceServer
+
+    url, entity, project = sys.argv[1:4]
+    rows = json.loads(sys.argv[4])
+    trace_sentry.global_trace_sentry._disabled = True
+    server = RemoteHTTPTraceServer(url, should_batch=True, auth=("api", "compat-dummy-key"))
+    client = WeaveClient(entity, project, server, ensure_project_exists=False)
+    InitializedClient(client)
+
+
+    class Upper(weave.Model):
+        suffix: str = ""
+
+        @weave.op
+        async def predict(self, question: str) -> str:
+            return question.upper() + self.suffix
+
+
+    @weave.op
+    async def exact(expected: str, output: str) -> bool:
+        return expected == output
+
+
+    @weave.op
+    def length(output: str) -> int:
+        return len(output)
+
+
+    class Match(weave.Scorer):
+        @weave.op
+        async def score(self, output: str, expected: str, weight: int) -> dict:
+            return {"correct": output == expected, "weighted": weight if output == expected else 0}
+
+
+    evaluation = weave.Evaluation(
+        dataset=weave.Dataset(name="letters", rows=rows), scorers=[exact, length, Match()]
+    )
+    summary = asyncio.run(evaluation.evaluate(Upper()))
+    client.finish(use_progress_bar=False)
+    print("SUMMARY " + json.dumps(summary))
+    """
+)
+
+
+class Upper(Model):
+    suffix: str = ""
+
+    @async_op
+    async def predict(self, question: str) -> str:
+        return question.upper() + self.suffix
+
+
+@async_op
+async def exact(expected: str, output: str) -> bool:
+    return expected == output
+
+
+@op
+def length(output: str) -> int:
+    return len(output)
+
+
+class Match(Scorer):
+    @async_op
+    async def score(self, output: str, expected: str, weight: int) -> dict[str, Any]:
+        return {"correct": output == expected, "weighted": weight if output == expected else 0}
+
+
+def _run_weave(url: str, entity: str, project: str, tmp_path: Path) -> dict[str, Any]:
+    script = tmp_path / "weave_evaluation.py"
+    script.write_text(WEAVE_SCRIPT)
+    proc = subprocess.run(
+        [str(COMPAT_PYTHON), str(script), url, entity, project, json.dumps(ROWS)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "WEAVE_PRINT_CALL_LINK": "false"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("SUMMARY ")]
+    assert len(lines) == 1, proc.stdout[-2000:]
+    summary: dict[str, Any] = json.loads(lines[0][len("SUMMARY ") :])
+    return summary
+
+
+def _short(op_name: str) -> str:
+    if op_name.startswith("weave:///"):
+        ref = parse_ref(op_name)
+        return str(getattr(ref, "name", op_name))
+    return op_name
+
+
+async def _project_state(client: AsyncWeaveClient) -> dict[str, Any]:
+    """The call tree (op names, nested), the root call, and every saved object, read
+    over the wire."""
+    res = await client._api.calls_query(CallsQueryReq(project_id=client.project_id))
+    calls = sorted(res.calls, key=lambda c: c.started_at)
+    children: dict[str | None, list[Any]] = {}
+    for c in calls:
+        children.setdefault(c.parent_id, []).append(c)
+
+    def tree(call: Any) -> Any:
+        kids = [tree(k) for k in children.get(call.id, [])]
+        # Rows run concurrently: compare each level as a sorted multiset.
+        return [_short(call.op_name), sorted(kids, key=json.dumps)]
+
+    [root] = children[None]
+    objs = await client._api.objs_query(ObjQueryReq(project_id=client.project_id))
+    return {"tree": tree(root), "root": root, "objs": objs.objs}
+
+
+@pytest.mark.compat
+async def test_same_evaluation_same_tree_objects_and_summary(
+    reference_server_url: str, entity: str, tmp_path: Path
+) -> None:
+    weave_project, our_project = "eval-weave-" + tmp_path.name[-8:], "eval-ours-" + tmp_path.name[-8:]
+    weave_summary = _run_weave(reference_server_url, entity, weave_project, tmp_path)
+
+    async with AsyncWeaveClient(entity, our_project, server_url=reference_server_url) as ours:
+        evaluation = Evaluation(
+            dataset=Dataset(name="letters", rows=ROWS),
+            scorers=[exact, length, Match()],
+            verbose=False,
+        )
+        our_summary = await evaluation.evaluate(Upper())
+        await ours.flush()
+        our_state = await _project_state(ours)
+    async with AsyncWeaveClient(entity, weave_project, server_url=reference_server_url) as reader:
+        weave_state = await _project_state(reader)
+
+    # The call tree: same ops, same nesting, same counts.
+    assert our_state["tree"] == weave_state["tree"]
+    assert our_state["tree"][0] == "Evaluation.evaluate"
+
+    # The root's inputs: self and model are refs to saved objects of the same names.
+    for state in (our_state, weave_state):
+        inputs = state["root"].inputs
+        assert set(inputs) == {"self", "model"}
+        assert parse_ref(inputs["self"]).name == "letters-evaluation"  # type: ignore[union-attr]
+        assert parse_ref(inputs["model"]).name == "Upper"  # type: ignore[union-attr]
+
+    # The objects saved: the same names, each with the same class (ops included).
+    def named(state: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for o in state["objs"]:
+            val = o.val
+            cls = val.get("_class_name") if isinstance(val, dict) else None
+            bases = val.get("_bases") if isinstance(val, dict) else None
+            kind = val.get("weave_type", {}).get("type") if isinstance(val, dict) else None
+            out[o.object_id] = (cls, tuple(bases or ()), kind)
+        return out
+
+    ours_named, weave_named = named(our_state), named(weave_state)
+    for name in ("letters", "letters-evaluation", "Upper", "Match", "EvaluationResults"):
+        assert ours_named[name] == weave_named[name], name
+    # Every op weave saved, we saved too (as an Op object).
+    weave_ops = {n for n, v in weave_named.items() if v[2] == "Op"}
+    our_ops = {n for n, v in ours_named.items() if v[2] == "Op"}
+    assert weave_ops <= our_ops, weave_ops - our_ops
+
+    # The summary: same keys, same numbers (latency aside).
+    ours_flat = dict(flatten_summary(our_summary))
+    weave_flat = dict(flatten_summary(weave_summary))
+    assert ours_flat.keys() == weave_flat.keys()
+    for key in ours_flat.keys() - {"model_latency.mean"}:
+        assert ours_flat[key] == pytest.approx(weave_flat[key]), key
+    # The same objects by name: dataset, evaluation, model, scorer, results, ops.
+    assert sorted(ours_named) == sorted(weave_named)
