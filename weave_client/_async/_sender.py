@@ -294,6 +294,12 @@ class AsyncCallSender:
                 # this batch already settled; the rest are failed, not lost.
                 settled = self._done_count - done_before
                 self._fail(taken[settled:], repr(exc))
+            except BaseException:
+                # Stopped mid-batch (the client closed with a flush timeout): what
+                # was taken and not yet stored is reported, not lost silently.
+                settled = self._done_count - done_before
+                self._fail(taken[settled:], "the client closed before they were sent")
+                raise
             finally:
                 self._progress.notify()
 
