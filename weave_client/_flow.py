@@ -104,10 +104,18 @@ def as_op(fn: Any, what: str = "function") -> Any:
     return wrapped
 
 
+_params_cache: weakref.WeakKeyDictionary[Any, list[inspect.Parameter]] = weakref.WeakKeyDictionary()
+
+
 def _parameters(value: Any) -> list[inspect.Parameter]:
-    """The op's parameters without ``self``."""
-    params = inspect.signature(op_function(value)).parameters.values()
-    return [p for p in params if p.name != "self"]
+    """The op's parameters without ``self`` (cached per op: this runs for every row)."""
+    the_op = op_of(value)
+    params = _params_cache.get(the_op)
+    if params is None:
+        signature = inspect.signature(the_op.resolve_fn)
+        params = [p for p in signature.parameters.values() if p.name != "self"]
+        _params_cache[the_op] = params
+    return params
 
 
 # --- objects ---------------------------------------------------------------------

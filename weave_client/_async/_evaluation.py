@@ -54,7 +54,7 @@ from .._flow import (
 from .._refs import TableRef
 from .._serialize import WeaveObject
 from .._synchronization import async_callable_kind, async_gather_bounded, async_run_blocking
-from .._tracing import sanitize_name
+from .._tracing import current_frame, sanitize_name
 from ._dataset import Dataset, store_table_rows
 from ._op import async_op
 
@@ -189,22 +189,26 @@ _current_row: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
 )
 
 
-async def _call_op(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """Run an op (or bound op) as ``op.call``: ``(result, call)``.
-
-    Ops of this flavour run here; sync ops under the async flavour run in a
-    worker thread (the context is copied, so their calls nest where they belong).
-    """
+def _native(fn: Any) -> bool:
+    """True for an op of this flavour; False for a sync op under the async flavour
+    (run in a worker thread); ``TypeError`` for an async op under the sync flavour."""
     if async_callable_kind(op_function(fn)) == "function":
-        result: tuple[Any, Any] = await fn.call(**kwargs)
-        return result
+        return True
     if is_async_function(op_function(fn)):
         raise TypeError(
             f"{op_of(fn).name} is an async function; evaluate it with weave_client.AsyncEvaluation"
             " under an AsyncWeaveClient"
         )
-    blocking: tuple[Any, Any] = await async_run_blocking(functools.partial(fn.call, **kwargs))
-    return blocking
+    return False
+
+
+async def _run_op(fn: Any, kwargs: dict[str, Any]) -> Any:
+    """Run an op (or bound op): ops of this flavour here; sync ops under the async
+    flavour in a worker thread (the context is copied, so their calls nest where
+    they belong)."""
+    if _native(fn):
+        return await fn(**kwargs)
+    return await async_run_blocking(functools.partial(fn, **kwargs))
 
 
 class Evaluation(Object):
@@ -325,16 +329,23 @@ class Evaluation(Object):
                 )
         predict = _predict_op(model)
         args = model_arguments(predict, model_input, example)
+        # The predict call's summary (token usage, rolled up from its children) is the
+        # first child summary this call collects; reading it costs nothing, where
+        # op.call() would build a Call object for every row.
+        frame = current_frame()
+        seen = len(frame.child_summaries) if frame is not None else 0
         started = time.perf_counter()
         try:
-            output, call = await _call_op(predict, args)
+            output = await _run_op(predict, args)
         except Exception as exc:
             if run is not None:
                 run.failed("predict", exc)
             return {"output": None, "scores": {}, "model_latency": time.perf_counter() - started}
         latency = time.perf_counter() - started
-        if run is not None and call is not None and call.summary.get("usage"):
-            run.usages.append(call.summary["usage"])
+        if run is not None and frame is not None and len(frame.child_summaries) > seen:
+            usage = frame.child_summaries[seen].get("usage")
+            if usage:
+                run.usages.append(usage)
         # As weave's apply_scorer: scorers see the model's inputs and the row.
         scorer_input = {**args, **example}
         scores: dict[str, Any] = {}
@@ -342,7 +353,7 @@ class Evaluation(Object):
             name = scorer_name(scorer)
             score_args = scorer_arguments(scorer, scorer_input, output)
             try:
-                result, _ = await _call_op(score_op(scorer), score_args)
+                result = await _run_op(score_op(scorer), score_args)
             except Exception as exc:
                 if run is not None:
                     run.failed(name, exc)
@@ -363,7 +374,7 @@ class Evaluation(Object):
                     ]
                     summarize = getattr(scorer, "summarize", None)
                     if not is_op(scorer) and is_op(summarize):
-                        summary[name], _ = await _call_op(summarize, {"score_rows": scores})
+                        summary[name] = await _run_op(summarize, {"score_rows": scores})
                     else:
                         summary[name] = auto_summarize(scores)
             else:
@@ -449,18 +460,24 @@ class Evaluation(Object):
     async def _save_for(self, client: Any, model: Any) -> None:
         """Save what the evaluation refers to, then the evaluation (skipping unchanged ones)."""
         sender = client._sender
-        await _save(client, self.dataset, self.dataset.name or "Dataset")
+        # Ops get their refs at once (their saves are queued on the sender); objects
+        # are saved side by side, then the evaluation that refers to them.
+        saves = [functools.partial(_save, client, self.dataset, self.dataset.name or "Dataset")]
         for scorer in self.scorers or ():
             if is_op(scorer):
                 op_of(scorer)._register(client, sender)
             else:
-                await _save(client, scorer, scorer.name or type(scorer).__name__)
+                saves.append(
+                    functools.partial(_save, client, scorer, scorer.name or type(scorer).__name__)
+                )
         if is_op(self.preprocess_model_input):
             op_of(self.preprocess_model_input)._register(client, sender)
         if is_op(model):
             op_of(model)._register(client, sender)
         else:
-            await _save(client, model, getattr(model, "name", None) or type(model).__name__)
+            name = getattr(model, "name", None) or type(model).__name__
+            saves.append(functools.partial(_save, client, model, name))
+        await async_gather_bounded(saves, len(saves))
         await _save(client, self, self.name or "Evaluation")
 
 
