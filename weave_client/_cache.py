@@ -140,6 +140,23 @@ class DigestCache:
         if self._dir is not None:
             self._write_file(key, text)
 
+    def discard(self, kind: str, project_id: str, name: str, digest: str) -> None:
+        """Forget one entry, in memory and on disk (the client deleted it on the server)."""
+        key = self._key(kind, project_id, name, digest)
+        if key is None:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+        if self._dir is not None:
+            try:
+                os.remove(self._path(key))
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                logger.warning("cache dir %s: could not remove an entry (%s)", self._dir, e)
+
     def clear(self) -> None:
         """Forget the in-memory entries (the directory is left alone)."""
         with self._lock:

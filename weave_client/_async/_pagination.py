@@ -17,7 +17,7 @@ T = TypeVar("T")
 class _PageFetcher(Protocol[T]):
     """``fetch(offset, limit)``: up to ``limit`` items starting at ``offset``."""
 
-    async def __call__(self, offset: int, limit: int) -> list[T]: ...
+    async def __call__(self, offset: int, limit: int, /) -> list[T]: ...
 
 
 class Page(list[T]):
@@ -113,7 +113,7 @@ class AsyncPaginator(Generic[T]):
 
 
 class AsyncBatchIterator(Generic[T]):
-    """Regroups an async iterable into lists of ``batch_size`` (the last may be shorter).
+    """Regroups an iterable of results into lists of ``batch_size`` (the last may be shorter).
 
     ``source`` is a zero-argument callable returning the iterable, so nothing is
     requested until the first batch is asked for.

@@ -18,7 +18,7 @@ T = TypeVar("T")
 class _PageFetcher(Protocol[T]):
     """``fetch(offset, limit)``: up to ``limit`` items starting at ``offset``."""
 
-    def __call__(self, offset: int, limit: int) -> list[T]: ...
+    def __call__(self, offset: int, limit: int, /) -> list[T]: ...
 
 
 class Page(list[T]):
@@ -114,7 +114,7 @@ class SyncPaginator(Generic[T]):
 
 
 class SyncBatchIterator(Generic[T]):
-    """Regroups an async iterable into lists of ``batch_size`` (the last may be shorter).
+    """Regroups an iterable of results into lists of ``batch_size`` (the last may be shorter).
 
     ``source`` is a zero-argument callable returning the iterable, so nothing is
     requested until the first batch is asked for.
