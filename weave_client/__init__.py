@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from ._async._api_client import AsyncAPIClient
+from ._async._call import Call as AsyncCall
+from ._async._call import CallFeedback as AsyncCallFeedback
+from ._async._client import AsyncCallStream, AsyncWeaveClient, create_async_client
 from ._async._op import AsyncOp, async_op
+from ._async._pagination import AsyncBatchIterator, AsyncPaginator
 from ._async._sender import FlushResult
 from ._async._streaming import AsyncStream
+from ._async._table import Table as AsyncTable
 from ._context import ContextThreadPoolExecutor
 from ._errors import (
     APIConnectionError,
@@ -32,9 +37,14 @@ from ._errors import (
 from ._refs import CallRef, ObjectRef, OpRef, Ref, TableRef, parse_ref
 from ._serialize import WeaveObject
 from ._sync._api_client import SyncAPIClient
+from ._sync._call import Call, CallFeedback
+from ._sync._client import SyncCallStream, WeaveClient, create_client
 from ._sync._op import Op, op
+from ._sync._pagination import SyncBatchIterator, SyncPaginator
 from ._sync._streaming import SyncStream
+from ._sync._table import Table
 from ._tracing import attributes
+from ._versions import ObjectVersion
 
 __version__ = "0.1.0"
 
@@ -45,10 +55,19 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncAPIClient",
+    "AsyncBatchIterator",
+    "AsyncCall",
+    "AsyncCallFeedback",
+    "AsyncCallStream",
     "AsyncOp",
+    "AsyncPaginator",
     "AsyncStream",
+    "AsyncTable",
+    "AsyncWeaveClient",
     "AuthenticationError",
     "BadRequestError",
+    "Call",
+    "CallFeedback",
     "CallRef",
     "ClientClosedError",
     "ConflictError",
@@ -60,6 +79,7 @@ __all__ = [
     "InvalidSettingError",
     "NotFoundError",
     "ObjectRef",
+    "ObjectVersion",
     "Op",
     "OpRef",
     "PermissionDeniedError",
@@ -67,15 +87,22 @@ __all__ = [
     "Ref",
     "RequestTooLargeError",
     "SyncAPIClient",
+    "SyncBatchIterator",
+    "SyncCallStream",
+    "SyncPaginator",
     "SyncStream",
+    "Table",
     "TableRef",
     "UnprocessableEntityError",
     "UnsaveableValueError",
+    "WeaveClient",
     "WeaveError",
     "WeaveObject",
     "__version__",
     "async_op",
     "attributes",
+    "create_async_client",
+    "create_client",
     "op",
     "parse_ref",
 ]
