@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from weave_client.server import BackgroundServer
@@ -321,3 +324,49 @@ def test_evaluations_summary_and_rows(view: Page, seeded: Seeded) -> None:
     view.page.locator(".trow.selected").wait_for()
     assert view.page.locator(".trow.selected .op").inner_text() == "Evaluation.predict_and_score"
     assert f"call={seeded.predict_ids[0]}" in view.page.url
+
+
+def test_table_view_pages_by_url(view: Page, seeded: Seeded) -> None:
+    view.goto(_route(seeded, "table", seeded.table_digest) + "?offset=25")
+    rows = view.page.locator("table.rows tbody tr")
+    expect(rows).to_have_count(5)
+    assert rows.nth(0).locator("td").all_inner_texts() == ["25", "q25", "a25", "2.5"]
+    assert view.page.locator(".pager-label").inner_text() == "26–30 of 30"
+    view.page.locator(".pager a.pg-first").click()
+    expect(rows).to_have_count(30)  # the table view pages by 50
+    assert view.page.url.endswith("?offset=0")
+
+
+def test_trace_list_pages_through_many_traces(view: Page, viewer_server: BackgroundServer) -> None:
+    project_id = "viewer-team/many"
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    batch = []
+    for i in range(120):
+        call_id = str(uuid.uuid4())
+        start = t0 + timedelta(seconds=i)
+        batch.append({"mode": "start", "req": {"start": {
+            "project_id": project_id, "id": call_id, "trace_id": call_id, "op_name": "step",
+            "display_name": f"step {i}", "started_at": start.isoformat(), "attributes": {},
+            "inputs": {"i": i},
+        }}})
+        batch.append({"mode": "end", "req": {"end": {
+            "project_id": project_id, "id": call_id, "ended_at": (start + timedelta(milliseconds=3)).isoformat(),
+            "output": i, "summary": {},
+        }}})
+    assert httpx.post(viewer_server.url + "/call/upsert_batch", json={"batch": batch}).status_code == 200
+
+    view.goto("#/" + project_id + "/traces")
+    rows = view.page.locator("table.traces tbody tr")
+    expect(rows).to_have_count(50)
+    assert rows.nth(0).locator("td").nth(1).inner_text() == "step 119"  # newest first
+    label = view.page.locator(".pager-label")
+    assert label.inner_text() == "1–50 of 120"
+    view.page.locator(".pager a.pg-next").click()
+    expect(label).to_have_text("51–100 of 120")
+    assert rows.nth(0).locator("td").nth(1).inner_text() == "step 69"
+    view.page.locator(".pager a.pg-last").click()
+    expect(label).to_have_text("101–120 of 120")
+    expect(rows).to_have_count(20)
+    assert rows.nth(19).locator("td").nth(1).inner_text() == "step 0"
+    assert view.page.locator(".pager a.pg-next").count() == 0  # no page after the last
+    view.shot("trace-list-last-page")

@@ -245,6 +245,18 @@ export function renderFields(obj, opts = {}) {
   );
 }
 
+/**
+ * A whole value (an output, an object version): a dict as key rows, under its
+ * class name when it is a custom object; anything else as one value.
+ */
+export function renderTop(value, opts = {}) {
+  if (value && typeof value === "object" && !Array.isArray(value) && Object.keys(value).length) {
+    const typeName = customTypeName(value);
+    return h("div", {}, typeName ? h("div", { class: "v-type top-type" }, typeName) : null, renderFields(value, opts));
+  }
+  return h("div", { class: "v-top" }, renderValue(value, opts));
+}
+
 /** One-line text for a value in a table cell (the full value is in the title). */
 export function compactText(value, max = 80) {
   let s;

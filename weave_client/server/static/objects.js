@@ -1,7 +1,7 @@
 // Objects: names and kinds, an object's versions and value, and table rows, paged.
 
 import { api, resolveRef } from "./api.js";
-import { compactCell, errorBox, h, note, parseRef, renderValue, replace, route } from "./dom.js";
+import { compactCell, errorBox, h, note, parseRef, renderTop, replace, route } from "./dom.js";
 import { fmtAgo, fmtInt, fmtTime } from "./format.js";
 import { dataTable, heading, pager, section } from "./widgets.js";
 
@@ -120,7 +120,7 @@ async function renderObjectValue(el, ctx, obj) {
         .catch((err) => replace(pre, errorBox(err)));
     }
   }
-  parts.push(section("Value", h("div", { class: "v-top" }, renderValue(val, { resolveRef, openDepth: 3 })), "value"));
+  parts.push(section("Value", renderTop(val, { resolveRef, openDepth: 3 }), "value"));
   // A table, or an object holding one under `rows` (Dataset), shows its rows here.
   const tableRef = parseRef(val) || (val && typeof val === "object" ? parseRef(val.rows) : null);
   if (tableRef && tableRef.kind === "table") {
@@ -176,21 +176,16 @@ async function tableRows(el, ctx, ref, offset, hrefFn) {
     h("span", { class: "num muted" }, String(r.original_index ?? offset + i)),
     ...(cols.length ? cols.map((c) => compactCell(r.val ? r.val[c] : undefined)) : [compactCell(r.val)]),
   ]);
-  let pg;
-  if (hrefFn) {
-    pg = pager({ offset, limit: pageSize, shown: res.rows.length, total: stats.count, href: hrefFn });
-  } else {
-    // In place: the pager's links are intercepted and load the page here.
-    pg = pager({ offset, limit: pageSize, shown: res.rows.length, total: stats.count, href: (o) => `#/?rows=${o}` });
-    for (const a of pg.querySelectorAll("a")) {
-      const target = Number(new URLSearchParams(a.getAttribute("href").split("?")[1]).get("rows"));
-      a.setAttribute("href", route([ref.entity, ref.project, "table", ref.digest], { offset: target }));
-      a.addEventListener("click", (ev) => {
-        ev.preventDefault();
-        tableRows(el, ctx, ref, target);
-      });
-    }
-  }
+  const tableHref = (o) => route([ref.entity, ref.project, "table", ref.digest], { offset: o });
+  const pg = pager({
+    offset,
+    limit: pageSize,
+    shown: res.rows.length,
+    total: stats.count,
+    href: hrefFn || tableHref,
+    // Inline under an object, pages load in place; the links still open the table view.
+    onGo: hrefFn ? null : (o) => tableRows(el, ctx, ref, o),
+  });
   replace(
     el,
     h("div", { class: "muted small" }, `${fmtInt(stats.count)} row${stats.count === 1 ? "" : "s"} · `, h("a", { href: route([ref.entity, ref.project, "table", ref.digest]) }, "open table")),

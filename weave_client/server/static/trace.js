@@ -6,7 +6,7 @@
 // calls with large payloads stays quick to open.
 
 import { api, resolveRef } from "./api.js";
-import { errorBox, h, note, parseRef, refRoute, renderFields, renderValue, replace, route } from "./dom.js";
+import { errorBox, h, note, parseRef, refRoute, renderFields, renderTop, renderValue, replace, route } from "./dom.js";
 import {
   fmtAgo,
   fmtInt,
@@ -296,18 +296,12 @@ async function renderDetail(el, ctx, brief, stillWanted) {
     callHeader(ctx, call),
     exc ? section("Exception", exceptionView(exc), "exception") : null,
     section("Inputs", renderFields(call.inputs, opts), "inputs"),
-    section("Output", call.ended_at || call.output !== null ? outputView(call.output, opts) : note("still running"), "output"),
+    section("Output", call.ended_at || call.output !== null ? renderTop(call.output, opts) : note("still running"), "output"),
     section("Summary", summaryView(call), "summary"),
     section("Attributes", renderFields(call.attributes, { ...opts, openDepth: 1 }), "attributes"),
     section("Feedback", feedbackBody, "feedback"),
   );
   loadFeedback(ctx, call, feedbackBody, stillWanted);
-}
-
-function outputView(output, opts) {
-  // A plain dict reads best as key rows, like the inputs; anything else as one value.
-  const plain = output && typeof output === "object" && !Array.isArray(output) && !output._type;
-  return plain ? renderFields(output, opts) : h("div", { class: "v-top" }, renderValue(output, opts));
 }
 
 function callHeader(ctx, call) {

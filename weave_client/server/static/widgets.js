@@ -5,9 +5,10 @@ import { fmtInt } from "./format.js";
 
 /**
  * "1–50 of 1,234" with previous/next links. `total` may be null (unknown; then
- * `hasNext` decides). `href(offset)` gives the route of another page.
+ * `hasNext` decides). `href(offset)` gives the route of another page; with
+ * `onGo(offset)` a click pages in place instead of navigating.
  */
-export function pager({ offset, limit, shown, total, hasNext, href }) {
+export function pager({ offset, limit, shown, total, hasNext, href, onGo }) {
   const first = shown ? offset + 1 : 0;
   const last = offset + shown;
   const more = total === null || total === undefined ? hasNext : last < total;
@@ -15,9 +16,16 @@ export function pager({ offset, limit, shown, total, hasNext, href }) {
     total === null || total === undefined
       ? `${fmtInt(first)}–${fmtInt(last)}`
       : `${fmtInt(first)}–${fmtInt(last)} of ${fmtInt(total)}`;
+  const go = (target) =>
+    onGo
+      ? (ev) => {
+          ev.preventDefault();
+          onGo(target);
+        }
+      : null;
   const link = (text, target, enabled, cls) =>
     enabled
-      ? h("a", { class: "btn " + cls, href: href(target) }, text)
+      ? h("a", { class: "btn " + cls, href: href(target), onclick: go(target) }, text)
       : h("span", { class: "btn disabled " + cls, "aria-disabled": "true" }, text);
   const lastOffset = total ? Math.max(0, Math.floor((total - 1) / limit) * limit) : null;
   return h(
