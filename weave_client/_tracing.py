@@ -49,6 +49,7 @@ __all__ = [
     "make_end",
     "make_start",
     "op_save",
+    "record_body",
 ]
 
 logger = logging.getLogger("weave_client")
@@ -177,11 +178,22 @@ def client_info() -> dict[str, Any]:
     return _client_info
 
 
+_DEFAULT_ATTRIBUTES: dict[str, Any] | None = None
+
+
+def _default_attributes() -> dict[str, Any]:
+    global _DEFAULT_ATTRIBUTES
+    if _DEFAULT_ATTRIBUTES is None:
+        _DEFAULT_ATTRIBUTES = {"weave": client_info()}
+    return _DEFAULT_ATTRIBUTES
+
+
 def current_attributes() -> dict[str, Any]:
-    """The merged attribute scopes plus client info, a fresh dict for one call."""
+    """The merged attribute scopes plus client info under ``weave`` (read-only)."""
     scoped = _attributes.get()
     if not scoped:
-        return {"weave": client_info()}
+        # Shared by every call outside attributes() scopes (never mutated).
+        return _default_attributes()
     attrs = dict(scoped)
     user_weave = attrs.get("weave")
     attrs["weave"] = {**user_weave, **client_info()} if isinstance(user_weave, dict) else client_info()
@@ -286,26 +298,43 @@ def exception_json(exc: BaseException) -> str:
 # --- records --------------------------------------------------------------------
 
 
-def make_start(frame: CallFrame, attrs: dict[str, Any]) -> dict[str, Any]:
-    """The start item of ``/call/upsert_batch`` (``started_at`` still a float)."""
+# A queued record is a flat tuple, not the nested wire dict: 100,000 queued calls
+# must stay well under 100 MB. ``record_body`` builds the wire form when encoding.
+#   start: ("start", project_id, id, op_name, display_name, trace_id, parent_id,
+#           started_at, attributes, inputs)
+#   end:   ("end", project_id, id, ended_at, output, summary, exception)
+Record = tuple[Any, ...]
+
+_START_FIELDS = (
+    "project_id",
+    "id",
+    "op_name",
+    "display_name",
+    "trace_id",
+    "parent_id",
+    "started_at",
+    "attributes",
+    "inputs",
+)
+_END_FIELDS = ("project_id", "id", "ended_at", "output", "summary", "exception")
+
+
+def make_start(frame: CallFrame, attrs: dict[str, Any]) -> Record:
+    """The start record of a call (``started_at`` still a float)."""
     parent = frame.parent
     frame.attributes = attrs
-    return {
-        "mode": "start",
-        "req": {
-            "start": {
-                "project_id": frame.project_id,
-                "id": frame.id,
-                "op_name": frame.op_name,
-                "display_name": frame.display_name,
-                "trace_id": frame.trace_id,
-                "parent_id": parent.id if parent is not None else None,
-                "started_at": frame.started_at,
-                "attributes": attrs,
-                "inputs": frame.inputs,
-            }
-        },
-    }
+    return (
+        "start",
+        frame.project_id,
+        frame.id,
+        frame.op_name,
+        frame.display_name,
+        frame.trace_id,
+        parent.id if parent is not None else None,
+        frame.started_at,
+        attrs,
+        frame.inputs,
+    )
 
 
 def make_end(
@@ -314,25 +343,39 @@ def make_end(
     raw_output: Any,
     exception: BaseException | None,
     ended_at: float,
-) -> dict[str, Any]:
-    """The end item of ``/call/upsert_batch``; also rolls the summary into the parent."""
+) -> Record:
+    """The end record of a call; also rolls its summary into the parent's."""
     summary = _summary(frame, raw_output, exception)
     parent = frame.parent
     if parent is not None and parent.sampled:
         parent.child_summaries.append(summary)
-    return {
-        "mode": "end",
-        "req": {
-            "end": {
-                "project_id": frame.project_id,
-                "id": frame.id,
-                "ended_at": ended_at,
-                "output": output,
-                "summary": summary,
-                "exception": exception_json(exception) if exception is not None else None,
-            }
-        },
-    }
+    return (
+        "end",
+        frame.project_id,
+        frame.id,
+        ended_at,
+        output,
+        summary,
+        exception_json(exception) if exception is not None else None,
+    )
+
+
+def record_body(record: Record) -> dict[str, Any]:
+    """The StartedCallSchemaForInsert / EndedCallSchemaForInsert fields of a record,
+    timestamps as ISO strings."""
+    if record[0] == "start":
+        body = dict(zip(_START_FIELDS, record[1:], strict=True))
+        body["started_at"] = iso_timestamp(body["started_at"])
+    else:
+        body = dict(zip(_END_FIELDS, record[1:], strict=True))
+        body["ended_at"] = iso_timestamp(body["ended_at"])
+    return body
+
+
+# Shared summaries of the common leaf calls (no children, no usage). Read-only:
+# roll-ups build new dicts, and a Call built from a record copies its summary.
+_SUCCESS_SUMMARY: dict[str, Any] = {STATUS_COUNTS_KEY: {"success": 1, "error": 0}}
+_ERROR_SUMMARY: dict[str, Any] = {STATUS_COUNTS_KEY: {"success": 0, "error": 1}}
 
 
 def _summary(frame: CallFrame, raw_output: Any, exception: BaseException | None) -> dict[str, Any]:
@@ -341,10 +384,10 @@ def _summary(frame: CallFrame, raw_output: Any, exception: BaseException | None)
     if frame.child_summaries:
         summary = sum_dict_leaves(frame.child_summaries)
     else:
-        summary = {}
         usage = _usage_of(raw_output)
-        if usage is not None:
-            summary[USAGE_KEY] = usage
+        if usage is None:
+            return _ERROR_SUMMARY if exception is not None else _SUCCESS_SUMMARY
+        summary = {USAGE_KEY: usage}
     counts = summary.setdefault(STATUS_COUNTS_KEY, {"success": 0, "error": 0})
     key = "error" if exception is not None else "success"
     counts[key] = counts.get(key, 0) + 1
@@ -406,16 +449,14 @@ def iso_timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def encode_record(record: dict[str, Any]) -> bytes:
+def encode_record(record: Record) -> bytes:
     """One upsert_batch item as compact JSON bytes (runs on the sender's side)."""
-    if record["mode"] == "start":
-        start = dict(record["req"]["start"])
-        start["started_at"] = iso_timestamp(start["started_at"])
-        wire: dict[str, Any] = {"mode": "start", "req": {"start": start}}
-    else:
-        end = dict(record["req"]["end"])
-        end["ended_at"] = iso_timestamp(end["ended_at"])
-        wire = {"mode": "end", "req": {"end": end}}
+    return encode_body(record[0], record_body(record))
+
+
+def encode_body(mode: str, body: dict[str, Any]) -> bytes:
+    """``{"mode": mode, "req": {mode: body}}`` as compact JSON bytes."""
+    wire = {"mode": mode, "req": {mode: body}}
     try:
         text = json.dumps(wire, separators=(",", ":"), allow_nan=False, default=_json_default)
     except ValueError:
@@ -442,11 +483,9 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
-def record_call_id(record: dict[str, Any]) -> str:
-    """The call id an upsert_batch item belongs to (for log lines)."""
-    req = record["req"]
-    body = req.get("start") or req.get("end") or {}
-    return str(body.get("id"))
+def record_call_id(record: Record) -> str:
+    """The call id a record belongs to (for log lines)."""
+    return str(record[2])
 
 
 # --- ops as versioned objects -------------------------------------------------------

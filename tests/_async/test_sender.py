@@ -12,6 +12,7 @@ from weave_client import FlushResult, async_op
 from weave_client._async._client import AsyncWeaveClient
 from weave_client._async._sender import AsyncCallSender
 from weave_client._models import CallSchema, CallsQueryReq
+from weave_client._tracing import CallFrame, make_start
 from weave_client.server import start_background_server
 
 
@@ -165,7 +166,8 @@ async def test_records_after_close_are_reported(
         sender = client._sender
         await echo(1)
     assert sender.stored == 2
-    sender.put({"mode": "start", "req": {"start": {"id": "late-call"}}})
+    frame = CallFrame(client.project_id, "weave:///e/p/op/late:x", None)
+    sender.put(make_start(frame, {}))
     assert sender.failed == 1
-    assert "late-call" in caplog.text
+    assert frame.id in caplog.text
 

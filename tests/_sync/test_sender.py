@@ -13,6 +13,7 @@ from weave_client import FlushResult, op
 from weave_client._sync._client import WeaveClient
 from weave_client._sync._sender import CallSender
 from weave_client._models import CallSchema, CallsQueryReq
+from weave_client._tracing import CallFrame, make_start
 from weave_client.server import start_background_server
 
 
@@ -166,7 +167,8 @@ def test_records_after_close_are_reported(
         sender = client._sender
         echo(1)
     assert sender.stored == 2
-    sender.put({"mode": "start", "req": {"start": {"id": "late-call"}}})
+    frame = CallFrame(client.project_id, "weave:///e/p/op/late:x", None)
+    sender.put(make_start(frame, {}))
     assert sender.failed == 1
-    assert "late-call" in caplog.text
+    assert frame.id in caplog.text
 

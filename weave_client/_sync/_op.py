@@ -10,6 +10,7 @@ hands over the end record. With no current client the function runs untraced.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import logging
@@ -22,6 +23,7 @@ from .._synchronization import callable_kind, run_blocking
 from .._tracing import (
     CallFrame,
     OpSave,
+    Record,
     current_attributes,
     current_frame,
     encode_inputs,
@@ -34,6 +36,7 @@ from .._tracing import (
     op_parameters,
     op_save,
     op_source,
+    record_body,
     reset_frame,
     sampled_out_frame,
     sanitize_name,
@@ -312,7 +315,7 @@ class Op(Generic[P, R]):
         frame: CallFrame,
         result: Any,
         exc: BaseException | None,
-    ) -> dict[str, Any] | None:
+    ) -> Record | None:
         """Build and queue the end record (never raises into the traced code)."""
         try:
             output = result
@@ -491,13 +494,13 @@ def op(
 # --- helpers -------------------------------------------------------------------------
 
 
-def _make_call(client: Any, frame: CallFrame, end: dict[str, Any] | None) -> Call | None:
+def _make_call(client: Any, frame: CallFrame, end: Record | None) -> Call | None:
     """The ``Call`` of a finished traced call, from what was recorded."""
     if end is None:
         return None
     from ._call import Call
 
-    ended = end["req"]["end"]
+    ended = record_body(end)
     parent = frame.parent
     schema = {
         "id": frame.id,
@@ -507,11 +510,12 @@ def _make_call(client: Any, frame: CallFrame, end: dict[str, Any] | None) -> Cal
         "trace_id": frame.trace_id,
         "parent_id": parent.id if parent is not None else None,
         "started_at": iso_timestamp(frame.started_at),
-        "ended_at": iso_timestamp(ended["ended_at"]),
-        "attributes": frame.attributes,
+        "ended_at": ended["ended_at"],
+        # Copies: the recorded summary and attributes may be shared, read-only dicts.
+        "attributes": copy.deepcopy(frame.attributes),
         "inputs": frame.inputs,
         "output": ended["output"],
         "exception": ended["exception"],
-        "summary": ended["summary"],
+        "summary": copy.deepcopy(ended["summary"]),
     }
     return Call._from_schema(client, schema)

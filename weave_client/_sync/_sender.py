@@ -27,7 +27,16 @@ from .._synchronization import (
     run_blocking,
     sleep,
 )
-from .._tracing import FlushResult, OpSave, encode_record, op_save, record_call_id
+from .._tracing import (
+    FlushResult,
+    OpSave,
+    Record,
+    encode_body,
+    encode_record,
+    op_save,
+    record_body,
+    record_call_id,
+)
 
 __all__ = ["CallSender", "FlushResult", "OpSave", "op_save"]
 
@@ -93,7 +102,7 @@ class CallSender:
         self.max_retry_delay = max_retry_delay
         self.exit_timeout = exit_timeout
 
-        self._queue: deque[dict[str, Any] | OpSave] = deque()
+        self._queue: deque[Record | OpSave] = deque()
         self._lock = threading.Lock()
         # Room in the queue, waited on by callers in other threads (never the loop).
         self._room = threading.Condition(self._lock)
@@ -174,7 +183,7 @@ class CallSender:
             self._room.wait_for(lambda: self.has_room() or self._closed)
         return True
 
-    def put(self, record: dict[str, Any] | OpSave) -> None:
+    def put(self, record: Record | OpSave) -> None:
         """Queue a start/end record or an op save. Thread-safe; never blocks.
 
         The bound is applied by ``admit()`` before a call starts, so an end record
@@ -184,7 +193,7 @@ class CallSender:
             logger.error(
                 "weave_client: a traced call record arrived after the client was closed;"
                 " not sent (call id %s)",
-                record_call_id(record) if isinstance(record, dict) else record.name,
+                record_call_id(record) if isinstance(record, tuple) else record.name,
             )
             with self._lock:
                 self._failed += 1
@@ -282,7 +291,7 @@ class CallSender:
                 if self._closing:
                     return
                 continue
-            taken: list[dict[str, Any] | OpSave] = []
+            taken: list[Record | OpSave] = []
             with self._room:
                 while self._queue and len(taken) < self.max_batch_size:
                     taken.append(self._queue.popleft())
@@ -305,8 +314,8 @@ class CallSender:
             finally:
                 self._progress.notify()
 
-    def _process(self, taken: list[dict[str, Any] | OpSave]) -> None:
-        records: list[dict[str, Any]] = []
+    def _process(self, taken: list[Record | OpSave]) -> None:
+        records: list[Record] = []
         for item in taken:
             if isinstance(item, OpSave):
                 self._save_op(item)
@@ -327,7 +336,7 @@ class CallSender:
             size += len(payload) + 1
         self._send(records[start:], payloads[start:])
 
-    def _encode(self, records: list[dict[str, Any]]) -> list[bytes]:
+    def _encode(self, records: list[Record]) -> list[bytes]:
         payloads = []
         for i, record in enumerate(records):
             if i % 32 == 31:
@@ -341,19 +350,19 @@ class CallSender:
             payloads.append(payload)
         return payloads
 
-    def _truncate(self, record: dict[str, Any], payload: bytes, limit: int) -> bytes:
+    def _truncate(self, record: Record, payload: bytes, limit: int) -> bytes:
         """Replace the largest values of an oversized record with a visible marker."""
         call_id = record_call_id(record)
         logger.warning(
             "weave_client: call %s %s record is %d bytes, over the %d-byte limit;"
             " its largest values are replaced with a truncation marker",
             call_id,
-            record["mode"],
+            record[0],
             len(payload),
             limit,
         )
-        mode = record["mode"]
-        body = dict(record["req"][mode])
+        mode = record[0]
+        body = record_body(record)
         fields = ("inputs", "attributes") if mode == "start" else ("output", "summary")
         for field in fields:
             value = body.get(field)
@@ -368,19 +377,19 @@ class CallSender:
             for size, key in sizes:
                 smaller[key] = TRUNCATED_MARKER.format(size=size, limit=limit)
                 body[field] = smaller
-                payload = encode_record({"mode": mode, "req": {mode: body}})
+                payload = encode_body(mode, body)
                 if len(payload) <= limit:
                     return payload
             if field in body and body[field] is not None:
                 size = len(json.dumps(body[field], default=repr))
                 marker = TRUNCATED_MARKER.format(size=size, limit=limit)
                 body[field] = {"_truncated": marker} if field != "output" else marker
-                payload = encode_record({"mode": mode, "req": {mode: body}})
+                payload = encode_body(mode, body)
                 if len(payload) <= limit:
                     return payload
         return payload
 
-    def _send(self, records: list[dict[str, Any]], payloads: list[bytes]) -> None:
+    def _send(self, records: list[Record], payloads: list[bytes]) -> None:
         """Send one batch, retrying, splitting on 413, isolating rejected records."""
         attempt = 0
         while True:
@@ -484,7 +493,7 @@ class CallSender:
             self._done_count += n
 
     def _fail(self, records: list[Any], reason: str) -> None:
-        calls = [r for r in records if isinstance(r, dict)]
+        calls = [r for r in records if isinstance(r, tuple)]
         ids = sorted({record_call_id(r) for r in calls})
         shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
         logger.error(
