@@ -370,3 +370,53 @@ def test_trace_list_pages_through_many_traces(view: Page, viewer_server: Backgro
     assert rows.nth(19).locator("td").nth(1).inner_text() == "step 0"
     assert view.page.locator(".pager a.pg-next").count() == 0  # no page after the last
     view.shot("trace-list-last-page")
+
+
+def test_keyboard_moves_the_selection_and_folds(view: Page, seeded: Seeded) -> None:
+    view.goto(_route(seeded, "trace", seeded.trace_id))
+    tree = view.page.locator(".tree-rows")
+    view.page.locator(".trow.selected").wait_for()
+    tree.focus()
+    view.page.keyboard.press("ArrowDown")
+    expect(view.page.locator(".trow.selected .op")).to_have_text("retrieve")
+    view.page.locator("#detail .call-title .op", has_text="retrieve").wait_for()
+    view.page.keyboard.press("ArrowUp")
+    expect(view.page.locator(".trow.selected .op")).to_have_text("run_pipeline")
+    view.page.keyboard.press("ArrowLeft")
+    expect(view.page.locator(".trow")).to_have_count(1)
+    view.page.keyboard.press("ArrowRight")
+    expect(view.page.locator(".trow")).to_have_count(3)
+
+
+def test_a_running_trace(view: Page, viewer_server: BackgroundServer) -> None:
+    project_id = "viewer-team/running"
+    root_id, child_id = str(uuid.uuid4()), str(uuid.uuid4())
+    start = datetime.now(UTC) - timedelta(seconds=3)
+
+    def started(call_id: str, op: str, parent: str | None) -> dict[str, Any]:
+        return {"mode": "start", "req": {"start": {
+            "project_id": project_id, "id": call_id, "trace_id": root_id, "parent_id": parent,
+            "op_name": op, "started_at": start.isoformat(), "attributes": {}, "inputs": {},
+        }}}
+
+    batch = [
+        started(root_id, "agent", None),
+        started(child_id, "tool", root_id),
+        {"mode": "end", "req": {"end": {
+            "project_id": project_id, "id": child_id, "output": "done", "summary": {},
+            "ended_at": (start + timedelta(seconds=1)).isoformat(),
+        }}},
+    ]
+    assert httpx.post(viewer_server.url + "/call/upsert_batch", json={"batch": batch}).status_code == 200
+
+    view.goto("#/" + project_id + "/traces")
+    row = view.page.locator("table.traces tbody tr")
+    expect(row).to_have_count(1)
+    cells = row.locator("td").all_inner_texts()
+    assert cells[0] == "agent" and cells[2] == "running" and cells[3] == "—"
+    row.locator("a.op").click()
+    view.page.locator("#detail .panel-section.output").wait_for()
+    assert view.page.locator("#detail .panel-section.output").inner_text().endswith("still running")
+    assert view.page.locator(".trow").nth(0).locator(".bar.open").count() == 1
+    assert view.page.locator(".trow").nth(1).locator(".bar-label").inner_text() == "1.00 s"
+    view.shot("trace-running")

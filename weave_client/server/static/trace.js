@@ -183,7 +183,7 @@ export async function renderTrace(main, ctx) {
     // The latency goes after the bar, or inside its end when the bar reaches the right edge.
     const label =
       left + width > 82
-        ? h("span", { class: "bar-label" + (width > 12 ? " inside" : ""), style: width > 12 ? { right: `${100 - left - width + 0.8}%` } : { right: `${100 - left + 0.8}%` } }, lat)
+        ? h("span", { class: "bar-label" + (width > 12 ? " inside" : "") + (n.end === null ? " on-open" : ""), style: width > 12 ? { right: `${100 - left - width + 0.8}%` } : { right: `${100 - left + 0.8}%` } }, lat)
         : h("span", { class: "bar-label", style: { left: `${left + width + 0.8}%` } }, lat);
     const row = h(
       "div",
