@@ -37,8 +37,10 @@ __all__ = [
     "infer_method",
     "is_op",
     "model_arguments",
+    "objectify",
     "op_function",
     "op_of",
+    "register_objectifier",
     "scorer_arguments",
     "scorer_name",
 ]
@@ -116,6 +118,32 @@ def _parameters(value: Any) -> list[inspect.Parameter]:
         params = [p for p in signature.parameters.values() if p.name != "self"]
         _params_cache[the_op] = params
     return params
+
+
+# --- reading saved objects back as their classes -----------------------------------
+
+# (saved class name, client class) -> fn(value, client, ref) turning what the client
+# decoded (a WeaveObject) into an instance of the registered class.
+_objectifiers: dict[tuple[str, type], Callable[[Any, Any, Any], Any]] = {}
+
+
+def register_objectifier(
+    class_name: str, client_type: type, fn: Callable[[Any, Any, Any], Any]
+) -> None:
+    """Have ``client_type.get()`` return saved ``class_name`` objects through ``fn``."""
+    _objectifiers[(class_name, client_type)] = fn
+
+
+def objectify(value: Any, client: Any, ref: Any = None) -> Any:
+    """``value`` as its registered class (a saved Dataset as a ``Dataset``), else as is."""
+    class_name = getattr(value, "_class_name", None)
+    if not _objectifiers or not isinstance(class_name, str) or isinstance(value, BaseModel):
+        return value
+    for cls in type(client).__mro__:
+        fn = _objectifiers.get((class_name, cls))
+        if fn is not None:
+            return fn(value, client, ref)
+    return value
 
 
 # --- objects ---------------------------------------------------------------------

@@ -44,12 +44,16 @@ async def test_saved_as_weave_saves_a_dataset(server_url: str, entity: str, proj
         assert await loaded.count() == 2
         assert [row async for row in loaded] == rows
         assert await loaded[1] == rows[1]
+        assert client._ref_of(loaded) == ref
+        assert (await client.save(loaded, "tiny")).digest == ref.digest
 
     assert isinstance(stored, dict)
     assert stored["_type"] == stored["_class_name"] == "Dataset"
     assert stored["_bases"] == ["Object", "BaseModel"]
     assert stored["name"] == "tiny" and stored["description"] == "two rows"
     assert stored["rows"].startswith(f"weave:///{entity}/{project}/table/")
+    # Saving what was read back stores nothing new: it is remembered under its ref.
+    assert isinstance(loaded, Dataset) and loaded.name == "tiny"
     # Same content, same table, same object version.
     assert again.digest == ref.digest
     # The saved dataset now refers to its table; its rows stay readable locally.
@@ -61,7 +65,8 @@ async def test_round_trip_of_10000_rows_streams_lazily(client: AsyncWeaveClient)
     rows = [{"id": i, "text": f"row {i}", "even": i % 2 == 0} for i in range(10_000)]
     ref = await client.save(Dataset(name="big", rows=rows), "big")
 
-    loaded = await Dataset.get(client, ref.uri())
+    loaded = await client.get(ref.uri())
+    assert isinstance(loaded, Dataset)
     assert loaded.name == "big"
     assert loaded._local_rows is None  # nothing fetched yet: rows come from the table
     assert await loaded.count() == 10_000

@@ -45,12 +45,16 @@ def test_saved_as_weave_saves_a_dataset(server_url: str, entity: str, project: s
         assert loaded.count() == 2
         assert [row for row in loaded] == rows
         assert loaded[1] == rows[1]
+        assert client._ref_of(loaded) == ref
+        assert (client.save(loaded, "tiny")).digest == ref.digest
 
     assert isinstance(stored, dict)
     assert stored["_type"] == stored["_class_name"] == "Dataset"
     assert stored["_bases"] == ["Object", "BaseModel"]
     assert stored["name"] == "tiny" and stored["description"] == "two rows"
     assert stored["rows"].startswith(f"weave:///{entity}/{project}/table/")
+    # Saving what was read back stores nothing new: it is remembered under its ref.
+    assert isinstance(loaded, Dataset) and loaded.name == "tiny"
     # Same content, same table, same object version.
     assert again.digest == ref.digest
     # The saved dataset now refers to its table; its rows stay readable locally.
@@ -62,7 +66,8 @@ def test_round_trip_of_10000_rows_streams_lazily(client: WeaveClient) -> None:
     rows = [{"id": i, "text": f"row {i}", "even": i % 2 == 0} for i in range(10_000)]
     ref = client.save(Dataset(name="big", rows=rows), "big")
 
-    loaded = Dataset.get(client, ref.uri())
+    loaded = client.get(ref.uri())
+    assert isinstance(loaded, Dataset)
     assert loaded.name == "big"
     assert loaded._local_rows is None  # nothing fetched yet: rows come from the table
     assert loaded.count() == 10_000

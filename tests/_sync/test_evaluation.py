@@ -317,9 +317,11 @@ def test_summary_table_is_printed(
     client: WeaveClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
     Evaluation(dataset=ROWS, scorers=[exact]).evaluate(Upper())
-    out = capsys.readouterr().out
-    assert "Evaluation summary" in out
-    assert "exact.true_count" in out and "model_latency.mean" in out
+    captured = capsys.readouterr()
+    assert "Evaluation summary" in captured.out
+    assert "exact.true_count" in captured.out and "model_latency.mean" in captured.out
+    # Not a terminal: no progress bar.
+    assert "Evaluating" not in captured.err and "Evaluating" not in captured.out
 
 
 def test_invalid_setups_are_refused() -> None:

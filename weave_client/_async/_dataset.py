@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import PrivateAttr, field_validator
 
 from .._context import current_client
-from .._flow import Object
+from .._flow import Object, register_objectifier
 from .._refs import ObjectRef, TableRef, parse_ref
 from .._serialize import WeaveObject, encode_for_save
 from ._table import Table
@@ -168,19 +168,16 @@ class Dataset(Object):
 
     @classmethod
     async def get(cls, client: AsyncWeaveClient, ref: ObjectRef | str) -> Dataset:
-        """Read a saved dataset; its rows stream from the server when iterated."""
+        """Read a saved dataset (as ``await client.get(ref)`` does); its rows stream from
+        the server when iterated."""
         value = await client.get(ref)
-        dataset = cls.from_stored(value, client)
-        if isinstance(ref, str):
-            ref = parse_ref(ref)  # type: ignore[assignment]
-        if isinstance(ref, ObjectRef) and not ref.extra and ref.digest != "latest":
-            # So saving it again, or passing it to an op, uses this ref.
-            client._remember(dataset, ref, encode_for_save(dataset, ref_of=client._ref_of).digest)
-        return dataset
+        return cls.from_stored(value, client)
 
     @classmethod
-    def from_stored(cls, value: Any, client: AsyncWeaveClient) -> Dataset:
-        """A Dataset from the value ``client.get`` returned for a saved dataset."""
+    def from_stored(
+        cls, value: Any, client: AsyncWeaveClient, ref: ObjectRef | None = None
+    ) -> Dataset:
+        """A Dataset from the value ``client.get`` decoded for a saved dataset."""
         if isinstance(value, Dataset):
             return value
         class_name = getattr(value, "_class_name", None)
@@ -191,11 +188,25 @@ class Dataset(Object):
             rows = Table(client, rows)
         elif isinstance(rows, Table):
             pass
-        return cls(
+        dataset = cls(
             name=getattr(value, "name", None),
             description=getattr(value, "description", None),
             rows=rows,
         )
+        if ref is not None and not ref.extra:
+            # So saving it again, or passing it to an op, uses this ref.
+            client._remember(dataset, ref, encode_for_save(dataset, ref_of=client._ref_of).digest)
+        return dataset
+
+
+def _objectify(value: Any, client: AsyncWeaveClient, ref: Any) -> Dataset:
+    return Dataset.from_stored(value, client, ref if isinstance(ref, ObjectRef) else None)
+
+
+def _register() -> None:
+    from ._client import AsyncWeaveClient
+
+    register_objectifier("Dataset", AsyncWeaveClient, _objectify)
 
 
 async def store_table_rows(client: AsyncWeaveClient, obj: Any) -> None:
@@ -206,3 +217,6 @@ async def store_table_rows(client: AsyncWeaveClient, obj: Any) -> None:
         return
     encoded = await client._encode_rows(rows)
     obj._weave_table_saved(await client._create_table(encoded))
+
+
+_register()

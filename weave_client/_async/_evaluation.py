@@ -121,6 +121,7 @@ class _Run:
             self._start_progress()
 
     def _start_progress(self) -> None:
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -136,6 +137,7 @@ class _Run:
             TextColumn("{task.fields[failed]} failed"),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
+            console=Console(stderr=True),
             transient=True,
         )
         self._task = self._progress.add_task("rows", total=self.total, failed=0, rate="")

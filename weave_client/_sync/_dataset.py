@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import PrivateAttr, field_validator
 
 from .._context import current_client
-from .._flow import Object
+from .._flow import Object, register_objectifier
 from .._refs import ObjectRef, TableRef, parse_ref
 from .._serialize import WeaveObject, encode_for_save
 from ._table import Table
@@ -169,19 +169,16 @@ class Dataset(Object):
 
     @classmethod
     def get(cls, client: WeaveClient, ref: ObjectRef | str) -> Dataset:
-        """Read a saved dataset; its rows stream from the server when iterated."""
+        """Read a saved dataset (as ``await client.get(ref)`` does); its rows stream from
+        the server when iterated."""
         value = client.get(ref)
-        dataset = cls.from_stored(value, client)
-        if isinstance(ref, str):
-            ref = parse_ref(ref)  # type: ignore[assignment]
-        if isinstance(ref, ObjectRef) and not ref.extra and ref.digest != "latest":
-            # So saving it again, or passing it to an op, uses this ref.
-            client._remember(dataset, ref, encode_for_save(dataset, ref_of=client._ref_of).digest)
-        return dataset
+        return cls.from_stored(value, client)
 
     @classmethod
-    def from_stored(cls, value: Any, client: WeaveClient) -> Dataset:
-        """A Dataset from the value ``client.get`` returned for a saved dataset."""
+    def from_stored(
+        cls, value: Any, client: WeaveClient, ref: ObjectRef | None = None
+    ) -> Dataset:
+        """A Dataset from the value ``client.get`` decoded for a saved dataset."""
         if isinstance(value, Dataset):
             return value
         class_name = getattr(value, "_class_name", None)
@@ -192,11 +189,25 @@ class Dataset(Object):
             rows = Table(client, rows)
         elif isinstance(rows, Table):
             pass
-        return cls(
+        dataset = cls(
             name=getattr(value, "name", None),
             description=getattr(value, "description", None),
             rows=rows,
         )
+        if ref is not None and not ref.extra:
+            # So saving it again, or passing it to an op, uses this ref.
+            client._remember(dataset, ref, encode_for_save(dataset, ref_of=client._ref_of).digest)
+        return dataset
+
+
+def _objectify(value: Any, client: WeaveClient, ref: Any) -> Dataset:
+    return Dataset.from_stored(value, client, ref if isinstance(ref, ObjectRef) else None)
+
+
+def _register() -> None:
+    from ._client import WeaveClient
+
+    register_objectifier("Dataset", WeaveClient, _objectify)
 
 
 def store_table_rows(client: WeaveClient, obj: Any) -> None:
@@ -207,3 +218,6 @@ def store_table_rows(client: WeaveClient, obj: Any) -> None:
         return
     encoded = client._encode_rows(rows)
     obj._weave_table_saved(client._create_table(encoded))
+
+
+_register()
