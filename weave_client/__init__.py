@@ -6,6 +6,8 @@ from ._async._api_client import AsyncAPIClient
 from ._async._call import Call as AsyncCall
 from ._async._call import CallFeedback as AsyncCallFeedback
 from ._async._client import AsyncCallStream, AsyncWeaveClient, create_async_client
+from ._async._dataset import Dataset as AsyncDataset
+from ._async._evaluation import Evaluation as AsyncEvaluation
 from ._async._op import AsyncOp, async_op
 from ._async._pagination import AsyncBatchIterator, AsyncPaginator
 from ._async._sender import FlushResult
@@ -34,11 +36,14 @@ from ._errors import (
     UnsaveableValueError,
     WeaveError,
 )
+from ._flow import Model, Object, Scorer
 from ._refs import CallRef, ObjectRef, OpRef, Ref, TableRef, parse_ref
 from ._serialize import WeaveObject
 from ._sync._api_client import SyncAPIClient
 from ._sync._call import Call, CallFeedback
 from ._sync._client import SyncCallStream, WeaveClient, create_client
+from ._sync._dataset import Dataset
+from ._sync._evaluation import Evaluation
 from ._sync._op import Op, op
 from ._sync._pagination import SyncBatchIterator, SyncPaginator
 from ._sync._streaming import SyncStream
@@ -59,6 +64,8 @@ __all__ = [
     "AsyncCall",
     "AsyncCallFeedback",
     "AsyncCallStream",
+    "AsyncDataset",
+    "AsyncEvaluation",
     "AsyncOp",
     "AsyncPaginator",
     "AsyncStream",
@@ -72,12 +79,16 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "ContextThreadPoolExecutor",
+    "Dataset",
+    "Evaluation",
     "FlushResult",
     "InternalServerError",
     "InvalidNameError",
     "InvalidRefError",
     "InvalidSettingError",
+    "Model",
     "NotFoundError",
+    "Object",
     "ObjectRef",
     "ObjectVersion",
     "Op",
@@ -86,6 +97,7 @@ __all__ = [
     "RateLimitError",
     "Ref",
     "RequestTooLargeError",
+    "Scorer",
     "SyncAPIClient",
     "SyncBatchIterator",
     "SyncCallStream",
