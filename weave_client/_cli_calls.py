@@ -314,7 +314,8 @@ def _trace_calls(api: _Api, project_id: str, trace_id: str) -> tuple[list[dict[s
 
 
 def _node_label(call: dict[str, Any]) -> Text:
-    label = Text()
+    # One line per call, cut at the terminal's edge: a tree that wraps is hard to follow.
+    label = Text(no_wrap=True, overflow="ellipsis")
     label.append(_op_name(call["op_name"]), style="bold")
     if call.get("display_name"):
         label.append(f" {call['display_name']}", style="dim")
