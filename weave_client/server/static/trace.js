@@ -112,6 +112,7 @@ export async function renderTrace(main, ctx) {
 
   const root = roots[0].call;
   const collapsed = new Set();
+  let shownId = null;
   let selected = ctx.params.get("call");
   if (!selected || !nodes.has(selected)) selected = root.id;
 
@@ -143,6 +144,9 @@ export async function renderTrace(main, ctx) {
     }
     // Keep the URL shareable without re-rendering the page.
     history.replaceState(null, "", route([entity, project, "trace", traceId], { call: id }));
+    // Folding re-selects the same call: keep its panel rather than fetch it again.
+    if (id === shownId) return;
+    shownId = id;
     renderDetail(detail, ctx, nodes.get(id).call, () => ctx.isCurrent() && selected === id);
   };
 
