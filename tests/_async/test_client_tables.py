@@ -124,10 +124,10 @@ async def test_rows_must_be_dicts_of_saveable_values(client: AsyncWeaveClient) -
 async def test_upload_above_the_client_limit_is_chunked(
     server_url: str, entity: str, project: str
 ) -> None:
-    n = 20_000
+    n = 10_000
     rows = [{"i": i, "s": project} for i in range(n)]
     async with AsyncWeaveClient(
-        entity, project, server_url=server_url, max_request_bytes=128 * 1024
+        entity, project, server_url=server_url, max_request_bytes=64 * 1024
     ) as client:
         assert len(client._chunks(rows)) > 3  # create, then several appends
         table = await client.table("chunked", rows)
@@ -135,7 +135,7 @@ async def test_upload_above_the_client_limit_is_chunked(
         assert await table.count() == n
         assert [row async for row in await client.table("chunked")] == rows
         # Appending many rows to an existing table is chunked the same way.
-        more = [{"i": -i, "s": project} for i in range(1, 5001)]
+        more = [{"i": -i, "s": project} for i in range(1, 2001)]
         table = await client._read_table("chunked", "latest", client.project_id)
         new_ref = await client._table_append(table.table_ref, more)
         assert new_ref.digest == table_digest([row_digest(r) for r in rows + more])
