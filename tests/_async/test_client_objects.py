@@ -20,6 +20,7 @@ import pytest
 
 from weave_client import (
     AsyncWeaveClient,
+    ClientClosedError,
     InvalidNameError,
     InvalidRefError,
     NotFoundError,
@@ -30,6 +31,7 @@ from weave_client import (
 from weave_client._digest import json_digest
 from weave_client._models import ObjDeleteReq
 from weave_client._serialize import encode_for_save
+from weave_client._synchronization import async_gather_bounded
 
 
 class Color(enum.Enum):
@@ -303,3 +305,30 @@ async def test_get_of_table_and_call_refs(client: AsyncWeaveClient) -> None:
     assert [row async for row in fetched] == rows
     published = await client.get(table.ref)
     assert await published.count() == 1
+
+
+async def test_concurrent_saves_and_gets(client: AsyncWeaveClient) -> None:
+    # Many requests in flight through one client (tasks, or threads for the sync twin).
+    def save_job(i: int) -> Any:
+        return lambda: client.save({"i": i, "p": client.project}, f"item-{i}")
+
+    refs = await async_gather_bounded([save_job(i) for i in range(40)], limit=10)
+    assert len({r.digest for r in refs}) == 40
+
+    def get_job(ref: ObjectRef) -> Any:
+        return lambda: client.get(ref)
+
+    values = await async_gather_bounded([get_job(r) for r in refs], limit=10)
+    assert values == [{"i": i, "p": client.project} for i in range(40)]
+
+
+async def test_a_closed_client_says_so(server_url: str, entity: str, project: str) -> None:
+    client = AsyncWeaveClient(entity, project, server_url=server_url)
+    ref = await client.save({"a": 1}, "before-close")
+    await client.aclose()
+    await client.aclose()  # idempotent
+    with pytest.raises(ClientClosedError, match="closed"):
+        await client.get(ref)
+    with pytest.raises(ClientClosedError):
+        await client.calls()
+    assert "closed" in repr(client)

@@ -21,6 +21,7 @@ import pytest
 
 from weave_client import (
     WeaveClient,
+    ClientClosedError,
     InvalidNameError,
     InvalidRefError,
     NotFoundError,
@@ -31,6 +32,7 @@ from weave_client import (
 from weave_client._digest import json_digest
 from weave_client._models import ObjDeleteReq
 from weave_client._serialize import encode_for_save
+from weave_client._synchronization import gather_bounded
 
 
 class Color(enum.Enum):
@@ -304,3 +306,30 @@ def test_get_of_table_and_call_refs(client: WeaveClient) -> None:
     assert [row for row in fetched] == rows
     published = client.get(table.ref)
     assert published.count() == 1
+
+
+def test_concurrent_saves_and_gets(client: WeaveClient) -> None:
+    # Many requests in flight through one client (tasks, or threads for the sync twin).
+    def save_job(i: int) -> Any:
+        return lambda: client.save({"i": i, "p": client.project}, f"item-{i}")
+
+    refs = gather_bounded([save_job(i) for i in range(40)], limit=10)
+    assert len({r.digest for r in refs}) == 40
+
+    def get_job(ref: ObjectRef) -> Any:
+        return lambda: client.get(ref)
+
+    values = gather_bounded([get_job(r) for r in refs], limit=10)
+    assert values == [{"i": i, "p": client.project} for i in range(40)]
+
+
+def test_a_closed_client_says_so(server_url: str, entity: str, project: str) -> None:
+    client = WeaveClient(entity, project, server_url=server_url)
+    ref = client.save({"a": 1}, "before-close")
+    client.close()
+    client.close()  # idempotent
+    with pytest.raises(ClientClosedError, match="closed"):
+        client.get(ref)
+    with pytest.raises(ClientClosedError):
+        client.calls()
+    assert "closed" in repr(client)
