@@ -9,10 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from weave_client import FlushResult, op
+import weave_client
+from weave_client import ContextThreadPoolExecutor, FlushResult, op
 from weave_client._sync._client import WeaveClient
 from weave_client._sync._sender import CallSender
 from weave_client._models import CallSchema, CallsQueryReq
+from weave_client._synchronization import run_blocking
 from weave_client._tracing import CallFrame, make_start
 from weave_client.server import start_background_server
 
@@ -79,6 +81,52 @@ def test_full_queue_applies_back_pressure(
         calls = stored_calls(client)
         assert client._sender.dropped == 0
     assert sorted(c.inputs["x"] for c in calls) == list(range(60))
+    assert all(c.ended_at is not None for c in calls)
+
+
+@weave_client.op
+def square(x: int) -> int:
+    return x * x
+
+
+def squares_in_pool(n: int) -> list[int]:
+    with ContextThreadPoolExecutor(max_workers=4) as pool:
+        return list(pool.map(square, range(n)))
+
+
+@op
+def fan_out_in_threads(n: int) -> list[int]:
+    # Off the event loop: the async sender must keep running to make room.
+    return run_blocking(squares_in_pool, n)
+
+
+def test_back_pressure_holds_worker_threads_too(
+    local_server_url: str, entity: str, project: str
+) -> None:
+    with WeaveClient(entity, project, server_url=local_server_url) as client:
+        client._sender = CallSender(client._api, max_queue=4, max_batch_size=2)
+        assert fan_out_in_threads(40) == [i * i for i in range(40)]
+        calls = stored_calls(client)
+        assert client._sender.dropped == 0
+    (root,) = [c for c in calls if c.parent_id is None]
+    children = [c for c in calls if c.parent_id == root.id]
+    assert sorted(c.output for c in children) == [i * i for i in range(40)]
+
+
+@op
+def blocks_its_loop(n: int) -> list[int]:
+    # A user's mistake: waiting on threads that trace calls, on the event loop thread.
+    return squares_in_pool(n)
+
+
+def test_a_blocked_sender_cannot_deadlock_waiting_callers(
+    local_server_url: str, entity: str, project: str
+) -> None:
+    with WeaveClient(entity, project, server_url=local_server_url) as client:
+        client._sender = CallSender(client._api, max_queue=4, block_timeout=0.05)
+        assert blocks_its_loop(12) == [i * i for i in range(12)]
+        calls = stored_calls(client)
+    assert len(calls) == 13
     assert all(c.ended_at is not None for c in calls)
 
 

@@ -62,6 +62,10 @@ class CallSender:
     - ``max_attempts`` / ``retry_delay`` / ``max_retry_delay``: retries of a batch
       the API client already gave up on (connection errors, 5xx), exponential
       backoff between them; after the last attempt the records are logged as failed.
+    - ``block_timeout``: how long a call waits for room while the queue does not
+      drain at all before it is queued over the bound with a warning (default
+      10 s): a thread blocked here must not hang for good when the sender cannot
+      run, e.g. because the event loop thread is itself waiting on this thread.
     - ``exit_timeout``: how long the sync flavour waits at interpreter exit for
       queued records to be sent (default 10 s).
     """
@@ -78,6 +82,7 @@ class CallSender:
         max_attempts: int = 5,
         retry_delay: float = 0.5,
         max_retry_delay: float = 10.0,
+        block_timeout: float = 10.0,
         exit_timeout: float = 10.0,
     ) -> None:
         if on_full not in ("block", "drop"):
@@ -100,6 +105,7 @@ class CallSender:
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.max_retry_delay = max_retry_delay
+        self.block_timeout = block_timeout
         self.exit_timeout = exit_timeout
 
         self._queue: deque[Record | OpSave] = deque()
@@ -180,7 +186,25 @@ class CallSender:
         if threading.get_ident() == self._worker_thread:
             return True
         with self._room:
-            self._room.wait_for(lambda: self.has_room() or self._closed)
+            progress = self._done_count
+            stalled = 0.0
+            step = min(0.5, self.block_timeout)
+            while not (self.has_room() or self._closed):
+                if self._room.wait(timeout=step) or self._done_count != progress:
+                    progress, stalled = self._done_count, 0.0
+                    continue
+                stalled += step
+                if stalled >= self.block_timeout or not self._worker.running:
+                    # Nothing drains the queue: the sender is gone (its event loop
+                    # ended) or cannot run (the loop thread itself is blocked,
+                    # waiting on this thread). Waiting on would hang for good.
+                    logger.warning(
+                        "weave_client: call queue full and not draining for %.1f s;"
+                        " queuing over the bound of %d records",
+                        stalled,
+                        self.max_queue,
+                    )
+                    break
         return True
 
     def put(self, record: Record | OpSave) -> None:
