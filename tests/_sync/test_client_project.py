@@ -164,3 +164,13 @@ def test_create_async_client_makes_it_current_until_closed(wandb: FaultServer) -
     client.close()
     assert current_client() is None
     assert client.is_closed
+
+
+def test_the_name_wandb_gives_the_project_is_used(
+    wandb: FaultServer, wandb_env: str
+) -> None:
+    wandb.script("/graphql", Reply(200, {"data": {"model": {"id": "x", "name": "my-proj"}}}))
+    client = create_client("ent", "My Proj", server_url=wandb_env, api_key=KEY)
+    client.close()
+    assert client.project == "my-proj"
+    assert client.project_id == "ent/my-proj"

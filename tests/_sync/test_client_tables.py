@@ -164,3 +164,15 @@ def test_100k_rows_through_a_server_with_a_small_body_limit(
                 client.table("huge-row", [{"blob": "x" * (1100 * 1024)}])
     finally:
         server.stop()
+
+
+def test_pages_and_counts_of_a_table_version_are_cached(client: WeaveClient) -> None:
+    rows = make_rows(client.project, 30)
+    table = client.table("cached", rows)
+    client._cache.clear()
+    assert [row for row in table] == rows
+    assert table.count() == 30
+    hits = client._cache.hits
+    assert [row for row in table] == rows  # served from the cache
+    assert table.count() == 30
+    assert client._cache.hits == hits + 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._cache import MISSING
 from .._models import TableQueryReq, TableQueryStatsReq, TableRowSchema
 from .._refs import ObjectRef, TableRef
 
@@ -58,16 +59,30 @@ class Table:
 
     async def count(self) -> int:
         """The number of rows."""
+        cache = self._client._cache
+        cached = cache.get("table-count", self.project_id, "", self.digest)
+        if cached is not MISSING:
+            return int(cached)
         res = await self._client._api.table_query_stats(
             TableQueryStatsReq(project_id=self.project_id, digest=self.digest)
         )
+        cache.put("table-count", self.project_id, "", self.digest, res.count)
         return res.count
 
     async def _query(self, offset: int, limit: int) -> list[TableRowSchema]:
+        # A table digest names its rows forever, so a page of it can be cached.
+        cache = self._client._cache
+        page = f"{offset}:{limit}"
+        cached = cache.get("table-page", self.project_id, page, self.digest)
+        if cached is not MISSING:
+            return [TableRowSchema.model_validate(row) for row in cached]
         res = await self._client._api.table_query(
             TableQueryReq(
                 project_id=self.project_id, digest=self.digest, offset=offset, limit=limit
             )
+        )
+        cache.put(
+            "table-page", self.project_id, page, self.digest, [r.model_dump() for r in res.rows]
         )
         return res.rows
 

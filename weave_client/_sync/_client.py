@@ -252,12 +252,18 @@ class WeaveClient:
             if self._project_ready:
                 return
             assert self._wandb_base_url is not None
-            _ensure_wandb_project(
+            name = _ensure_wandb_project(
                 self.entity,
                 self.project,
                 wandb_base_url=self._wandb_base_url,
                 api_key=self._graphql_key.get() if self._graphql_key else None,
             )
+            if name != self.project:
+                # As weave: W&B may store the project under a normalized name; use it.
+                logger.info(
+                    "weave_client: W&B project %s/%s is named %r", self.entity, self.project, name
+                )
+                self.project = name
             self._project_ready = True
 
     def _make_current(self) -> None:
