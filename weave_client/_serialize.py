@@ -252,6 +252,37 @@ def _class_info(cls: type) -> _ClassInfo:
     return info
 
 
+OP_TYPES: list[type] = []
+"""The classes of ops (``AsyncOp``, ``Op``; registered by ``weave_client._flow``): an op
+held as a class attribute of a saved pydantic model or dataclass is stored with it."""
+
+_class_ops_cache: weakref.WeakKeyDictionary[type, tuple[tuple[str, Any], ...]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def class_ops(cls: type) -> tuple[tuple[str, Any], ...]:
+    """``(attribute, op)`` for each op among the class's attributes (inherited too)."""
+    ops = _class_ops_cache.get(cls)
+    if ops is None:
+        found: dict[str, Any] = {}
+        types_ = tuple(OP_TYPES)
+        if types_:
+            for klass in reversed(cls.__mro__):
+                for attr, value in vars(klass).items():
+                    if isinstance(value, types_):
+                        found[attr] = value
+                    elif attr in found:
+                        del found[attr]  # overridden by something that is not an op
+        ops = tuple(sorted(found.items()))
+        if types_:  # before the op classes are registered nothing is known yet
+            try:
+                _class_ops_cache[cls] = ops
+            except TypeError:  # pragma: no cover - a class that refuses weak references
+                pass
+    return ops
+
+
 def _plain_attrs(obj: object) -> Iterator[tuple[str, Any]]:
     """Public instance attributes of a plain object (``__dict__`` and ``__slots__``)."""
     d = getattr(obj, "__dict__", None)
@@ -462,7 +493,15 @@ class _SaveEncoder:
         name, bases, field_names = _class_info(type(v))
         if field_names is not None:  # pydantic model or dataclass
             items = ((a, k, getattr(v, a)) for a, k in field_names)
-            return _record(name, bases, self.fields(v, items))
+            fields = self.fields(v, items)
+            if self.ref_of is not None:
+                # Its ops are saved with it as op refs, as weave's pydantic_object_record
+                # does, so a change to their code makes a new version of the object.
+                for attr, op in class_ops(type(v)):
+                    ref = self.ref_of(op)
+                    if ref is not None and attr not in fields:
+                        fields[attr] = ref.uri()
+            return _record(name, bases, fields)
         attrs = list(_plain_attrs(v))
         if attrs:
             # A plain object is saved by its public attributes. One with none

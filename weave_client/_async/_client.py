@@ -30,7 +30,7 @@ from .._errors import (
     RequestTooLargeError,
     UnsaveableValueError,
 )
-from .._flow import objectify
+from .._flow import objectify, register_object_ops
 from .._http import Secret
 from .._models import (
     CallReadReq,
@@ -417,6 +417,8 @@ class AsyncWeaveClient:
             rows = table_rows(self.project_id)
             if rows is not None:
                 obj._weave_table_saved(await self._create_table(await self._encode_rows(rows)))
+        # Its ops (a Model's predict) are stored with it as op refs, as weave does.
+        register_object_ops(obj, self)
         encoded = encode_for_save(obj, ref_of=self._ref_of)
         await self._upload_files(encoded.files, self.project_id)
         res = await self._api.obj_create(
