@@ -13,6 +13,7 @@ model's and a scorer's arguments the way weave's ``apply_model_async`` and
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import weakref
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import _serialize
 from ._async._op import AsyncOp, async_op
 from ._async._op import _BoundOp as _AsyncBoundOp
 from ._eval_summary import auto_summarize
@@ -40,6 +42,7 @@ __all__ = [
     "objectify",
     "op_function",
     "op_of",
+    "register_object_ops",
     "register_objectifier",
     "scorer_arguments",
     "scorer_name",
@@ -50,6 +53,23 @@ INFER_METHOD_NAMES = ("predict", "infer", "forward", "invoke")
 
 OP_TYPES = (AsyncOp, Op)
 _BOUND_TYPES = (_AsyncBoundOp, _SyncBoundOp)
+
+# Ops held by saved objects are stored with them as op refs (see _serialize.class_ops).
+_serialize.OP_TYPES[:] = list(OP_TYPES)
+
+
+def register_object_ops(obj: Any, client: Any) -> None:
+    """Register the ops of a pydantic model or dataclass with ``client`` (their saves are
+    queued on its sender), so saving ``obj`` stores their refs, as weave does."""
+    if not isinstance(obj, BaseModel) and not (
+        dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+    ):
+        return
+    sender = getattr(client, "_sender", None)
+    if sender is None:
+        return
+    for _, the_op in _serialize.class_ops(type(obj)):
+        the_op._register(client, sender)
 
 
 class ArgumentMismatchError(TypeError):

@@ -65,7 +65,41 @@ async def test_model_versions_follow_its_fields(server_url: str, entity: str, pr
     assert stored["_class_name"] == stored["_type"] == "Prompted"
     assert stored["_bases"] == ["Model", "Object", "BaseModel"]
     assert stored["template"] == "Q: {question}" and stored["temperature"] == 0.7
+    # Its predict op is stored with it as an op ref, as weave stores it.
+    assert stored["predict"].startswith(f"weave:///{entity}/{project}/op/Prompted.predict:")
     assert len([v for v in versions if v.name == "prompted"]) == 2
+
+
+def _versioned_class(body: int) -> type[Model]:
+    # Two classes of the same name whose predict differs only in its code.
+    if body == 1:
+
+        class Versioned(Model):
+            @async_op
+            async def predict(self, x: int) -> int:
+                return x + 1
+
+    else:
+
+        class Versioned(Model):  # type: ignore[no-redef]
+            @async_op
+            async def predict(self, x: int) -> int:
+                return x + 2
+
+    return Versioned
+
+
+async def test_a_change_to_predicts_code_makes_a_new_version(client: AsyncWeaveClient) -> None:
+    first = await client.save(_versioned_class(1)(), "versioned")
+    again = await client.save(_versioned_class(1)(), "versioned")
+    second = await client.save(_versioned_class(2)(), "versioned")
+    assert again.digest == first.digest
+    assert second.digest != first.digest
+    old, new = await _stored(client, first), await _stored(client, second)
+    assert old["predict"] != new["predict"]
+    assert {k: v for k, v in old.items() if k != "predict"} == {
+        k: v for k, v in new.items() if k != "predict"
+    }
 
 
 async def test_predict_is_traced_with_self_as_the_models_ref(client: AsyncWeaveClient) -> None:

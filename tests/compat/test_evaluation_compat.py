@@ -198,6 +198,25 @@ async def test_same_evaluation_same_tree_objects_and_summary(
     ours_named, weave_named = named(our_state), named(weave_state)
     for name in ("letters", "letters-evaluation", "Upper", "Match", "EvaluationResults"):
         assert ours_named[name] == weave_named[name], name
+    def keys(state: dict[str, Any], name: str) -> set[str]:
+        return {k for o in state["objs"] if o.object_id == name for k in o.val}
+
+    def op_attrs(state: dict[str, Any], name: str) -> dict[str, str]:
+        # Ops held by an object are stored as op refs: attribute -> op name.
+        val = next(o.val for o in state["objs"] if o.object_id == name)
+        return {
+            k: _short(v) for k, v in val.items() if isinstance(v, str) and "/op/" in v
+        }
+
+    # The same fields, and the same ops stored with each object (weave's object records).
+    for name in ("letters", "letters-evaluation", "Upper", "Match", "EvaluationResults"):
+        assert keys(our_state, name) == keys(weave_state, name), name
+        assert op_attrs(our_state, name) == op_attrs(weave_state, name), name
+    assert op_attrs(our_state, "letters-evaluation") == {
+        "evaluate": "Evaluation.evaluate",
+        "predict_and_score": "Evaluation.predict_and_score",
+        "summarize": "Evaluation.summarize",
+    }
     # Every op weave saved, we saved too (as an Op object).
     weave_ops = {n for n, v in weave_named.items() if v[2] == "Op"}
     our_ops = {n for n, v in ours_named.items() if v[2] == "Op"}

@@ -56,7 +56,7 @@ from .._serialize import WeaveObject
 from .._synchronization import async_callable_kind, async_gather_bounded, async_run_blocking
 from .._tracing import current_frame, sanitize_name
 from ._dataset import Dataset, store_table_rows
-from ._op import async_op
+from ._op import AsyncOp, async_op
 
 __all__ = ["Evaluation", "EvaluationResults", "Scorer"]
 
@@ -211,6 +211,43 @@ async def _run_op(fn: Any, kwargs: dict[str, Any]) -> Any:
     if _native(fn):
         return await fn(**kwargs)
     return await async_run_blocking(functools.partial(fn, **kwargs))
+
+
+class _EvaluateOp(AsyncOp[..., Any]):
+    """``Evaluation.evaluate``: an op, saved with the evaluation and traced as weave's,
+    whose bound form first saves what the evaluation refers to (inputs are recorded
+    when the call starts, so ``self`` and ``model`` must have refs by then)."""
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return _BoundEvaluate(self, instance)
+
+
+class _BoundEvaluate:
+    """``evaluation.evaluate``: save, then run the traced op."""
+
+    __slots__ = ("__self__", "op")
+
+    def __init__(self, op: _EvaluateOp, evaluation: Evaluation) -> None:
+        self.op = op
+        self.__self__ = evaluation
+
+    def __repr__(self) -> str:
+        return f"<bound {self.op!r} of {self.__self__!r}>"
+
+    async def __call__(self, model: Any) -> dict[str, Any]:
+        evaluation = self.__self__
+        model = _as_model(model)
+        client = current_client()
+        if client is not None:
+            await evaluation._save_for(client, model)
+        summary: dict[str, Any] = await self.op(evaluation, model)
+        return summary
+
+
+def _evaluate_op(fn: Callable[..., Any]) -> _EvaluateOp:
+    return _EvaluateOp(fn, call_display_name=_default_display_name)
 
 
 class Evaluation(Object):
@@ -385,8 +422,17 @@ class Evaluation(Object):
                     summary[column] = column_summary
         return summary
 
-    @async_op(name="Evaluation.evaluate", call_display_name=_default_display_name)
-    async def _evaluate(self, model: Any) -> dict[str, Any]:
+    @_evaluate_op
+    async def evaluate(self, model: Any) -> dict[str, Any]:
+        """Run ``model`` (a ``Model`` or an op) over the dataset with every scorer.
+
+        With a current client the dataset, scorers, model and this evaluation are
+        saved first (so the calls refer to them by ref, as weave's do) and every
+        step is traced; without one it runs untraced. Returns the summary dict.
+        A row whose model or scorer raises is counted under ``failures``; a row
+        that does not fit the model's or a scorer's arguments stops the run with
+        a ``TypeError`` saying which names are missing.
+        """
         rows = [row async for row in self.dataset]
         total = len(rows) * self.trials
         show_progress = self.verbose and sys.stderr.isatty()
@@ -439,25 +485,6 @@ class Evaluation(Object):
 
     def _parallelism(self) -> int:
         return self.parallelism if self.parallelism is not None else _settings.parallelism()
-
-    # --- the entry point -------------------------------------------------------------
-
-    async def evaluate(self, model: Any) -> dict[str, Any]:
-        """Run ``model`` (a ``Model`` or an op) over the dataset with every scorer.
-
-        With a current client the dataset, scorers, model and this evaluation are
-        saved first (so the calls refer to them by ref, as weave's do) and every
-        step is traced; without one it runs untraced. Returns the summary dict.
-        A row whose model or scorer raises is counted under ``failures``; a row
-        that does not fit the model's or a scorer's arguments stops the run with
-        a ``TypeError`` saying which names are missing.
-        """
-        model = _as_model(model)
-        client = current_client()
-        if client is not None:
-            await self._save_for(client, model)
-        result: dict[str, Any] = await self._evaluate(model)
-        return result
 
     async def _save_for(self, client: Any, model: Any) -> None:
         """Save what the evaluation refers to, then the evaluation (skipping unchanged ones)."""
