@@ -140,6 +140,24 @@ class _BasicAuth:
         await self.app(scope, receive, send)
 
 
+class _DefaultJSONBody:
+    """Read a POST body sent without Content-Type as JSON, as the hosted service does.
+
+    weave's own client posts JSON without the header (``requests`` with ``data=``);
+    FastAPI would refuse such bodies with 422, so weave could not save objects here.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            headers = scope.get("headers", [])
+            if not any(name == b"content-type" for name, _ in headers):
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
 class _BodyLimit:
     """Refuse request bodies over ``max_bytes`` with 413, by Content-Length or while streaming."""
 
@@ -233,8 +251,8 @@ def create_app(
     ``app.state.close()`` (``BackgroundServer.stop()`` does it).
     """
     db = Database(db_path)
-    calls = CallStore(db)
     objects = ObjectStore(db)
+    calls = CallStore(db, read_refs=objects.refs_read_batch)
     feedback = FeedbackStore(db)
 
     app = FastAPI(title="weave-client local trace server", docs_url=None, redoc_url=None)
@@ -434,6 +452,7 @@ def create_app(
     app.include_router(viewer_router)
 
     # Middleware wraps from the inside out: auth is checked before the body is read.
+    app.add_middleware(_DefaultJSONBody)
     app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
     if api_key is not None:
         if not api_key:
