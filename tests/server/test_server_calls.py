@@ -323,3 +323,27 @@ def test_a_bad_item_stores_nothing_of_its_batch(
     r = http.post("/call/upsert_batch", json={"batch": [start(project_id, "good"), bad]})
     assert r.status_code == 422
     assert _rows(local_server.db_path, "SELECT COUNT(*) FROM calls WHERE project_id = ?", project_id) == [(0,)]
+
+
+def test_expand_columns_replaces_object_refs(http: httpx.Client, project_id: str) -> None:
+    def create(object_id: str, val: Any) -> str:
+        r = http.post("/obj/create", json={"obj": {"project_id": project_id, "object_id": object_id, "val": val}})
+        assert r.status_code == 200, r.text
+        return f"weave:///{project_id}/object/{object_id}:{r.json()['digest']}"
+
+    prompt = create("prompt", {"text": "hi"})
+    model = create("model", {"name": "m", "prompt": prompt})
+    upsert(http, start(project_id, "e", inputs={"model": model, "missing": f"weave:///{project_id}/object/no:abc"}))
+    (call,) = query(
+        http, project_id, expand_columns=["inputs.model.prompt", "inputs.model", "inputs.missing"]
+    )
+    assert call["inputs"]["model"] == {
+        "name": "m",
+        "prompt": {"text": "hi", "_ref": prompt},
+        "_ref": model,
+    }
+    assert call["inputs"]["missing"].startswith("weave:///")  # unreadable: left as it was
+    (plain,) = query(
+        http, project_id, expand_columns=["inputs.model"], return_expanded_column_values=False
+    )
+    assert plain["inputs"]["model"] == model

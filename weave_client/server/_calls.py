@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -290,11 +290,19 @@ def _parse_batch_fast(body: Any) -> tuple[list[StartRow], list[EndRow], list[Any
     return starts, ends, replies
 
 
-class CallStore:
-    """Storage of calls: upserts, reads through the query compiler, update, delete."""
+RefsReader = Callable[[list[str]], list[Any]]
 
-    def __init__(self, db: Database) -> None:
+
+class CallStore:
+    """Storage of calls: upserts, reads through the query compiler, update, delete.
+
+    ``read_refs`` resolves ``weave:///`` refs for ``expand_columns`` (the
+    object store's ``refs_read_batch``).
+    """
+
+    def __init__(self, db: Database, read_refs: RefsReader | None = None) -> None:
         self.db = db
+        self.read_refs = read_refs
 
     # -- writes -------------------------------------------------------------
 
@@ -408,7 +416,41 @@ class CallStore:
             calls = self._calls(conn, req)
             if req.include_feedback:
                 _attach_feedback(conn, req.project_id, calls)
+        self._expand(req, calls)
         return [CallSchema.model_validate(c) for c in calls]
+
+    def _expand(self, req: CallsQueryReq, calls: list[dict[str, Any]]) -> None:
+        """Replace the object refs at ``expand_columns`` by their values, as weave's server does.
+
+        The value gets a ``_ref`` key holding the ref it replaced (when it is a
+        dict). A ref that cannot be read is left as it was.
+        """
+        if not req.expand_columns or req.return_expanded_column_values is False:
+            return
+        if self.read_refs is None:
+            return
+        columns = sorted(req.expand_columns, key=lambda c: c.count("."))
+        for call in calls:
+            for column in columns:
+                parts = column.split(".")
+                parent: Any = call
+                for part in parts[:-1]:
+                    parent = parent.get(part) if isinstance(parent, dict) else None
+                if not isinstance(parent, dict):
+                    continue
+                ref = parent.get(parts[-1])
+                if not (isinstance(ref, str) and ref.startswith("weave:///")):
+                    continue
+                kind = ref[len("weave:///") :].split("/")[2:3]
+                if kind not in (["object"], ["op"]):
+                    continue
+                try:
+                    (value,) = self.read_refs([ref])
+                except (NotFound, InvalidRequest):
+                    continue
+                if isinstance(value, dict):
+                    value = {**value, "_ref": ref}
+                parent[parts[-1]] = value
 
     def read(self, req: CallReadReq) -> CallSchema | None:
         """``/call/read``: one call, or None (as the hosted service answers ``{"call": null}``)."""
@@ -455,6 +497,7 @@ class CallStore:
                 calls = _rows_to_calls(rows, req)
                 if req.include_feedback:
                     _attach_feedback(conn, req.project_id, calls)
+                self._expand(req, calls)
                 yield b"".join(
                     CallSchema.model_validate(c).model_dump_json().encode() + b"\n"
                     for c in calls
