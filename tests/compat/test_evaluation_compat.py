@@ -230,3 +230,27 @@ async def test_same_evaluation_same_tree_objects_and_summary(
         assert ours_flat[key] == pytest.approx(weave_flat[key]), key
     # The same objects by name: dataset, evaluation, model, scorer, results, ops.
     assert sorted(ours_named) == sorted(weave_named)
+
+
+@pytest.mark.compat
+def test_bench_figure_runs_both_clients_against_our_server(local_server_url: str) -> None:
+    # scripts/bench_eval.py: ours and weave's own evaluation, each in a worker process,
+    # both logging every call to our server (weave's client included: it posts JSON
+    # without Content-Type, which our server must read).
+    import sys
+
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        import bench_eval
+    finally:
+        sys.path.remove(str(scripts))
+
+    results = bench_eval.run_figure(local_server_url, rows=20, with_weave=True)
+    by_side = {r["side"]: r for r in results}
+    assert set(by_side) == {"ours", "weave"}
+    for side, result in by_side.items():
+        assert "error" not in result, (side, result.get("error"))
+        assert result["stored"] == result["expected"] == 2 + 4 * 20, side
+        assert result["evaluate_s"] > 0
+    assert by_side["ours"]["summary_keys"] == by_side["weave"]["summary_keys"]
