@@ -125,6 +125,9 @@ def test_objs_query_latest_sort_paging_metadata(http: httpx.Client, project_id: 
     )
     assert [o["object_id"] for o in page] == ["a", "b"]
     assert all(o["val"] == {} for o in page)
+    sized = objs(http, project_id, filter={"object_ids": ["b"]}, include_storage_size=True)
+    assert [o["size_bytes"] for o in sized] == [len(json.dumps({"n": "b", "v": 0}))]
+    assert objs(http, project_id, filter={"object_ids": ["b"]})[0]["size_bytes"] is None
     r = http.post("/objs/query", json={"project_id": project_id, "sort_by": [{"field": "val", "direction": "asc"}]})
     assert r.status_code == 400
     assert "sort_by[0].field" in r.json()["detail"]

@@ -139,6 +139,7 @@ def _obj_dict(row: sqlite3.Row, val: Any) -> dict[str, Any]:
         "leaf_object_class": row["leaf_object_class"],
         "val": val,
         "wb_user_id": row["wb_user_id"],
+        "size_bytes": row["size_bytes"] if "size_bytes" in row.keys() else None,
     }
 
 
@@ -287,6 +288,8 @@ class ObjectStore:
         # Versions made within one clock tick keep their creation order.
         order.extend(["created_at ASC", "object_id ASC", "version_index ASC"])
         val_col = "'{}' AS val_dump" if req.metadata_only else "val_dump"
+        if req.include_storage_size:
+            val_col += ", length(CAST(val_dump AS BLOB)) AS size_bytes"
         sql = (
             f"SELECT {_OBJ_COLUMNS}, {val_col} FROM objects WHERE {' AND '.join(conds)} "
             f"ORDER BY {', '.join(order)} LIMIT ? OFFSET ?"
