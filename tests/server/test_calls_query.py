@@ -35,7 +35,7 @@ from weave_client.server._calls_query import (
     row_to_call,
     trace_name_of,
 )
-from weave_client.server._schema import CALLS_DDL, CALLS_JSON_COLUMNS, format_timestamp
+from weave_client.server._schema import CALLS_DDL, CALLS_JSON_COLUMNS, STORE_DDL, format_timestamp
 
 PROJECT = "ent/proj"
 T0 = datetime(2025, 1, 31, 12, 0, 0, tzinfo=UTC)
@@ -790,3 +790,68 @@ def test_literal_models_work_when_built_in_python(db: sqlite3.Connection) -> Non
         )
     )
     assert ids(db, query=query) == ["c"]
+
+
+# ---------------------------------------------------------------------------
+# Feedback fields: feedback.[type].payload.path, as the hosted service.
+# ---------------------------------------------------------------------------
+
+
+def add_feedback(
+    db: sqlite3.Connection, call_id: str, kind: str, payload: dict[str, Any], at: int
+) -> None:
+    db.execute(
+        "INSERT INTO feedback (id, project_id, weave_ref, created_at, feedback_type, payload_dump)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            f"fb-{call_id}-{at}",
+            PROJECT,
+            f"weave:///{PROJECT}/call/{call_id}",
+            format_timestamp(T0 + timedelta(seconds=at)),
+            kind,
+            json.dumps(payload),
+        ),
+    )
+
+
+@pytest.fixture
+def rated(db: sqlite3.Connection) -> sqlite3.Connection:
+    db.executescript(STORE_DDL)
+    for i, name in enumerate(["a", "b", "c", "d"]):
+        add(db, name, start_ms=i)
+    add_feedback(db, "a", "wb.reaction", {"emoji": "👍"}, 1)
+    add_feedback(db, "b", "wb.reaction", {"emoji": "👎"}, 2)
+    add_feedback(db, "b", "wb.reaction", {"emoji": "👍"}, 3)  # the latest counts
+    add_feedback(db, "a", "score", {"value": 3}, 4)
+    add_feedback(db, "c", "score", {"value": 7}, 5)
+    add_feedback(db, "d", "wb.note", {"note": "check this"}, 6)
+    return db
+
+
+def test_feedback_fields_filter_and_sort(rated: sqlite3.Connection) -> None:
+    emoji = field("feedback.[wb.reaction].payload.emoji")
+    assert where(rated, {"$eq": [emoji, lit("👍")]}) == ["a", "b"]
+    assert where(rated, {"$eq": [emoji, lit(None)]}) == ["c", "d"]
+    assert where(rated, {"$gt": [field("feedback.[score].payload.value"), lit(5)]}) == ["c"]
+    any_note = {"$contains": {"input": field("feedback.[*].payload.note"), "substr": lit("check")}}
+    assert where(rated, any_note) == ["d"]
+    by_score = [SortBy(field="feedback.[score].payload.value", direction="desc")]
+    assert ids(rated, sort_by=by_score) == ["c", "a", "b", "d"]
+    hostile_type = field("feedback.[x'); DROP TABLE calls;--].payload")
+    assert where(rated, {"$eq": [hostile_type, lit(None)]}) == ["a", "b", "c", "d"]
+    assert table_intact(rated) == 4
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "feedback",
+        "feedback.wb.reaction.payload",
+        "feedback.[x].nope",
+        "feedback.[x].payload.a b",
+        "feedback.[].payload",
+    ],
+)
+def test_malformed_feedback_fields_are_query_errors(name: str) -> None:
+    with pytest.raises(QueryError, match=r"feedback|path part"):
+        compile_with(sort_by=[SortBy(field=name, direction="asc")])

@@ -210,3 +210,21 @@ def test_columns_restrict_the_returned_calls(local_http: httpx.Client, project_i
     assert call["inputs"] == {"x": 1}
     assert call["attributes"] == {}  # not selected: CallSchema's empty default
     assert call["summary"] is None
+
+
+def test_calls_filter_and_sort_by_feedback(local_http: httpx.Client, project_id: str) -> None:
+    for i, call_id in enumerate(["c1", "c2", "c3"]):
+        post(local_http, "/call/start", {"start": {
+            "project_id": project_id, "id": call_id, "trace_id": "t", "op_name": "op",
+            "started_at": ts(i), "attributes": {}, "inputs": {},
+        }})  # fmt: skip
+    for call_id, value in [("c1", 3), ("c2", 9)]:
+        post(local_http, "/feedback/create", {
+            "project_id": project_id, "weave_ref": f"weave:///{project_id}/call/{call_id}",
+            "feedback_type": "score", "payload": {"value": value},
+        })  # fmt: skip
+    score = "feedback.[score].payload.value"
+    found = query(local_http, project_id, query=expr({"$gte": [F(score), L(3)]}))
+    assert [c["id"] for c in found] == ["c1", "c2"]
+    ordered = query(local_http, project_id, sort_by=[{"field": score, "direction": "desc"}])
+    assert [c["id"] for c in ordered] == ["c2", "c1", "c3"]

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -244,12 +245,50 @@ def _field(name: str, where: str) -> Sql:
     root = name.partition(".")[0]
     if root in CALLS_JSON_COLUMNS:
         return json_field(root, name, where)
+    if root == "feedback":
+        return _feedback_field(name, where)
     if name in _UNSTORED_FIELDS:
         raise QueryError(f"field {name!r} in {where} is not stored by this server")
     known = ", ".join(sorted(_PLAIN_FIELDS | set(_DERIVED_FIELDS)))
     raise QueryError(
         f"unknown field {name!r} in {where}; expected one of {known}, "
         "or a dotted path under inputs, output, attributes or summary"
+    )
+
+
+_FEEDBACK_FIELD = re.compile(r"feedback\.\[(?P<type>[^\]]+)\]\.(?P<rest>.+)")
+
+
+def _feedback_field(name: str, where: str) -> Sql:
+    """``feedback.[type].payload.path`` (or ``.runnable_ref``/``.trigger_ref``), as the hosted service.
+
+    The value of the call's most recent feedback of that type (``*``: any type),
+    read from the server's ``feedback`` table by the call's ref.
+    """
+    match = _FEEDBACK_FIELD.fullmatch(name)
+    if match is None:
+        raise QueryError(
+            f"invalid feedback field {name!r} in {where}; expected "
+            "feedback.[<type or *>].payload.<path>, .runnable_ref or .trigger_ref"
+        )
+    kind, rest = match["type"], match["rest"]
+    if rest == "payload" or rest.startswith("payload."):
+        value = json_field("f.payload_dump", rest, where)
+        value = Sql(value.sql, value.params)  # a subquery value, not a column path
+    elif rest in ("runnable_ref", "trigger_ref"):
+        value = Sql(f"f.{rest}")
+    else:
+        raise QueryError(
+            f"invalid feedback field {name!r} in {where}: after the type comes payload[.<path>], "
+            "runnable_ref or trigger_ref"
+        )
+    of_type = Sql("") if kind == "*" else Sql(" AND f.feedback_type = ?", (kind,))
+    return fmt(
+        "(SELECT {} FROM feedback AS f WHERE f.project_id = calls.project_id"
+        " AND f.weave_ref = 'weave:///' || calls.project_id || '/call/' || calls.id{}"
+        " ORDER BY f.created_at DESC, f.rowid DESC LIMIT 1)",
+        value,
+        of_type,
     )
 
 
