@@ -32,6 +32,8 @@ language's model), kept wherever weave's servers agree with them:
 - ``summary.weave.status``, ``summary.weave.latency_ms`` and
   ``summary.weave.trace_name`` are derived in SQL from the stored columns, so
   they filter and sort exactly as ``row_to_call`` reports them.
+- ``feedback.[type].payload.path`` (type ``*`` for any) reads the call's most
+  recent feedback of that type, as the hosted service's feedback fields do.
 - Sorting puts NULLs (missing values, running calls' latency) last in both
   directions, and a JSON path sorts present values first, then by number,
   then by text, as the hosted service does; ``id`` breaks ties, so pages
@@ -252,7 +254,8 @@ def _field(name: str, where: str) -> Sql:
     known = ", ".join(sorted(_PLAIN_FIELDS | set(_DERIVED_FIELDS)))
     raise QueryError(
         f"unknown field {name!r} in {where}; expected one of {known}, "
-        "or a dotted path under inputs, output, attributes or summary"
+        "or a dotted path under inputs, output, attributes or summary, "
+        "or feedback.[<type>].payload.<path>"
     )
 
 
