@@ -64,6 +64,8 @@ class BackgroundServer:
             lifespan="off",
             # Keep-alive a little longer than clients' pools expect to reuse.
             timeout_keep_alive=30,
+            # stop() must not hang on a client that keeps a stream open.
+            timeout_graceful_shutdown=5,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
