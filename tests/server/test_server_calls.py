@@ -347,3 +347,19 @@ def test_expand_columns_replaces_object_refs(http: httpx.Client, project_id: str
         http, project_id, expand_columns=["inputs.model"], return_expanded_column_values=False
     )
     assert plain["inputs"]["model"] == model
+
+
+def test_storage_sizes(http: httpx.Client, project_id: str) -> None:
+    upsert(
+        http,
+        start(project_id, "root", inputs={"text": "x" * 100}),
+        end(project_id, "root"),
+        start(project_id, "kid", parent_id="root", inputs={"text": "y" * 50}),
+    )
+    calls = {c["id"]: c for c in query(http, project_id, include_storage_size=True, include_total_storage_size=True)}
+    root, kid = calls["root"], calls["kid"]
+    assert root["storage_size_bytes"] > 100 and kid["storage_size_bytes"] > 50
+    assert root["total_storage_size_bytes"] == root["storage_size_bytes"] + kid["storage_size_bytes"]
+    assert kid["total_storage_size_bytes"] is None  # only roots carry the trace total
+    plain = query(http, project_id)
+    assert all(c["storage_size_bytes"] is None and c["total_storage_size_bytes"] is None for c in plain)

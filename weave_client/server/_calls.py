@@ -408,7 +408,10 @@ class CallStore:
 
     def _calls(self, conn: sqlite3.Connection, req: CallsQueryReq) -> list[dict[str, Any]]:
         sql, params = _calls_query.compile_calls_query(req)
-        return _rows_to_calls(conn.execute(sql, params).fetchall(), req)
+        calls = _rows_to_calls(conn.execute(sql, params).fetchall(), req)
+        if req.include_total_storage_size:
+            _attach_total_storage(conn, req.project_id, calls)
+        return calls
 
     def query(self, req: CallsQueryReq) -> list[CallSchema]:
         """``/calls/query``: the calls, validated as wire models."""
@@ -495,6 +498,8 @@ class CallStore:
         try:
             while rows := cursor.fetchmany(chunk):
                 calls = _rows_to_calls(rows, req)
+                if req.include_total_storage_size:
+                    _attach_total_storage(conn, req.project_id, calls)
                 if req.include_feedback:
                     _attach_feedback(conn, req.project_id, calls)
                 self._expand(req, calls)
@@ -507,9 +512,41 @@ class CallStore:
             self.db.release(conn)
 
 
+# What weave counts as a call's storage: its JSON columns.
+_SIZE_COLUMNS = ("attributes", "inputs", "output", "summary")
+_SIZE_SQL = " + ".join(f"COALESCE(length({c}), 0)" for c in _SIZE_COLUMNS)
+
+
 def _rows_to_calls(rows: list[sqlite3.Row], req: CallsQueryReq) -> list[dict[str, Any]]:
-    # The compiler leaves out calls whose end arrived before their start.
-    return [_calls_query.row_to_call(row, req.columns) for row in rows]
+    # (The compiler already leaves out calls whose end arrived before their start.)
+    calls = [_calls_query.row_to_call(row, req.columns) for row in rows]
+    if req.include_storage_size:
+        for row, call in zip(rows, calls, strict=True):
+            keys = row.keys()
+            call["storage_size_bytes"] = sum(
+                len(row[c]) for c in _SIZE_COLUMNS if c in keys and row[c] is not None
+            )
+    return calls
+
+
+def _attach_total_storage(
+    conn: sqlite3.Connection, project_id: str, calls: list[dict[str, Any]]
+) -> None:
+    """``total_storage_size_bytes`` of each root call: the storage of its whole trace."""
+    traces = {c["trace_id"] for c in calls if c.get("parent_id") is None}
+    if not traces:
+        return
+    marks = ", ".join("?" * len(traces))
+    totals = dict(
+        conn.execute(
+            f"SELECT trace_id, SUM({_SIZE_SQL}) FROM calls WHERE project_id = ? "
+            f"AND deleted_at IS NULL AND trace_id IN ({marks}) GROUP BY trace_id",
+            [project_id, *traces],
+        ).fetchall()
+    )
+    for call in calls:
+        if call.get("parent_id") is None:
+            call["total_storage_size_bytes"] = totals.get(call["trace_id"])
 
 
 def _attach_feedback(
