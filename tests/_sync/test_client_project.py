@@ -174,3 +174,27 @@ def test_the_name_wandb_gives_the_project_is_used(
     client.close()
     assert client.project == "my-proj"
     assert client.project_id == "ent/my-proj"
+
+
+def test_calls_on_a_wandb_server_link_to_its_ui(wandb: FaultServer, wandb_env: str) -> None:
+    from weave_client._sync._call import Call
+
+    with WeaveClient(
+        "ent", "proj", server_url=wandb_env, api_key=KEY, ensure_project_exists=False
+    ) as client:
+        call = Call._from_schema(
+            client,
+            {
+                "id": "0192-abc",
+                "project_id": "ent/proj",
+                "op_name": "weave:///ent/proj/op/predict:xyz",
+                "trace_id": "t",
+                "started_at": "2025-01-01T00:00:00Z",
+                "attributes": {},
+                "inputs": {"x": 1},
+            },
+        )
+        # This W&B server has no api. host, so it is its own web app.
+        assert call.ui_url == f"{wandb.url}/ent/proj/weave/calls/0192-abc"
+        assert call.op_short_name == "predict"
+        assert call.ref.uri() == "weave:///ent/proj/call/0192-abc"
