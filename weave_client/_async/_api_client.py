@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import ssl
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import replace
@@ -161,6 +162,7 @@ class AsyncAPIClient:
     - ``max_retries``: retries after connection errors, timeouts, 408, 429 and
       5xx, with exponential backoff and full jitter (``retry_delay`` doubling up
       to ``max_retry_delay``), honouring ``Retry-After``. Other 4xx never retry.
+    - ``verify``: False (logged as a warning), a CA bundle path, or an SSL context.
     - ``http_client``: bring your own httpx client (proxies, transports); it is
       then yours to close.
     """
@@ -173,7 +175,7 @@ class AsyncAPIClient:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         headers: Mapping[str, str] | None = None,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         http_client: httpx.AsyncClient | None = None,
         retry_delay: float = DEFAULT_RETRY_DELAY,
         max_retry_delay: float = DEFAULT_MAX_RETRY_DELAY,
@@ -197,6 +199,14 @@ class AsyncAPIClient:
                 self._base_url,
             )
         if http_client is None:
+            if isinstance(verify, str):
+                # A CA bundle path; httpx 0.28 wants it as an SSL context.
+                try:
+                    verify = ssl.create_default_context(cafile=verify)
+                except (OSError, ssl.SSLError) as exc:
+                    raise ValueError(
+                        f"verify={verify!r} is not a readable CA bundle: {exc}"
+                    ) from exc
             http = httpx.AsyncClient(
                 verify=verify,
                 timeout=self._timeout,
