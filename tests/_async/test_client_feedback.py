@@ -64,6 +64,12 @@ async def test_reactions_notes_and_custom_feedback(client: AsyncWeaveClient, cal
     assert [f.id for f in await client.feedback_query(feedback_type="correctness")] == [custom]
     assert [f.id for f in await call.feedback.query(feedback_type="wandb.note.1")] == [note]
     assert len(await client.feedback_query(limit=2)) == 2
+    assert [f.id for f in await client.feedback_query(limit=2, offset=1)] == [note, custom]
+    by_expr = {"$eq": [{"$getField": "feedback_type"}, {"$literal": "correctness"}]}
+    assert [f.id for f in await client.feedback_query(by_expr)] == [custom]
+    assert [f.id for f in await client.feedback_query({"$expr": by_expr}, weave_ref=call)] == [
+        custom
+    ]
 
 
 async def test_feedback_on_any_ref_and_by_uri(client: AsyncWeaveClient, call: Call) -> None:
