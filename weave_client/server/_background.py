@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import socket
 import threading
 import time
@@ -75,6 +76,7 @@ class BackgroundServer:
             daemon=True,
         )
         self._stopped = False
+        self._pid = os.getpid()
 
     def start(self) -> BackgroundServer:
         """Start serving; returns once the socket accepts connections."""
@@ -92,7 +94,9 @@ class BackgroundServer:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving, wait for the thread, close the database. Idempotent."""
-        if self._stopped:
+        if self._stopped or self._pid != os.getpid():
+            # (In a forked child the server thread does not exist and the
+            # database handles are the parent's: leave them alone.)
             return
         self._stopped = True
         self._server.should_exit = True
@@ -135,6 +139,7 @@ def start_background_server(
 
 _embedded_lock = threading.Lock()
 _embedded: BackgroundServer | None = None
+_embedded_pid: int | None = None
 
 
 def embedded_server_url() -> str:
@@ -143,9 +148,10 @@ def embedded_server_url() -> str:
     It listens on 127.0.0.1 on a free port, stores data in :func:`local_db_path`,
     logs one INFO line saying where, and stops at interpreter exit.
     """
-    global _embedded
+    global _embedded, _embedded_pid
     with _embedded_lock:
-        if _embedded is None:
+        # A forked child inherits the singleton but not its thread: start its own.
+        if _embedded is None or _embedded_pid != os.getpid():
             path = local_db_path()
             server = start_background_server(path)
             atexit.register(server.stop)
@@ -156,4 +162,5 @@ def embedded_server_url() -> str:
                 path,
             )
             _embedded = server
+            _embedded_pid = os.getpid()
         return _embedded.url
