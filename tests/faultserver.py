@@ -80,7 +80,7 @@ class JsonlStream:
     ``line_delay`` pauses between lines.
     """
 
-    lines: list[Any]
+    lines: Iterable[Any]  # a generator works too: lines are encoded as they are sent
     cut_after: int | None = None
     cut: str = "close"
     framing: str = "chunked"

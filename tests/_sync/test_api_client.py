@@ -14,6 +14,7 @@ import logging
 import pickle
 import socket
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -302,6 +303,28 @@ def test_stream_yields_typed_items(fault: FaultServer) -> None:
     assert all(isinstance(r, TableRowSchema) for r in got)
     assert got[7].val == {"i": 7}
     assert fault.requests_to("/table/query_stream")[0].headers["accept"] == "application/jsonl"
+
+
+def test_stream_memory_stays_flat(fault: FaultServer) -> None:
+    # 10,000 lines of ~2 KB (about 20 MB), generated as they are sent: if the
+    # stream buffered the body, the peak would be tens of MB.
+    pad = "x" * 2000
+    fault.script(
+        "/table/query_stream",
+        JsonlStream({"digest": f"r{i}", "val": pad} for i in range(10_000)),
+    )
+    count = 0
+    tracemalloc.start()
+    try:
+        with make_client(fault) as api:
+            for row in api.table_query_stream(TableQueryReq(project_id="e/p", digest="t")):
+                count += 1
+                assert row.val == pad
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 10_000
+    assert peak < 5_000_000, f"peak traced memory {peak} bytes"
 
 
 @pytest.mark.parametrize(
