@@ -363,3 +363,10 @@ def test_storage_sizes(http: httpx.Client, project_id: str) -> None:
     assert kid["total_storage_size_bytes"] is None  # only roots carry the trace total
     plain = query(http, project_id)
     assert all(c["storage_size_bytes"] is None and c["total_storage_size_bytes"] is None for c in plain)
+
+
+def test_delete_more_than_the_hosted_limit_is_400(http: httpx.Client, project_id: str) -> None:
+    ids = [f"id{i}" for i in range(1001)]
+    r = http.post("/calls/delete", json={"project_id": project_id, "call_ids": ids})
+    assert r.status_code == 400
+    assert "call_ids" in r.json()["detail"] and "1000" in r.json()["detail"]

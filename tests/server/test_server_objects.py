@@ -375,3 +375,14 @@ def test_file_create_without_parts_is_4xx(http: httpx.Client, project_id: str) -
     assert r.status_code == 422 and "file" in r.json()["detail"]
     r = http.post("/file/create", files={"file": ("x", b"1")})
     assert r.status_code == 422 and "project_id" in r.json()["detail"]
+
+
+def test_long_id_lists_beyond_sqlite_variable_limits(http: httpx.Client, project_id: str) -> None:
+    # More values than SQLite allows bound variables in one statement (32,766).
+    noise = [f"n{i}" for i in range(40_000)]
+    create(http, project_id, "needle", {"x": 1})
+    found = objs(http, project_id, filter={"object_ids": [*noise, "needle"]})
+    assert [o["object_id"] for o in found] == ["needle"]
+    t = table_create(http, project_id, [{"i": 0}, {"i": 1}])
+    rows = table_rows(http, project_id, t["digest"], filter={"row_digests": [*noise, t["row_digests"][1]]})
+    assert [r["val"] for r in rows] == [{"i": 1}]

@@ -99,6 +99,9 @@ ON CONFLICT (project_id, id) DO UPDATE SET
     summary = excluded.summary
 """
 
+# The hosted service's limit on one /calls/delete.
+_MAX_DELETE_CALLS = 1000
+
 StartRow = tuple[Any, ...]
 EndRow = tuple[Any, ...]
 
@@ -389,6 +392,11 @@ class CallStore:
         """``/calls/delete``: soft-delete the calls and all their descendants; returns the count."""
         if not req.call_ids:
             return 0
+        if len(req.call_ids) > _MAX_DELETE_CALLS:
+            raise InvalidRequest(
+                f"call_ids: {len(req.call_ids)} given; delete at most {_MAX_DELETE_CALLS} "
+                "calls at once"
+            )
         marks = ", ".join("?" * len(req.call_ids))
         sql = f"""
             WITH RECURSIVE doomed(id) AS (
@@ -536,12 +544,12 @@ def _attach_total_storage(
     traces = {c["trace_id"] for c in calls if c.get("parent_id") is None}
     if not traces:
         return
-    marks = ", ".join("?" * len(traces))
     totals = dict(
         conn.execute(
             f"SELECT trace_id, SUM({_SIZE_SQL}) FROM calls WHERE project_id = ? "
-            f"AND deleted_at IS NULL AND trace_id IN ({marks}) GROUP BY trace_id",
-            [project_id, *traces],
+            "AND deleted_at IS NULL AND trace_id IN (SELECT value FROM json_each(?)) "
+            "GROUP BY trace_id",
+            [project_id, json.dumps(sorted(traces))],
         ).fetchall()
     )
     for call in calls:

@@ -5,6 +5,7 @@ Queries are compiled by ``_feedback_query`` (the ``$expr`` language over feedbac
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from typing import Any
@@ -144,8 +145,10 @@ class FeedbackStore:
             return 0
         with self.db.write() as conn:
             return conn.execute(
-                f"DELETE FROM feedback WHERE project_id = ? AND id IN ({', '.join('?' * len(ids))})",
-                [req.project_id, *ids],
+                # One JSON parameter, however many ids (SQLite caps bound variables).
+                "DELETE FROM feedback WHERE project_id = ? "
+                "AND id IN (SELECT value FROM json_each(?))",
+                [req.project_id, json.dumps(ids)],
             ).rowcount
 
     def query(self, req: FeedbackQueryReq) -> list[dict[str, Any]]:

@@ -275,8 +275,9 @@ class ObjectStore:
                 ("leaf_object_class", f.leaf_object_classes),
             ):
                 if values is not None:
-                    conds.append(f"{column} IN ({', '.join('?' * len(values))})")
-                    params.extend(values)
+                    # One JSON parameter, however many values (SQLite caps bound variables).
+                    conds.append(f"{column} IN (SELECT value FROM json_each(?))")
+                    params.append(json.dumps(values))
         order: list[str] = []
         for i, sort in enumerate(req.sort_by or []):
             if sort.field not in _OBJ_SORT_FIELDS:
@@ -452,8 +453,8 @@ class ObjectStore:
         params: list[Any] = [req.project_id, req.digest]
         row_filter = req.filter.row_digests if req.filter is not None else None
         if row_filter is not None:
-            conds.append(f"e.row_digest IN ({', '.join('?' * len(row_filter))})")
-            params.extend(row_filter)
+            conds.append("e.row_digest IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(row_filter))
         order: list[str] = []
         for i, sort in enumerate(req.sort_by or []):
             path = quote_json_path(sort.field, where=f"sort_by[{i}].field")
