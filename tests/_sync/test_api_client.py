@@ -511,7 +511,10 @@ def test_debug_log_line_per_request(
     lines = [r.getMessage() for r in caplog.records if r.name == "weave_client"]
     assert any(line.startswith("POST /obj/create -> 500 in ") for line in lines)
     assert any("POST /obj/create -> 200 in " in line and "attempt 2 of 3" in line for line in lines)
-    assert any(line.startswith("Retrying POST /obj/create") for line in lines)
+    assert any(
+        line.startswith("Retrying POST /obj/create") and "after HTTP 500 (retry 1 of 2)" in line
+        for line in lines
+    )
 
 
 # --- closing ------------------------------------------------------------------

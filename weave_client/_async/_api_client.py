@@ -399,7 +399,7 @@ class AsyncAPIClient:
                 method,
                 path,
                 delay,
-                _short(error),
+                _short(error, cause),
                 retry + 1,
                 policy.max_retries,
             )
@@ -602,7 +602,9 @@ class AsyncAPIClient:
         return await self._post("/feedback/replace", req, FeedbackReplaceRes)
 
 
-def _short(error: APIError) -> str:
-    """A one-line reason for a retry log line."""
+def _short(error: APIError, cause: BaseException | None) -> str:
+    """A one-line reason for a retry log line: ``HTTP 503`` or ``ReadTimeout``."""
     status = getattr(error, "status_code", None)
-    return f"HTTP {status}" if status is not None else type(error).__name__
+    if status is not None:
+        return f"HTTP {status}"
+    return type(cause).__name__ if cause is not None else type(error).__name__
