@@ -42,6 +42,7 @@ from weave_client._models import (
     ObjCreateReq,
     ObjCreateRes,
     ObjSchemaForInsert,
+    Query,
     TableQueryReq,
     TableRowSchema,
 )
@@ -410,6 +411,25 @@ async def test_calls_query_never_returns_a_truncated_list(fault: FaultServer) ->
     async with make_client(fault, max_retries=0) as api:
         with pytest.raises(APIConnectionError, match="incomplete"):
             await api.calls_query(CallsQueryReq(project_id="e/p"))
+
+
+# --- request encoding --------------------------------------------------------
+
+
+async def test_requests_are_sent_by_alias_keeping_explicit_nulls(fault: FaultServer) -> None:
+    query = Query.model_validate(
+        {"$expr": {"$eq": [{"$getField": "exception"}, {"$literal": None}]}}
+    )
+    fault.script("/calls/stream_query", JsonlStream([]))
+    async with make_client(fault) as api:
+        res = await api.calls_query(CallsQueryReq(project_id="e/p", query=query))
+    assert res.calls == []
+    sent = fault.requests_to("/calls/stream_query")[0]
+    assert sent.headers["content-type"] == "application/json"
+    # Excluding None would turn {"$literal": null} into {} and change the query.
+    assert sent.json()["query"] == {
+        "$expr": {"$eq": [{"$getField": "exception"}, {"$literal": None}]}
+    }
 
 
 # --- responses that do not match -------------------------------------------
