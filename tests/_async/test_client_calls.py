@@ -219,3 +219,34 @@ async def check_traced_calls(client: AsyncWeaveClient) -> None:
     assert [c.output for c in children] == [1, 3, 6]
     assert {c.id for c in await client.calls(op_names=["add"])} == {c.id for c in children}
     assert len([c async for c in client.calls_stream()]) == 4
+
+
+async def test_many_calls_stream_page_and_batch(
+    local_server_url: str, entity: str, project: str
+) -> None:
+    # Our server only: weave's reference server stores each call of a batch one by
+    # one, which makes thousands of calls slow; the shapes are covered above.
+    async with AsyncWeaveClient(entity, project, server_url=local_server_url) as client:
+        await check_many_calls(client)
+
+
+async def check_many_calls(client: AsyncWeaveClient) -> None:
+    n = 2500
+    trace = generate_id()
+    await log_calls(
+        client,
+        [
+            {"id": generate_id(), "op_name": "bulk", "trace_id": trace, "start": i, "end": i + 1,
+             "inputs": {"i": i}}
+            for i in range(n)
+        ],
+    )
+    seen = 0
+    async for call in client.calls_stream(sort_by="started_at"):
+        assert call.inputs == {"i": seen}
+        seen += 1
+    assert seen == n
+    sizes = [len(page) async for page in client.calls_pages(page_size=1000, columns=["id"])]
+    assert sizes == [1000, 1000, 500]
+    batches = [len(b) async for b in client.calls_batches(batch_size=1000, columns=["id"])]
+    assert batches == [1000, 1000, 500]

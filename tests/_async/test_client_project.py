@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -197,3 +198,31 @@ async def test_calls_on_a_wandb_server_link_to_its_ui(wandb: FaultServer, wandb_
         assert call.ui_url == f"{wandb.url}/ent/proj/weave/calls/0192-abc"
         assert call.op_short_name == "predict"
         assert call.ref.uri() == "weave:///ent/proj/call/0192-abc"
+
+
+async def test_server_resolution(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, local_server_url: str
+) -> None:
+    # Nothing configured: the embedded local server (data under the cache dir).
+    monkeypatch.setenv("WEAVE_CLIENT_CACHE_DIR", str(tmp_path))
+    async with AsyncWeaveClient("ent", "embedded") as client:
+        assert client.server_url.startswith("http://127.0.0.1:")
+        ref = await client.save({"where": "embedded"}, "thing")
+        assert await client.get(ref) == {"where": "embedded"}
+    # WEAVE_TRACE_SERVER_URL wins over the key.
+    monkeypatch.setenv("WANDB_API_KEY", KEY)
+    monkeypatch.setenv("WEAVE_TRACE_SERVER_URL", local_server_url)
+    client = AsyncWeaveClient("ent", "env")
+    assert client.server_url == local_server_url
+    await client.aclose()
+    # A key and no URL: the hosted service (nothing is sent until the client is used).
+    monkeypatch.delenv("WEAVE_TRACE_SERVER_URL")
+    client = AsyncWeaveClient("ent", "hosted")
+    assert client.server_url == "https://trace.wandb.ai"
+    assert client.is_hosted
+    assert KEY not in repr(client)
+    await client.aclose()
+    # The argument wins over everything.
+    client = AsyncWeaveClient("ent", "arg", server_url=local_server_url)
+    assert client.server_url == local_server_url and not client.is_hosted
+    await client.aclose()
