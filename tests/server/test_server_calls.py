@@ -370,3 +370,22 @@ def test_delete_more_than_the_hosted_limit_is_400(http: httpx.Client, project_id
     r = http.post("/calls/delete", json={"project_id": project_id, "call_ids": ids})
     assert r.status_code == 400
     assert "call_ids" in r.json()["detail"] and "1000" in r.json()["detail"]
+
+
+def test_repeated_records_in_one_batch_apply_in_order(http: httpx.Client, project_id: str) -> None:
+    upsert(
+        http,
+        start(project_id, "d", display_name="first", inputs={"x": 1}),
+        end(project_id, "d", output="one"),
+        start(project_id, "d", inputs={"x": 2}),  # later start: new inputs, keeps the name
+        end(project_id, "d", output="two"),
+        end(project_id, "only-end", output="e"),
+        start(project_id, "only-start"),
+    )
+    calls = {c["id"]: c for c in query(http, project_id)}
+    assert set(calls) == {"d", "only-start"}
+    d = calls["d"]
+    assert (d["display_name"], d["inputs"], d["output"]) == ("first", {"x": 2}, "two")
+    assert calls["only-start"]["ended_at"] is None
+    upsert(http, start(project_id, "only-end"))
+    assert {c["id"]: c["output"] for c in query(http, project_id)}["only-end"] == "e"

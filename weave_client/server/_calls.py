@@ -3,8 +3,8 @@
 Writes are upserts keyed by (project_id, id): a start fills the start columns,
 an end the end columns, in either order and any number of times, so a retried
 batch never makes a duplicate. ``/call/upsert_batch`` is the hot path: its body
-is parsed with ``json.loads`` and checked by hand (pydantic per item would cost
-more than the database), and only a body the fast check does not accept goes
+is parsed with orjson and checked by hand (pydantic per item would cost more
+than the database), and only a body the fast check does not accept goes
 through the wire models, which then either accept it or name the bad field.
 """
 
@@ -327,12 +327,14 @@ class CallStore:
         end_by_key: dict[tuple[str, str], EndRow] = {}
         for row in ends:
             end_by_key[(row[0], row[1])] = row
-        full = [
-            start + end_by_key.pop(key)[2:]
-            for key, start in start_by_key.items()
-            if key in end_by_key
-        ]
-        only_starts = [start_by_key[key] for key in start_by_key.keys() - {(r[0], r[1]) for r in full}]
+        full: list[tuple[Any, ...]] = []
+        only_starts: list[StartRow] = []
+        for key, start_row in start_by_key.items():
+            end_row = end_by_key.pop(key, None)
+            if end_row is None:
+                only_starts.append(start_row)
+            else:
+                full.append(start_row + end_row[2:])
         with self.db.write() as conn:
             if full:
                 conn.executemany(_FULL_SQL, full)
