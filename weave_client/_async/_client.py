@@ -34,6 +34,7 @@ from .._flow import objectify, register_object_ops
 from .._http import Secret
 from .._models import (
     CallReadReq,
+    CallSchema,
     CallsDeleteReq,
     CallsFilter,
     CallsQueryReq,
@@ -80,6 +81,7 @@ from ._call import Call
 from ._pagination import AsyncBatchIterator, AsyncPaginator
 from ._project import ensure_project_exists as _ensure_wandb_project
 from ._sender import AsyncCallSender, FlushResult
+from ._streaming import AsyncStream
 from ._table import Table
 
 logger = logging.getLogger("weave_client")
@@ -96,7 +98,8 @@ class AsyncCallStream:
 
     Iterate it (``async for``/``for``); memory holds one call however many
     arrive. The request is sent on the first item, after the client's pending
-    call records are flushed. Close it early with ``aclose()`` or a ``with`` block.
+    call records are flushed. Close it early (``aclose()``/``close()``, or a
+    ``with`` block) to release the connection.
     """
 
     def __init__(self, client: AsyncWeaveClient, req: CallsQueryReq) -> None:
@@ -104,15 +107,15 @@ class AsyncCallStream:
         self._req = req
         self._calls: AsyncIterator[Call] | None = None
         self._closed = False
-        self._stream: Any = None
+        self._stream: AsyncStream[CallSchema] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(project_id={self._req.project_id!r})"
 
     async def _iterate(self) -> AsyncIterator[Call]:
         await self._client._before_calls_read()
-        self._stream = self._client._api.calls_query_stream(self._req)
-        async with self._stream as stream:
+        self._stream = stream = self._client._api.calls_query_stream(self._req)
+        async with stream:
             async for schema in stream:
                 yield Call._from_schema(self._client, schema)
 

@@ -35,6 +35,7 @@ from .._flow import objectify, register_object_ops
 from .._http import Secret
 from .._models import (
     CallReadReq,
+    CallSchema,
     CallsDeleteReq,
     CallsFilter,
     CallsQueryReq,
@@ -81,6 +82,7 @@ from ._call import Call
 from ._pagination import SyncBatchIterator, SyncPaginator
 from ._project import ensure_project_exists as _ensure_wandb_project
 from ._sender import CallSender, FlushResult
+from ._streaming import SyncStream
 from ._table import Table
 
 logger = logging.getLogger("weave_client")
@@ -97,7 +99,8 @@ class SyncCallStream:
 
     Iterate it (``async for``/``for``); memory holds one call however many
     arrive. The request is sent on the first item, after the client's pending
-    call records are flushed. Close it early with ``aclose()`` or a ``with`` block.
+    call records are flushed. Close it early (``aclose()``/``close()``, or a
+    ``with`` block) to release the connection.
     """
 
     def __init__(self, client: WeaveClient, req: CallsQueryReq) -> None:
@@ -105,15 +108,15 @@ class SyncCallStream:
         self._req = req
         self._calls: Iterator[Call] | None = None
         self._closed = False
-        self._stream: Any = None
+        self._stream: SyncStream[CallSchema] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(project_id={self._req.project_id!r})"
 
     def _iterate(self) -> Iterator[Call]:
         self._client._before_calls_read()
-        self._stream = self._client._api.calls_query_stream(self._req)
-        with self._stream as stream:
+        self._stream = stream = self._client._api.calls_query_stream(self._req)
+        with stream:
             for schema in stream:
                 yield Call._from_schema(self._client, schema)
 
