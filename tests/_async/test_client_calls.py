@@ -145,6 +145,11 @@ async def test_stream_pages_and_batches(client: AsyncWeaveClient, tree: dict[str
     ]
     async with client.calls_stream(limit=1) as stream:
         assert len([c async for c in stream]) == 1
+    # Left after one call of four: the connection is released, the stream is done.
+    async with client.calls_stream() as stream:
+        first = await anext(stream)
+        assert first.id in tree.values()
+    assert [c async for c in stream] == []
 
     pages = [page async for page in client.calls_pages(page_size=3)]
     assert [len(p) for p in pages] == [3, 1]

@@ -146,6 +146,11 @@ def test_stream_pages_and_batches(client: WeaveClient, tree: dict[str, str]) -> 
     ]
     with client.calls_stream(limit=1) as stream:
         assert len([c for c in stream]) == 1
+    # Left after one call of four: the connection is released, the stream is done.
+    with client.calls_stream() as stream:
+        first = next(stream)
+        assert first.id in tree.values()
+    assert [c for c in stream] == []
 
     pages = [page for page in client.calls_pages(page_size=3)]
     assert [len(p) for p in pages] == [3, 1]

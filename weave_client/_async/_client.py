@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -105,14 +105,14 @@ class AsyncCallStream:
     def __init__(self, client: AsyncWeaveClient, req: CallsQueryReq) -> None:
         self._client = client
         self._req = req
-        self._calls: AsyncIterator[Call] | None = None
+        self._calls: AsyncGenerator[Call, None] | None = None
         self._closed = False
         self._stream: AsyncStream[CallSchema] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(project_id={self._req.project_id!r})"
 
-    async def _iterate(self) -> AsyncIterator[Call]:
+    async def _iterate(self) -> AsyncGenerator[Call, None]:
         await self._client._before_calls_read()
         self._stream = stream = self._client._api.calls_query_stream(self._req)
         async with stream:
@@ -132,6 +132,8 @@ class AsyncCallStream:
     async def aclose(self) -> None:
         """Stop reading and release the connection."""
         self._closed = True
+        if self._calls is not None:
+            await self._calls.aclose()  # leaves the stream's `with` block
         if self._stream is not None:
             await self._stream.aclose()
 

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import weakref
-from collections.abc import Iterator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -106,14 +106,14 @@ class SyncCallStream:
     def __init__(self, client: WeaveClient, req: CallsQueryReq) -> None:
         self._client = client
         self._req = req
-        self._calls: Iterator[Call] | None = None
+        self._calls: Generator[Call, None] | None = None
         self._closed = False
         self._stream: SyncStream[CallSchema] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(project_id={self._req.project_id!r})"
 
-    def _iterate(self) -> Iterator[Call]:
+    def _iterate(self) -> Generator[Call, None]:
         self._client._before_calls_read()
         self._stream = stream = self._client._api.calls_query_stream(self._req)
         with stream:
@@ -133,6 +133,8 @@ class SyncCallStream:
     def close(self) -> None:
         """Stop reading and release the connection."""
         self._closed = True
+        if self._calls is not None:
+            self._calls.close()  # leaves the stream's `with` block
         if self._stream is not None:
             self._stream.close()
 
