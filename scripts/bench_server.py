@@ -87,8 +87,18 @@ def serve_subprocess(db_path: Path) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "weave_client", "serve", "--port", str(port), "--db", str(db_path),
-         "--log-level", "warning"],
+        [
+            sys.executable,
+            "-m",
+            "weave_client",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(db_path),
+            "--log-level",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -133,7 +143,9 @@ def main() -> int:
         with serve(db_path) as url:
             # Warm up (first-request imports, page cache) outside the timing.
             with httpx.Client(base_url=url) as warm:
-                warm.post("/call/upsert_batch", content=make_bodies(10, 10, "bench/warmup")[0]).raise_for_status()
+                warm.post(
+                    "/call/upsert_batch", content=make_bodies(10, 10, "bench/warmup")[0]
+                ).raise_for_status()
 
             queue = list(reversed(bodies))
             lock = threading.Lock()

@@ -116,7 +116,9 @@ def test_body_limit_is_413(guarded: BackgroundServer) -> None:
                 yield b'"' + b"x" * 100 + b'",'
             yield b'"x"]}'
 
-        r = http.post("/refs/read_batch", content=chunks(), headers={"content-type": "application/json"})
+        r = http.post(
+            "/refs/read_batch", content=chunks(), headers={"content-type": "application/json"}
+        )
         assert r.status_code == 413
         small = http.post("/refs/read_batch", json={"refs": []})
         assert small.status_code == 200 and small.json() == {"vals": []}
@@ -140,7 +142,10 @@ def test_background_server_lifecycle(tmp_path: Path) -> None:
             json={"obj": {"project_id": "e/p", "object_id": "k", "val": 1}},
         ).raise_for_status()
     with start_background_server(tmp_path / "a.db") as third:
-        r = httpx.post(third.url + "/obj/read", json={"project_id": "e/p", "object_id": "k", "digest": "latest"})
+        r = httpx.post(
+            third.url + "/obj/read",
+            json={"project_id": "e/p", "object_id": "k", "digest": "latest"},
+        )
         assert r.json()["obj"]["val"] == 1
 
 
@@ -150,7 +155,9 @@ def test_api_key_never_in_repr(tmp_path: Path) -> None:
         assert KEY not in repr(vars(server))
 
 
-def test_embedded_server_is_a_singleton(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_embedded_server_is_a_singleton(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("WEAVE_CLIENT_DB", str(tmp_path / "embedded.db"))
     with caplog.at_level("INFO", logger="weave_client.server"):
         url = embedded_server_url()
@@ -169,14 +176,27 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(tmp_path: Path, *args: str, env_key: str | None = None) -> tuple[subprocess.Popen[str], str]:
+def _serve(
+    tmp_path: Path, *args: str, env_key: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "WEAVE_CLIENT_SERVER_API_KEY"}
     if env_key is not None:
         env["WEAVE_CLIENT_SERVER_API_KEY"] = env_key
     proc = subprocess.Popen(
-        [sys.executable, "-m", "weave_client", "serve", "--port", str(port), "--db", str(tmp_path / "cli.db"),
-         "--log-level", "warning", *args],
+        [
+            sys.executable,
+            "-m",
+            "weave_client",
+            "serve",
+            "--port",
+            str(port),
+            "--db",
+            str(tmp_path / "cli.db"),
+            "--log-level",
+            "warning",
+            *args,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -185,7 +205,9 @@ def _serve(tmp_path: Path, *args: str, env_key: str | None = None) -> tuple[subp
     return proc, f"http://127.0.0.1:{port}"
 
 
-def _wait(proc: subprocess.Popen[str], url: str, auth: tuple[str, str] | None = None) -> httpx.Response:
+def _wait(
+    proc: subprocess.Popen[str], url: str, auth: tuple[str, str] | None = None
+) -> httpx.Response:
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -237,6 +259,8 @@ def test_cli_serve_key_from_env_and_public_host_warning(tmp_path: Path) -> None:
 
 
 def test_cli_requires_a_command() -> None:
-    r = subprocess.run([sys.executable, "-m", "weave_client"], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "weave_client"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 2
     assert "serve" in r.stderr

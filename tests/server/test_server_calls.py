@@ -73,7 +73,12 @@ def test_health_and_server_info(http: httpx.Client) -> None:
 def test_upsert_batch_replies_in_order_and_is_idempotent(
     http: httpx.Client, local_server: BackgroundServer, project_id: str
 ) -> None:
-    items = [start(project_id, "a"), end(project_id, "a"), start(project_id, "b"), end(project_id, "b")]
+    items = [
+        start(project_id, "a"),
+        end(project_id, "a"),
+        start(project_id, "b"),
+        end(project_id, "b"),
+    ]
     first = upsert(http, *items)
     assert first == {
         "res": [{"id": "a", "trace_id": "trace-1"}, {}, {"id": "b", "trace_id": "trace-1"}, {}]
@@ -107,7 +112,9 @@ def test_end_before_start_makes_one_complete_call(
     assert call["inputs"] == {"q": "?"}
     assert call["output"] == "done"
     assert call["ended_at"] is not None
-    assert _rows(local_server.db_path, "SELECT COUNT(*) FROM calls WHERE project_id = ?", project_id) == [(1,)]
+    assert _rows(
+        local_server.db_path, "SELECT COUNT(*) FROM calls WHERE project_id = ?", project_id
+    ) == [(1,)]
 
 
 def test_start_and_end_routes(http: httpx.Client, project_id: str) -> None:
@@ -157,7 +164,9 @@ def test_refs_in_inputs_and_outputs_are_recorded(http: httpx.Client, project_id:
     assert [c["id"] for c in by_output] == ["r"]
 
 
-def test_nan_in_values_is_stored_as_null_and_stays_queryable(http: httpx.Client, project_id: str) -> None:
+def test_nan_in_values_is_stored_as_null_and_stays_queryable(
+    http: httpx.Client, project_id: str
+) -> None:
     body = json.dumps(
         {"batch": [start(project_id, "nan", inputs={"x": float("nan"), "k": "v"})]}
     )  # json.dumps writes NaN, as Python clients do
@@ -171,7 +180,9 @@ def test_nan_in_values_is_stored_as_null_and_stays_queryable(http: httpx.Client,
     assert [c["inputs"] for c in calls] == [{"x": None, "k": "v"}]
 
 
-def test_call_read_missing_is_null_as_the_hosted_service_answers(http: httpx.Client, project_id: str) -> None:
+def test_call_read_missing_is_null_as_the_hosted_service_answers(
+    http: httpx.Client, project_id: str
+) -> None:
     r = http.post("/call/read", json={"project_id": project_id, "id": "nope"})
     assert r.status_code == 200
     assert r.json() == {"call": None}
@@ -193,7 +204,9 @@ def test_call_update_sets_display_name(http: httpx.Client, project_id: str) -> N
 
 
 def test_call_update_errors(http: httpx.Client, project_id: str) -> None:
-    r = http.post("/call/update", json={"project_id": project_id, "call_id": "ghost", "display_name": "x"})
+    r = http.post(
+        "/call/update", json={"project_id": project_id, "call_id": "ghost", "display_name": "x"}
+    )
     assert r.status_code == 404
     assert "ghost" in r.json()["detail"]
     upsert(http, start(project_id, "u"))
@@ -226,7 +239,11 @@ def test_stream_query_is_jsonl_matching_query(http: httpx.Client, project_id: st
     for i in range(450):  # more than one chunk of the server's cursor reads
         call_id = f"c{i:04d}"
         items += [
-            start(project_id, call_id, started_at=f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}.000000+00:00"),
+            start(
+                project_id,
+                call_id,
+                started_at=f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}.000000+00:00",
+            ),
             end(project_id, call_id, output=i),
         ]
     upsert(http, *items)
@@ -240,10 +257,15 @@ def test_stream_query_is_jsonl_matching_query(http: httpx.Client, project_id: st
     assert lines == query(http, project_id, **{k: v for k, v in body.items() if k != "project_id"})
 
 
-def test_stream_query_with_a_bad_query_fails_before_streaming(http: httpx.Client, project_id: str) -> None:
+def test_stream_query_with_a_bad_query_fails_before_streaming(
+    http: httpx.Client, project_id: str
+) -> None:
     r = http.post(
         "/calls/stream_query",
-        json={"project_id": project_id, "sort_by": [{"field": "no_such_field", "direction": "asc"}]},
+        json={
+            "project_id": project_id,
+            "sort_by": [{"field": "no_such_field", "direction": "asc"}],
+        },
     )
     assert r.status_code == 400
     assert "no_such_field" in r.json()["detail"]
@@ -253,7 +275,10 @@ def test_query_stats_and_limits(http: httpx.Client, project_id: str) -> None:
     upsert(http, *(start(project_id, f"s{i}") for i in range(5)))
     stats = http.post("/calls/query_stats", json={"project_id": project_id}).json()
     assert stats["count"] == 5
-    assert http.post("/calls/query_stats", json={"project_id": project_id, "limit": 2}).json()["count"] == 2
+    assert (
+        http.post("/calls/query_stats", json={"project_id": project_id, "limit": 2}).json()["count"]
+        == 2
+    )
     r = http.post("/calls/query_stats", json={"project_id": project_id, "limit": 0})
     assert r.status_code == 400
     assert "limit" in r.json()["detail"]
@@ -279,7 +304,9 @@ def test_include_feedback_puts_feedback_in_summary(http: httpx.Client, project_i
     assert fb["id"] == r.json()["id"]
 
 
-def test_concurrent_batches_all_land(http: httpx.Client, local_server: BackgroundServer, project_id: str) -> None:
+def test_concurrent_batches_all_land(
+    http: httpx.Client, local_server: BackgroundServer, project_id: str
+) -> None:
     def send(n: int) -> int:
         with httpx.Client(base_url=local_server.url, timeout=30) as client:
             items = []
@@ -296,7 +323,10 @@ def test_concurrent_batches_all_land(http: httpx.Client, local_server: Backgroun
     ("body", "needle"),
     [
         ({"batch": [{"mode": "start", "req": {"start": {"project_id": "e/p"}}}]}, "op_name"),
-        ({"batch": [{"mode": "end", "req": {"end": {"project_id": "e/p", "id": "x"}}}]}, "ended_at"),
+        (
+            {"batch": [{"mode": "end", "req": {"end": {"project_id": "e/p", "id": "x"}}}]},
+            "ended_at",
+        ),
         ({"batch": [{"mode": "start", "req": {"start": {}}} for _ in range(1)]}, "started_at"),
         ({"batch": [{"mode": "sideways", "req": {}}]}, "batch.0"),
         ({"batch": "nope"}, "batch"),
@@ -310,7 +340,9 @@ def test_malformed_upsert_batch_names_the_field(http: httpx.Client, body: Any, n
 
 
 def test_upsert_batch_that_is_not_json_is_400(http: httpx.Client) -> None:
-    r = http.post("/call/upsert_batch", content=b"{not json", headers={"content-type": "application/json"})
+    r = http.post(
+        "/call/upsert_batch", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
     assert "JSON" in r.json()["detail"]
 
@@ -322,18 +354,30 @@ def test_a_bad_item_stores_nothing_of_its_batch(
     del bad["req"]["start"]["op_name"]
     r = http.post("/call/upsert_batch", json={"batch": [start(project_id, "good"), bad]})
     assert r.status_code == 422
-    assert _rows(local_server.db_path, "SELECT COUNT(*) FROM calls WHERE project_id = ?", project_id) == [(0,)]
+    assert _rows(
+        local_server.db_path, "SELECT COUNT(*) FROM calls WHERE project_id = ?", project_id
+    ) == [(0,)]
 
 
 def test_expand_columns_replaces_object_refs(http: httpx.Client, project_id: str) -> None:
     def create(object_id: str, val: Any) -> str:
-        r = http.post("/obj/create", json={"obj": {"project_id": project_id, "object_id": object_id, "val": val}})
+        r = http.post(
+            "/obj/create",
+            json={"obj": {"project_id": project_id, "object_id": object_id, "val": val}},
+        )
         assert r.status_code == 200, r.text
         return f"weave:///{project_id}/object/{object_id}:{r.json()['digest']}"
 
     prompt = create("prompt", {"text": "hi"})
     model = create("model", {"name": "m", "prompt": prompt})
-    upsert(http, start(project_id, "e", inputs={"model": model, "missing": f"weave:///{project_id}/object/no:abc"}))
+    upsert(
+        http,
+        start(
+            project_id,
+            "e",
+            inputs={"model": model, "missing": f"weave:///{project_id}/object/no:abc"},
+        ),
+    )
     (call,) = query(
         http, project_id, expand_columns=["inputs.model.prompt", "inputs.model", "inputs.missing"]
     )
@@ -356,13 +400,20 @@ def test_storage_sizes(http: httpx.Client, project_id: str) -> None:
         end(project_id, "root"),
         start(project_id, "kid", parent_id="root", inputs={"text": "y" * 50}),
     )
-    calls = {c["id"]: c for c in query(http, project_id, include_storage_size=True, include_total_storage_size=True)}
+    calls = {
+        c["id"]: c
+        for c in query(http, project_id, include_storage_size=True, include_total_storage_size=True)
+    }
     root, kid = calls["root"], calls["kid"]
     assert root["storage_size_bytes"] > 100 and kid["storage_size_bytes"] > 50
-    assert root["total_storage_size_bytes"] == root["storage_size_bytes"] + kid["storage_size_bytes"]
+    assert (
+        root["total_storage_size_bytes"] == root["storage_size_bytes"] + kid["storage_size_bytes"]
+    )
     assert kid["total_storage_size_bytes"] is None  # only roots carry the trace total
     plain = query(http, project_id)
-    assert all(c["storage_size_bytes"] is None and c["total_storage_size_bytes"] is None for c in plain)
+    assert all(
+        c["storage_size_bytes"] is None and c["total_storage_size_bytes"] is None for c in plain
+    )
 
 
 def test_delete_more_than_the_hosted_limit_is_400(http: httpx.Client, project_id: str) -> None:

@@ -17,10 +17,18 @@ def http(local_server: BackgroundServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def add(http: httpx.Client, project_id: str, ref: str, ftype: str, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def add(
+    http: httpx.Client, project_id: str, ref: str, ftype: str, payload: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
     r = http.post(
         "/feedback/create",
-        json={"project_id": project_id, "weave_ref": ref, "feedback_type": ftype, "payload": payload, **extra},
+        json={
+            "project_id": project_id,
+            "weave_ref": ref,
+            "feedback_type": ftype,
+            "payload": payload,
+            **extra,
+        },
     )
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -52,7 +60,9 @@ def test_create_and_query(http: httpx.Client, project_id: str) -> None:
     assert first["payload"] == {"note": "first"} and first["weave_ref"] == call_a
     assert first["project_id"] == project_id
 
-    on_a = fq(http, project_id, query=eq("weave_ref", call_a), fields=["feedback_type", "payload.note"])
+    on_a = fq(
+        http, project_id, query=eq("weave_ref", call_a), fields=["feedback_type", "payload.note"]
+    )
     assert on_a == [
         {"feedback_type": "wandb.note.1", "payload.note": "first"},
         {"feedback_type": "wandb.reaction.1", "payload.note": None},
@@ -64,7 +74,9 @@ def test_create_and_query(http: httpx.Client, project_id: str) -> None:
         fields=["weave_ref"],
     )
     assert scored == [{"weave_ref": call_b}]
-    newest_first = fq(http, project_id, sort_by=[{"field": "created_at", "direction": "desc"}], limit=2)
+    newest_first = fq(
+        http, project_id, sort_by=[{"field": "created_at", "direction": "desc"}], limit=2
+    )
     assert [f["feedback_type"] for f in newest_first] == ["custom", "wandb.reaction.1"]
     assert [f["feedback_type"] for f in fq(http, project_id, offset=2)] == ["custom"]
 
@@ -111,13 +123,39 @@ def test_replace(http: httpx.Client, project_id: str) -> None:
     ("body", "status", "needle"),
     [
         ({"weave_ref": "not-a-ref", "feedback_type": "custom", "payload": {}}, 400, "weave_ref"),
-        ({"weave_ref": "weave:///e/p/call/x", "feedback_type": "wandb.note.1", "payload": {"note": ""}}, 400, "payload.note"),
-        ({"weave_ref": "weave:///e/p/call/x", "feedback_type": "wandb.reaction.1", "payload": {}}, 400, "payload.emoji"),
-        ({"weave_ref": "weave:///e/p/call/x", "feedback_type": "custom", "payload": {"big": "x" * (1 << 20)}}, 400, "payload"),
+        (
+            {
+                "weave_ref": "weave:///e/p/call/x",
+                "feedback_type": "wandb.note.1",
+                "payload": {"note": ""},
+            },
+            400,
+            "payload.note",
+        ),
+        (
+            {
+                "weave_ref": "weave:///e/p/call/x",
+                "feedback_type": "wandb.reaction.1",
+                "payload": {},
+            },
+            400,
+            "payload.emoji",
+        ),
+        (
+            {
+                "weave_ref": "weave:///e/p/call/x",
+                "feedback_type": "custom",
+                "payload": {"big": "x" * (1 << 20)},
+            },
+            400,
+            "payload",
+        ),
         ({"weave_ref": "weave:///e/p/call/x", "feedback_type": "custom"}, 422, "payload"),
     ],
 )
-def test_create_errors(http: httpx.Client, project_id: str, body: dict[str, Any], status: int, needle: str) -> None:
+def test_create_errors(
+    http: httpx.Client, project_id: str, body: dict[str, Any], status: int, needle: str
+) -> None:
     r = http.post("/feedback/create", json={"project_id": project_id, **body})
     assert r.status_code == status, r.text
     assert needle in r.json()["detail"]

@@ -35,13 +35,17 @@ def http(local_server: BackgroundServer) -> Iterator[httpx.Client]:
 
 
 def create(http: httpx.Client, project_id: str, object_id: str, val: Any) -> str:
-    r = http.post("/obj/create", json={"obj": {"project_id": project_id, "object_id": object_id, "val": val}})
+    r = http.post(
+        "/obj/create", json={"obj": {"project_id": project_id, "object_id": object_id, "val": val}}
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["digest"])
 
 
 def read(http: httpx.Client, project_id: str, object_id: str, digest: str) -> httpx.Response:
-    return http.post("/obj/read", json={"project_id": project_id, "object_id": object_id, "digest": digest})
+    return http.post(
+        "/obj/read", json={"project_id": project_id, "object_id": object_id, "digest": digest}
+    )
 
 
 def objs(http: httpx.Client, project_id: str, **body: Any) -> list[dict[str, Any]]:
@@ -65,7 +69,10 @@ def test_versions_dedupe_and_digest(http: httpx.Client, project_id: str) -> None
     assert create(http, project_id, "other", {"b": 1, "a": 2}) == value_digest({"b": 1, "a": 2})
 
     versions = objs(http, project_id, filter={"object_ids": ["thing"]})
-    assert [(o["digest"], o["version_index"], o["is_latest"]) for o in versions] == [(d0, 0, 0), (d1, 1, 1)]
+    assert [(o["digest"], o["version_index"], o["is_latest"]) for o in versions] == [
+        (d0, 0, 0),
+        (d1, 1, 1),
+    ]
 
 
 def test_read_by_digest_latest_and_version(http: httpx.Client, project_id: str) -> None:
@@ -79,7 +86,13 @@ def test_read_by_digest_latest_and_version(http: httpx.Client, project_id: str) 
         assert obj["version_index"] == expected
         assert obj["project_id"] == project_id and obj["object_id"] == "m"
     r = http.post(
-        "/obj/read", json={"project_id": project_id, "object_id": "m", "digest": "latest", "metadata_only": True}
+        "/obj/read",
+        json={
+            "project_id": project_id,
+            "object_id": "m",
+            "digest": "latest",
+            "metadata_only": True,
+        },
     )
     assert r.json()["obj"]["val"] == {} and r.json()["obj"]["digest"] == d1
 
@@ -92,16 +105,32 @@ def test_read_missing_is_404(http: httpx.Client, project_id: str, digest: str) -
 
 
 def test_object_classes_and_ops(http: httpx.Client, project_id: str) -> None:
-    model = {"_type": "MyModel", "_class_name": "MyModel", "_bases": ["Model", "Object", "BaseModel"], "x": 1}
-    dataset = {"_type": "Dataset", "_class_name": "Dataset", "_bases": ["Object", "BaseModel"], "rows": []}
+    model = {
+        "_type": "MyModel",
+        "_class_name": "MyModel",
+        "_bases": ["Model", "Object", "BaseModel"],
+        "x": 1,
+    }
+    dataset = {
+        "_type": "Dataset",
+        "_class_name": "Dataset",
+        "_bases": ["Object", "BaseModel"],
+        "rows": [],
+    }
     op = {"_type": "CustomWeaveType", "weave_type": {"type": "Op"}, "files": {"obj.py": "abc"}}
     create(http, project_id, "model", model)
     create(http, project_id, "data", dataset)
     create(http, project_id, "fn", op)
     create(http, project_id, "plain", [1, 2])
     by_id = {o["object_id"]: o for o in objs(http, project_id)}
-    assert (by_id["model"]["base_object_class"], by_id["model"]["leaf_object_class"]) == ("Model", "MyModel")
-    assert (by_id["data"]["base_object_class"], by_id["data"]["leaf_object_class"]) == ("Dataset", "Dataset")
+    assert (by_id["model"]["base_object_class"], by_id["model"]["leaf_object_class"]) == (
+        "Model",
+        "MyModel",
+    )
+    assert (by_id["data"]["base_object_class"], by_id["data"]["leaf_object_class"]) == (
+        "Dataset",
+        "Dataset",
+    )
     assert by_id["plain"]["base_object_class"] is None
     assert by_id["fn"]["kind"] == "op" and by_id["model"]["kind"] == "object"
     assert [o["object_id"] for o in objs(http, project_id, filter={"is_op": True})] == ["fn"]
@@ -110,25 +139,42 @@ def test_object_classes_and_ops(http: httpx.Client, project_id: str) -> None:
         "model",
         "plain",
     ]
-    assert [o["object_id"] for o in objs(http, project_id, filter={"base_object_classes": ["Model"]})] == ["model"]
-    assert [o["object_id"] for o in objs(http, project_id, filter={"leaf_object_classes": ["Dataset"]})] == ["data"]
+    assert [
+        o["object_id"] for o in objs(http, project_id, filter={"base_object_classes": ["Model"]})
+    ] == ["model"]
+    assert [
+        o["object_id"] for o in objs(http, project_id, filter={"leaf_object_classes": ["Dataset"]})
+    ] == ["data"]
 
 
 def test_objs_query_latest_sort_paging_metadata(http: httpx.Client, project_id: str) -> None:
     for name in ("b", "a", "c"):
         create(http, project_id, name, {"n": name, "v": 0})
     create(http, project_id, "a", {"n": "a", "v": 1})
-    latest = objs(http, project_id, filter={"latest_only": True}, sort_by=[{"field": "object_id", "direction": "desc"}])
+    latest = objs(
+        http,
+        project_id,
+        filter={"latest_only": True},
+        sort_by=[{"field": "object_id", "direction": "desc"}],
+    )
     assert [(o["object_id"], o["val"]["v"]) for o in latest] == [("c", 0), ("b", 0), ("a", 1)]
     page = objs(
-        http, project_id, sort_by=[{"field": "object_id", "direction": "asc"}], limit=2, offset=1, metadata_only=True
+        http,
+        project_id,
+        sort_by=[{"field": "object_id", "direction": "asc"}],
+        limit=2,
+        offset=1,
+        metadata_only=True,
     )
     assert [o["object_id"] for o in page] == ["a", "b"]
     assert all(o["val"] == {} for o in page)
     sized = objs(http, project_id, filter={"object_ids": ["b"]}, include_storage_size=True)
     assert [o["size_bytes"] for o in sized] == [len(json.dumps({"n": "b", "v": 0}))]
     assert objs(http, project_id, filter={"object_ids": ["b"]})[0]["size_bytes"] is None
-    r = http.post("/objs/query", json={"project_id": project_id, "sort_by": [{"field": "val", "direction": "asc"}]})
+    r = http.post(
+        "/objs/query",
+        json={"project_id": project_id, "sort_by": [{"field": "val", "direction": "asc"}]},
+    )
     assert r.status_code == 400
     assert "sort_by[0].field" in r.json()["detail"]
     r = http.post("/objs/query", json={"project_id": project_id, "limit": -1})
@@ -159,13 +205,17 @@ def test_delete_all_versions_and_missing(http: httpx.Client, project_id: str) ->
     assert read(http, project_id, "all", "latest").status_code == 404
     r = http.post("/obj/delete", json={"project_id": project_id, "object_id": "all"})
     assert r.status_code == 404
-    r = http.post("/obj/delete", json={"project_id": project_id, "object_id": "x", "digests": ["v9"]})
+    r = http.post(
+        "/obj/delete", json={"project_id": project_id, "object_id": "x", "digests": ["v9"]}
+    )
     assert r.status_code == 404 and "v9" in r.json()["detail"]
 
 
 @pytest.mark.parametrize("object_id", ["has space", "", "slash/name", "x" * 129])
 def test_invalid_object_names_are_400(http: httpx.Client, project_id: str, object_id: str) -> None:
-    r = http.post("/obj/create", json={"obj": {"project_id": project_id, "object_id": object_id, "val": 1}})
+    r = http.post(
+        "/obj/create", json={"obj": {"project_id": project_id, "object_id": object_id, "val": 1}}
+    )
     assert r.status_code == 400
     assert "obj.object_id" in r.json()["detail"]
 
@@ -174,12 +224,26 @@ def test_builtin_object_class_must_match(http: httpx.Client, project_id: str) ->
     val = {"_type": "Leaderboard", "_class_name": "Leaderboard", "_bases": ["Object", "BaseModel"]}
     ok = http.post(
         "/obj/create",
-        json={"obj": {"project_id": project_id, "object_id": "lb", "val": val, "builtin_object_class": "Leaderboard"}},
+        json={
+            "obj": {
+                "project_id": project_id,
+                "object_id": "lb",
+                "val": val,
+                "builtin_object_class": "Leaderboard",
+            }
+        },
     )
     assert ok.status_code == 200
     bad = http.post(
         "/obj/create",
-        json={"obj": {"project_id": project_id, "object_id": "lb", "val": val, "builtin_object_class": "Other"}},
+        json={
+            "obj": {
+                "project_id": project_id,
+                "object_id": "lb",
+                "val": val,
+                "builtin_object_class": "Other",
+            }
+        },
     )
     assert bad.status_code == 400 and "builtin_object_class" in bad.json()["detail"]
 
@@ -193,7 +257,9 @@ def table_create(http: httpx.Client, project_id: str, rows: list[dict[str, Any]]
     return dict(r.json())
 
 
-def table_rows(http: httpx.Client, project_id: str, digest: str, **body: Any) -> list[dict[str, Any]]:
+def table_rows(
+    http: httpx.Client, project_id: str, digest: str, **body: Any
+) -> list[dict[str, Any]]:
     r = http.post("/table/query", json={"project_id": project_id, "digest": digest, **body})
     assert r.status_code == 200, r.text
     return list(r.json()["rows"])
@@ -211,11 +277,15 @@ def test_table_create_digests_and_query(http: httpx.Client, project_id: str) -> 
     assert [r["val"] for r in got] == rows
     assert [r["digest"] for r in got] == row_digests
     assert [r["original_index"] for r in got] == [0, 1, 2]
-    assert [r["val"]["q"] for r in table_rows(http, project_id, t["digest"], limit=1, offset=1)] == ["b"]
+    assert [
+        r["val"]["q"] for r in table_rows(http, project_id, t["digest"], limit=1, offset=1)
+    ] == ["b"]
     assert [r["val"]["q"] for r in table_rows(http, project_id, t["digest"], offset=2)] == ["c"]
     by_n = table_rows(http, project_id, t["digest"], sort_by=[{"field": "n", "direction": "desc"}])
     assert [(r["val"]["n"], r["original_index"]) for r in by_n] == [(3, 0), (2, 2), (1, 1)]
-    picked = table_rows(http, project_id, t["digest"], filter={"row_digests": [row_digests[2], row_digests[0]]})
+    picked = table_rows(
+        http, project_id, t["digest"], filter={"row_digests": [row_digests[2], row_digests[0]]}
+    )
     assert [r["val"]["q"] for r in picked] == ["a", "c"]
     stats = http.post("/table/query_stats", json={"project_id": project_id, "digest": t["digest"]})
     assert stats.json() == {"count": 3}
@@ -238,33 +308,52 @@ def test_table_update_append_pop_insert(http: httpx.Client, project_id: str) -> 
     assert r.status_code == 200, r.text
     new = r.json()
     assert new["digest"] != base["digest"]
-    assert new["updated_row_digests"] == [value_digest({"i": 3}), value_digest({"i": 0}), value_digest({"i": 9})]
+    assert new["updated_row_digests"] == [
+        value_digest({"i": 3}),
+        value_digest({"i": 0}),
+        value_digest({"i": 9}),
+    ]
     assert [row["val"]["i"] for row in table_rows(http, project_id, new["digest"])] == [1, 9, 2, 3]
     # The base version is unchanged, and the same content from scratch has the same digest.
     assert [row["val"]["i"] for row in table_rows(http, project_id, base["digest"])] == [0, 1, 2]
-    assert table_create(http, project_id, [{"i": 1}, {"i": 9}, {"i": 2}, {"i": 3}])["digest"] == new["digest"]
+    assert (
+        table_create(http, project_id, [{"i": 1}, {"i": 9}, {"i": 2}, {"i": 3}])["digest"]
+        == new["digest"]
+    )
 
 
 def test_table_update_errors(http: httpx.Client, project_id: str) -> None:
     base = table_create(http, project_id, [{"i": 0}])
     r = http.post(
         "/table/update",
-        json={"project_id": project_id, "base_digest": base["digest"], "updates": [{"pop": {"index": 5}}]},
+        json={
+            "project_id": project_id,
+            "base_digest": base["digest"],
+            "updates": [{"pop": {"index": 5}}],
+        },
     )
     assert r.status_code == 400 and "updates[0].pop.index" in r.json()["detail"]
     r = http.post(
         "/table/update",
-        json={"project_id": project_id, "base_digest": base["digest"], "updates": [{"shuffle": {}}]},
+        json={
+            "project_id": project_id,
+            "base_digest": base["digest"],
+            "updates": [{"shuffle": {}}],
+        },
     )
     assert r.status_code == 422 and "updates.0" in r.json()["detail"]
-    r = http.post("/table/update", json={"project_id": project_id, "base_digest": "nope", "updates": []})
+    r = http.post(
+        "/table/update", json={"project_id": project_id, "base_digest": "nope", "updates": []}
+    )
     assert r.status_code == 404
 
 
 def test_table_query_stream_and_missing(http: httpx.Client, project_id: str) -> None:
     rows = [{"i": i, "s": "x" * (i % 7)} for i in range(1200)]
     t = table_create(http, project_id, rows)
-    with http.stream("POST", "/table/query_stream", json={"project_id": project_id, "digest": t["digest"]}) as r:
+    with http.stream(
+        "POST", "/table/query_stream", json={"project_id": project_id, "digest": t["digest"]}
+    ) as r:
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("application/jsonl")
         got = [json.loads(line) for line in r.iter_lines() if line]
@@ -285,7 +374,9 @@ def refs(http: httpx.Client, *uris: str) -> httpx.Response:
 def test_refs_object_op_and_paths(http: httpx.Client, project_id: str) -> None:
     val = {"a": {"b": [10, 20, {"c": "deep"}]}, "name": "x"}
     d = create(http, project_id, "obj", val)
-    op_d = create(http, project_id, "fn", {"_type": "CustomWeaveType", "weave_type": {"type": "Op"}})
+    op_d = create(
+        http, project_id, "fn", {"_type": "CustomWeaveType", "weave_type": {"type": "Op"}}
+    )
     base = f"weave:///{project_id}/object/obj:{d}"
     r = refs(
         http,
@@ -297,7 +388,14 @@ def test_refs_object_op_and_paths(http: httpx.Client, project_id: str) -> None:
         f"{base}/key/a/key/b/index/99",
     )
     assert r.status_code == 200, r.text
-    assert r.json()["vals"] == [val, {"_type": "CustomWeaveType", "weave_type": {"type": "Op"}}, 20, "deep", None, None]
+    assert r.json()["vals"] == [
+        val,
+        {"_type": "CustomWeaveType", "weave_type": {"type": "Op"}},
+        20,
+        "deep",
+        None,
+        None,
+    ]
 
 
 def test_refs_follow_nested_refs_and_table_rows(http: httpx.Client, project_id: str) -> None:
@@ -354,11 +452,15 @@ def test_refs_deleted_missing_and_malformed(http: httpx.Client, project_id: str)
 
 def test_file_create_and_content(http: httpx.Client, project_id: str) -> None:
     content = b"def f(x):\n    return x + 1\n" + bytes(range(256))
-    r = http.post("/file/create", data={"project_id": project_id}, files={"file": ("obj.py", content)})
+    r = http.post(
+        "/file/create", data={"project_id": project_id}, files={"file": ("obj.py", content)}
+    )
     assert r.status_code == 200, r.text
     digest = r.json()["digest"]
     assert digest == weave_digest(content)
-    again = http.post("/file/create", data={"project_id": project_id}, files={"file": ("x", content)})
+    again = http.post(
+        "/file/create", data={"project_id": project_id}, files={"file": ("x", content)}
+    )
     assert again.json()["digest"] == digest
     got = http.post("/file/content", json={"project_id": project_id, "digest": digest})
     assert got.status_code == 200
@@ -384,5 +486,7 @@ def test_long_id_lists_beyond_sqlite_variable_limits(http: httpx.Client, project
     found = objs(http, project_id, filter={"object_ids": [*noise, "needle"]})
     assert [o["object_id"] for o in found] == ["needle"]
     t = table_create(http, project_id, [{"i": 0}, {"i": 1}])
-    rows = table_rows(http, project_id, t["digest"], filter={"row_digests": [*noise, t["row_digests"][1]]})
+    rows = table_rows(
+        http, project_id, t["digest"], filter={"row_digests": [*noise, t["row_digests"][1]]}
+    )
     assert [r["val"] for r in rows] == [{"i": 1}]

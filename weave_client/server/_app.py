@@ -87,7 +87,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def _send_json(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_json(
+    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send(
         {
@@ -169,9 +171,7 @@ class _BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = (
-            f"request body is larger than this server's limit of {self.max_bytes} bytes"
-        )
+        too_large = f"request body is larger than this server's limit of {self.max_bytes} bytes"
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -200,7 +200,9 @@ class _BodyLimit:
             more = message.get("more_body", False)
         body = b"".join(chunks)
         await self.app(
-            scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send
+            scope,
+            _replay([{"type": "http.request", "body": body, "more_body": False}], receive),
+            send,
         )
 
 
@@ -229,7 +231,11 @@ def _validation_detail(errors: list[Any]) -> str:
 def _jsonable_errors(errors: list[Any]) -> list[dict[str, Any]]:
     # Only loc/msg/type: "input" may echo a large (or sensitive) part of the body.
     return [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
         for e in errors
     ]
 
@@ -414,9 +420,7 @@ def create_app(
 
     @app.post("/file/create")
     @app.post("/files/create", include_in_schema=False)
-    async def file_create(
-        project_id: Annotated[str, Form()], file: UploadFile
-    ) -> FileCreateRes:
+    async def file_create(project_id: Annotated[str, Form()], file: UploadFile) -> FileCreateRes:
         content = await file.read()
         digest = await anyio.to_thread.run_sync(objects.file_create, project_id, content)
         return FileCreateRes(digest=digest)

@@ -132,9 +132,7 @@ def start_background_server(
 
     ``port=0`` picks a free port (read it from ``.port``/``.url``).
     """
-    return BackgroundServer(
-        db_path, host, port, api_key, max_body_bytes=max_body_bytes
-    ).start()
+    return BackgroundServer(db_path, host, port, api_key, max_body_bytes=max_body_bytes).start()
 
 
 _embedded_lock = threading.Lock()

@@ -514,8 +514,7 @@ class CallStore:
                     _attach_feedback(conn, req.project_id, calls)
                 self._expand(req, calls)
                 yield b"".join(
-                    CallSchema.model_validate(c).model_dump_json().encode() + b"\n"
-                    for c in calls
+                    CallSchema.model_validate(c).model_dump_json().encode() + b"\n" for c in calls
                 )
         finally:
             cursor.close()

@@ -68,8 +68,7 @@ def _check_object_id(object_id: str, where: str) -> None:
             else f"contains invalid characters {bad}"
         )
         raise InvalidRequest(
-            f"{where}: object name {object_id!r} {why}; "
-            "use letters, digits, '_', '-' and '.'"
+            f"{where}: object name {object_id!r} {why}; use letters, digits, '_', '-' and '.'"
         )
 
 
@@ -227,7 +226,12 @@ class ObjectStore:
         return digest
 
     def _find_version(
-        self, conn: sqlite3.Connection, project_id: str, object_id: str, version: str, *,
+        self,
+        conn: sqlite3.Connection,
+        project_id: str,
+        object_id: str,
+        version: str,
+        *,
         metadata_only: bool = False,
     ) -> sqlite3.Row | None:
         cond, params = _version_condition(version)
@@ -244,7 +248,10 @@ class ObjectStore:
         """``/obj/read`` by digest, ``latest`` or ``v{N}``."""
         with self.db.read() as conn:
             row = self._find_version(
-                conn, req.project_id, req.object_id, req.digest,
+                conn,
+                req.project_id,
+                req.object_id,
+                req.digest,
                 metadata_only=bool(req.metadata_only),
             )
         if row is None:
@@ -323,9 +330,7 @@ class ObjectStore:
                         )
                     found.add(row["digest"])
             else:
-                found = {
-                    r["digest"] for r in conn.execute(base, (req.project_id, req.object_id))
-                }
+                found = {r["digest"] for r in conn.execute(base, (req.project_id, req.object_id))}
                 if not found:
                     raise NotFound(
                         f"object {req.object_id!r} not found in project {req.project_id!r}"
@@ -391,7 +396,9 @@ class ObjectStore:
             digest = self._store_table(conn, project_id, row_digests, rows)
         return digest, row_digests
 
-    def _table_row_digests(self, conn: sqlite3.Connection, project_id: str, digest: str) -> list[str]:
+    def _table_row_digests(
+        self, conn: sqlite3.Connection, project_id: str, digest: str
+    ) -> list[str]:
         if not self._table_exists(conn, project_id, digest):
             raise NotFound(f"table {digest!r} not found in project {project_id!r}")
         return [
@@ -569,7 +576,11 @@ class ObjectStore:
             return [self._resolve(conn, p, refs[i], cache) for i, p in enumerate(parsed)]
 
     def _object_value(
-        self, conn: sqlite3.Connection, ref: ParsedRef, uri: str, cache: dict[tuple[str, str, str], Any]
+        self,
+        conn: sqlite3.Connection,
+        ref: ParsedRef,
+        uri: str,
+        cache: dict[tuple[str, str, str], Any],
     ) -> Any:
         key = (ref.project_id, ref.name, ref.version)
         if key not in cache:
