@@ -36,7 +36,9 @@ def _batch(project_id: str, call_id: str) -> dict[str, object]:
         "output": 2,
         "summary": {},
     }
-    return {"batch": [{"mode": "start", "req": {"start": start}}, {"mode": "end", "req": {"end": end}}]}
+    return {
+        "batch": [{"mode": "start", "req": {"start": start}}, {"mode": "end", "req": {"end": end}}]
+    }
 
 
 def _post_twice(server_url: str, project_id: str) -> tuple[str, list[httpx.Response]]:

@@ -306,6 +306,20 @@ class AsyncCallSender:
     # --- the worker ----------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._run_batches()
+        except BaseException:
+            # The worker was stopped from outside (e.g. the async client's event
+            # loop ended without aclose()): nothing will ever send what is still
+            # queued, so it is reported, never lost silently.
+            with self._room:
+                leftover = list(self._queue)
+                self._queue.clear()
+            if leftover:
+                self._fail(leftover, "the sender was stopped before they were sent")
+            raise
+
+    async def _run_batches(self) -> None:
         self._worker_thread = threading.get_ident()
         while True:
             await self._wakeup.wait_for(lambda: bool(self._queue) or self._closing)

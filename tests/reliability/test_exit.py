@@ -1,0 +1,114 @@
+"""Interpreter exit with a server that never answers: bounded, and it says what was lost.
+
+Each case runs a real child interpreter that traces calls against a port that
+accepts connections and never answers, then exits without closing its client.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Generous: the point is "finishes", not "fast" (speed is for scripts/bench_reliability.py).
+HANG_LIMIT_S = 45.0
+
+SYNC_CHILD = """
+    import logging, sys, time
+    from weave_client import WeaveClient, op
+    logging.basicConfig(level=logging.WARNING)
+
+    @op
+    def work(x):
+        return x
+
+    client = WeaveClient("e", "p", server_url=sys.argv[1], timeout=0.5, max_retries=0)
+    client._sender.exit_timeout = 1.0   # the bound under test (default 10 s)
+    client.__enter__()                   # made current, never closed
+    for i in range(50):
+        work(i)
+    time.sleep(0.2)                      # the sender is stuck on its first request now
+    for i in range(50):
+        work(i)
+    print("traced 100 calls", flush=True)
+"""
+
+ASYNC_CHILD = """
+    import asyncio, logging, sys
+    from weave_client import AsyncWeaveClient, async_op
+    logging.basicConfig(level=logging.WARNING)
+
+    @async_op
+    async def work(x):
+        return x
+
+    async def main():
+        client = AsyncWeaveClient("e", "p", server_url=sys.argv[1], timeout=0.5, max_retries=0)
+        await client.__aenter__()        # made current, never closed
+        for i in range(50):
+            await work(i)
+        await asyncio.sleep(0.2)         # the sender is stuck on its first request now
+        for i in range(50):
+            await work(i)
+        print("traced 100 calls", flush=True)
+
+    asyncio.run(main())                  # the loop ends with the client still open
+"""
+
+
+@pytest.fixture
+def silent_server_url() -> Iterator[str]:
+    """A port that accepts connections and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def _run(child: str, url: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(child))
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=HANG_LIMIT_S,
+        cwd=ROOT,
+    )
+    return done, time.monotonic() - started
+
+
+def _reported(stderr: str) -> int:
+    lost = [int(n) for n in re.findall(r"(\d+) call records not (?:stored|sent)", stderr)]
+    return sum(lost)
+
+
+def test_sync_exit_is_bounded_and_reports_unsent(silent_server_url: str, tmp_path: Path) -> None:
+    done, elapsed = _run(SYNC_CHILD, silent_server_url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "traced 100 calls" in done.stdout
+    # 100 calls = 200 records, plus the op's version save: all pending, all reported.
+    assert "exiting with 201 call records not sent after waiting 1.0 s" in done.stderr, done.stderr
+    print(f"\n[exit sync] finished in {elapsed:.1f} s (exit_timeout 1.0 s)")
+
+
+def test_async_loop_end_reports_every_unsent_record(silent_server_url: str, tmp_path: Path) -> None:
+    done, elapsed = _run(ASYNC_CHILD, silent_server_url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "traced 100 calls" in done.stdout
+    # The batch in flight and the records still queued behind it: 200 in all.
+    assert _reported(done.stderr) == 200, done.stderr
+    print(f"\n[exit async] finished in {elapsed:.1f} s")
