@@ -440,3 +440,31 @@ def test_repeated_records_in_one_batch_apply_in_order(http: httpx.Client, projec
     assert calls["only-start"]["ended_at"] is None
     upsert(http, start(project_id, "only-end"))
     assert {c["id"]: c["output"] for c in query(http, project_id)}["only-end"] == "e"
+
+
+def test_stream_query_memory_stays_flat(http: httpx.Client, project_id: str) -> None:
+    """Streaming 16 MB of calls must not hold them all at once (server and client in this process)."""
+    import tracemalloc
+
+    pad = "x" * 2000
+    for first in range(0, 8000, 1000):
+        upsert(
+            http,
+            *(
+                start(project_id, f"m{i}", inputs={"pad": pad, "i": i})
+                for i in range(first, first + 1000)
+            ),
+        )
+    tracemalloc.start()
+    try:
+        seen = 0
+        with http.stream("POST", "/calls/stream_query", json={"project_id": project_id}) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                if line:
+                    seen += 1
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == 8000
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB while streaming ~16 MB of calls"
