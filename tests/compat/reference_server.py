@@ -22,9 +22,11 @@ What we add, and why:
   request still gets an error status instead of a 200 with a broken body.
 - ``wb_user_id``: the hosted service fills it from the authenticated user, and weave's SQLite
   server insists on it for deletes, updates and feedback; we fill it with a fixed user id.
-- Errors: 0.51.59 ships no exception handlers (every error would be a 500, which clients retry);
-  weave's own errors map to the statuses the hosted service answers with, body
-  ``{"reason": message}``. See the README's "Compat tier" section.
+- Errors: 0.51.59 ships no exception handlers (every error would be a bare 500, which
+  clients retry); weave's own errors map to the statuses and ``{"reason": message}`` bodies
+  of the hosted service's error registry. See the README's "Compat tier" section.
+- A failed SQLite write (a repeated call start) no longer leaves the database locked for
+  every later write: the failed connection is released (still a 500, as weave answers).
 - Bodies without a Content-Type are parsed as JSON: weave's own client sends them so.
 - Auth: any or none; the key is never looked at.
 """
@@ -36,9 +38,10 @@ import base64
 import binascii
 import os
 import socket
+import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -46,7 +49,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from weave.trace_server import errors as ts_errors
-from weave.trace_server import refs_internal, trace_server_converter
+from weave.trace_server import sqlite_trace_server, trace_server_converter
 from weave.trace_server import trace_server_interface as tsi
 from weave.trace_server.external_to_internal_trace_server_adapter import (
     ExternalTraceServer,
@@ -101,6 +104,65 @@ def _jsonl(models: Iterator[BaseModel]) -> Iterator[bytes]:
             yield model.model_dump_json().encode() + b"\n"
 
     return lines()
+
+
+def _released(method: Callable[[Any], Any], req: Any) -> Any:
+    """Call a write of weave's SQLite server; on a SQLite error, end its transaction.
+
+    weave opens a connection per call, keeps the last one in a context variable and never
+    rolls back: when a write fails (a repeated call start breaks the calls.id key), that
+    connection stays inside its transaction and holds the database's write lock, so every
+    later write, of every test, fails with "database is locked".
+    """
+    try:
+        return method(req)
+    except sqlite3.Error as exc:
+        held = sqlite_trace_server._conn_cursor.get()
+        if held is not None:
+            held[0].rollback()
+            held[0].close()
+            sqlite_trace_server._conn_cursor.set(None)
+        raise StorageError(f"weave's SQLite server failed: {type(exc).__name__}: {exc}") from exc
+
+
+class ReleasingSqliteTraceServer(SqliteTraceServer):
+    """weave's SQLite server whose failed writes do not leave the database locked."""
+
+    def call_start(self, req: tsi.CallStartReq) -> tsi.CallStartRes:
+        return _released(super().call_start, req)  # type: ignore[no-any-return]
+
+    def call_end(self, req: tsi.CallEndReq) -> tsi.CallEndRes:
+        return _released(super().call_end, req)  # type: ignore[no-any-return]
+
+    def call_update(self, req: tsi.CallUpdateReq) -> tsi.CallUpdateRes:
+        return _released(super().call_update, req)  # type: ignore[no-any-return]
+
+    def calls_delete(self, req: tsi.CallsDeleteReq) -> tsi.CallsDeleteRes:
+        return _released(super().calls_delete, req)  # type: ignore[no-any-return]
+
+    def obj_create(self, req: tsi.ObjCreateReq) -> tsi.ObjCreateRes:
+        return _released(super().obj_create, req)  # type: ignore[no-any-return]
+
+    def obj_delete(self, req: tsi.ObjDeleteReq) -> tsi.ObjDeleteRes:
+        return _released(super().obj_delete, req)  # type: ignore[no-any-return]
+
+    def table_create(self, req: tsi.TableCreateReq) -> tsi.TableCreateRes:
+        return _released(super().table_create, req)  # type: ignore[no-any-return]
+
+    def table_update(self, req: tsi.TableUpdateReq) -> tsi.TableUpdateRes:
+        return _released(super().table_update, req)  # type: ignore[no-any-return]
+
+    def file_create(self, req: tsi.FileCreateReq) -> tsi.FileCreateRes:
+        return _released(super().file_create, req)  # type: ignore[no-any-return]
+
+    def feedback_create(self, req: tsi.FeedbackCreateReq) -> tsi.FeedbackCreateRes:
+        return _released(super().feedback_create, req)  # type: ignore[no-any-return]
+
+    def feedback_purge(self, req: tsi.FeedbackPurgeReq) -> tsi.FeedbackPurgeRes:
+        return _released(super().feedback_purge, req)  # type: ignore[no-any-return]
+
+    def feedback_replace(self, req: tsi.FeedbackReplaceReq) -> tsi.FeedbackReplaceRes:
+        return _released(super().feedback_replace, req)  # type: ignore[no-any-return]
 
 
 class ReferenceTraceServer(ExternalTraceServer):
@@ -166,34 +228,43 @@ class ReferenceService:
         return {"status": "ok"}
 
 
-# weave's error classes -> the status the hosted service answers with. Order matters: the
-# first isinstance match wins (InvalidInternalRef and friends are ValueErrors).
-_STATUS_BY_ERROR: list[tuple[type[BaseException], int]] = [
-    (ts_errors.NotFoundError, 404),
-    (ts_errors.ObjectDeletedError, 404),
-    (ts_errors.RequestTooLarge, 413),
-    (ts_errors.InsertTooLarge, 413),
-    (ts_errors.InvalidRequest, 400),
-    (ts_errors.InvalidFieldError, 400),
-    (trace_server_converter.InvalidExternalRef, 400),
-    (trace_server_converter.InvalidInternalRef, 400),
-    (refs_internal.InvalidInternalRef, 400),
+class StorageError(Exception):
+    """A SQLite error of weave's server, re-raised without the frames that held its connection."""
+
+
+# weave's error classes -> the status and body the hosted service answers with (its
+# ErrorRegistry in weave/trace_server/errors.py of later releases; 0.51.59 has none, so every
+# error was a bare 500). The first isinstance match wins, so subclasses go first.
+_ERRORS: list[tuple[type[BaseException], int, str | None]] = [
+    (ts_errors.NotFoundError, 404, None),
+    (ts_errors.ObjectDeletedError, 404, None),
+    (ts_errors.RequestTooLarge, 413, "Request too large"),
+    (ts_errors.InsertTooLarge, 413, None),
+    (ts_errors.InvalidRequest, 400, None),
+    (ts_errors.InvalidFieldError, 403, None),
+    (trace_server_converter.InvalidExternalRef, 400, None),
     # weave's SQLite server reports bad arguments as bare ValueErrors ("Limit must be a
-    # positive integer", "trace_id is required"): a client error, not a server fault.
-    (ValueError, 400),
+    # positive integer"), as do its ref parsers: the hosted service answers those with 400.
+    (ValueError, 400, None),
+    (KeyError, 500, "Internal backend error"),
+    (StorageError, 500, None),
+    (Exception, 500, "Internal server error"),
 ]
 
 
 async def _weave_error(request: Request, exc: Exception) -> JSONResponse:
-    for error_type, status in _STATUS_BY_ERROR:
+    for error_type, status, fixed_reason in _ERRORS:
         if isinstance(exc, error_type):
-            return JSONResponse({"reason": str(exc)}, status_code=status)
-    raise exc
+            body: dict[str, Any] = {"reason": fixed_reason or str(exc)}
+            if isinstance(exc, ts_errors.ObjectDeletedError):
+                body["deleted_at"] = exc.deleted_at.isoformat()
+            return JSONResponse(body, status_code=status)
+    raise exc  # not reached: Exception matches everything
 
 
 def create_app(db_path: str) -> FastAPI:
     """The reference app over a SQLite file at ``db_path`` (tables created if missing)."""
-    sqlite_server = SqliteTraceServer(db_path)
+    sqlite_server = ReleasingSqliteTraceServer(db_path)
     sqlite_server.setup_tables()
     service = ReferenceService(ReferenceTraceServer(sqlite_server, Base64IdConverter()))
     # weave's own client posts JSON bodies without a Content-Type header (requests' data=);
@@ -204,7 +275,7 @@ def create_app(db_path: str) -> FastAPI:
     app.include_router(
         generate_routes(router, ServiceDependency(service_factory=lambda _auth: service))
     )
-    for error_type, _status in _STATUS_BY_ERROR:
+    for error_type, _status, _reason in _ERRORS:
         app.add_exception_handler(error_type, _weave_error)
     return app
 

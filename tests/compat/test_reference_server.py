@@ -196,3 +196,46 @@ def test_json_body_without_content_type(http: httpx.Client, project_id: str) -> 
     response = http.send(request)
     assert response.status_code == 200, response.text
     assert response.json() == {"calls": []}
+
+
+def test_failed_write_does_not_lock_later_writes(http: httpx.Client, project_id: str) -> None:
+    # weave's SQLite server answers a repeated call start with an IntegrityError; unhandled,
+    # its connection kept the write lock and every later write (of every test on the
+    # session's server) failed with "database is locked" after a 5 s wait.
+    call_id = str(uuid.uuid4())
+    item = _start(project_id, call_id, call_id)
+    first = http.post("/call/start", json=item["req"])
+    assert first.status_code == 200, first.text
+    again = http.post("/call/start", json=item["req"])
+    assert again.status_code == 500
+    assert "UNIQUE constraint failed: calls.id" in again.json()["reason"]
+
+    other = str(uuid.uuid4())
+    later = http.post("/call/start", json=_start(project_id, other, other)["req"], timeout=3.0)
+    assert later.status_code == 200, later.text
+    calls = _post(http, "/calls/query", {"project_id": project_id})["calls"]
+    assert sorted(c["id"] for c in calls) == sorted([call_id, other])
+
+
+def test_errors_use_the_hosted_status_and_reason(http: httpx.Client, project_id: str) -> None:
+    bad_limit = http.post("/calls/query_stats", json={"project_id": project_id, "limit": 0})
+    assert bad_limit.status_code == 400
+    assert bad_limit.json() == {"reason": "Limit must be a positive integer"}
+
+    created = _post(
+        http, "/obj/create", {"obj": {"project_id": project_id, "object_id": "o", "val": 1}}
+    )
+    deleted = _post(
+        http,
+        "/obj/delete",
+        {"project_id": project_id, "object_id": "o", "digests": [created["digest"]]},
+    )
+    assert deleted == {"num_deleted": 1}
+    gone = http.post(
+        "/obj/read",
+        json={"project_id": project_id, "object_id": "o", "digest": created["digest"]},
+    )
+    assert gone.status_code == 404
+    body = gone.json()
+    assert "deleted" in body["reason"]
+    datetime.datetime.fromisoformat(body["deleted_at"])
