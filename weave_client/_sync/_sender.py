@@ -323,8 +323,11 @@ class CallSender:
     def _run_batches(self) -> None:
         self._worker_thread = threading.get_ident()
         while True:
-            self._wakeup.wait_for(lambda: bool(self._queue) or self._closing)
+            # Clear the flag *before* checking for work: a put() that still saw it
+            # set skipped its notify, and only a check made after the reset is
+            # sure to see that put's record (clearing it after the wait lost wake-ups).
             self._wake_pending = False
+            self._wakeup.wait_for(lambda: bool(self._queue) or self._closing)
             if not self._queue:
                 if self._closing:
                     return
