@@ -307,6 +307,27 @@ async def test_concurrency_is_bounded_by_the_limit(
     assert state["peak"] == 2
 
 
+class SyncUpper(Model):
+    @weave_client.op
+    def predict(self, question: str) -> str:
+        # A sync model: the async evaluation runs it in a worker thread.
+        return question.upper()
+
+
+async def test_sync_model_nests_and_other_flavours_dataset_is_accepted(
+    client: AsyncWeaveClient,
+) -> None:
+    # weave_client.Dataset is the sync flavour's class; the evaluation takes it as its own.
+    dataset = weave_client.Dataset(name="letters", rows=ROWS)
+    evaluation = Evaluation(dataset=dataset, scorers=[exact], verbose=False)
+    assert isinstance(evaluation.dataset, Dataset)
+    summary = await evaluation.evaluate(SyncUpper())
+    assert summary["exact"] == {"true_count": 2, "true_fraction": pytest.approx(2 / 3)}
+    root, children = await _tree(client)
+    for pas in children[root.id][:3]:
+        assert [c.op_short_name for c in children[pas.id]] == ["SyncUpper.predict", "exact"]
+
+
 async def test_runs_untraced_without_a_client() -> None:
     summary = await Evaluation(dataset=ROWS, scorers=[exact], verbose=False).evaluate(Upper())
     assert summary["exact"]["true_count"] == 2

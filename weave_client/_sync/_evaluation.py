@@ -240,6 +240,7 @@ class _BoundEvaluate:
     def __call__(self, model: Any) -> dict[str, Any]:
         evaluation = self.__self__
         model = _as_model(model)
+        evaluation._check_runnable(model)
         client = current_client()
         if client is not None:
             evaluation._save_for(client, model)
@@ -486,6 +487,15 @@ class Evaluation(Object):
 
     def _parallelism(self) -> int:
         return self.parallelism if self.parallelism is not None else _settings.parallelism()
+
+    def _check_runnable(self, model: Any) -> None:
+        """Fail before anything runs if an op cannot run in this flavour."""
+        _native(_predict_op(model))
+        for scorer in self.scorers or ():
+            _native(score_op(scorer))
+            summarize = getattr(scorer, "summarize", None)
+            if not is_op(scorer) and is_op(summarize):
+                _native(summarize)
 
     def _save_for(self, client: Any, model: Any) -> None:
         """Save what the evaluation refers to, then the evaluation (skipping unchanged ones)."""
