@@ -118,16 +118,19 @@ _START_OPTIONAL_STR = (
 )
 
 
-def _refs_json(value: Any, text: str) -> str:
-    # The substring test skips the walk for the common value without refs.
+def _input_refs(inputs: dict[str, Any], text: str) -> str:
+    """Refs among the input values, as JSON text (what the ``input_refs`` filter reads)."""
+    # The substring test skips the walk (and any allocation) for values without refs.
     if ":///" not in text:
         return "[]"
-    return dump_json(extract_refs(value))
+    return dump_json(extract_refs(list(inputs.values())))
 
 
 def _output_refs(output: Any, text: str) -> str:
-    # weave records refs among the output's values (a non-dict output counts as one value).
-    return _refs_json(list(output.values()) if isinstance(output, dict) else [output], text)
+    """Refs in the output: among its values for a dict, else the output itself, as weave does."""
+    if ":///" not in text:
+        return "[]"
+    return dump_json(extract_refs(list(output.values()) if isinstance(output, dict) else output))
 
 
 def _timestamp(value: Any) -> str | None:
@@ -189,7 +192,7 @@ def _fast_start(s: Any) -> StartRow | None:
         started_at,
         dump_json(attributes),
         inputs_text,
-        _refs_json(list(inputs.values()), inputs_text),
+        _input_refs(inputs, inputs_text),
         s.get("wb_user_id"),
         s.get("wb_run_id"),
     )
@@ -240,7 +243,7 @@ def _model_start(s: StartedCallSchemaForInsert) -> StartRow:
         format_timestamp(s.started_at),
         dump_json(s.attributes),
         inputs_text,
-        _refs_json(list(s.inputs.values()), inputs_text),
+        _input_refs(s.inputs, inputs_text),
         s.wb_user_id,
         s.wb_run_id,
     )
