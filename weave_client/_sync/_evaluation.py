@@ -108,8 +108,11 @@ class EvaluationResults(Object):
 class _Run:
     """Counters of one ``evaluate`` run, shared by its rows (tasks or threads)."""
 
-    def __init__(self, total: int, show_progress: bool) -> None:
+    def __init__(
+        self, total: int, show_progress: bool, scorer_plan: list[tuple[Any, str, Any]]
+    ) -> None:
         self.total = total
+        self.scorer_plan = scorer_plan
         self.done = 0
         self.failed_rows = 0
         self.failures: dict[str, int] = {}
@@ -390,11 +393,11 @@ class Evaluation(Object):
         # As weave's apply_scorer: scorers see the model's inputs and the row.
         scorer_input = {**args, **example}
         scores: dict[str, Any] = {}
-        for scorer in self.scorers or ():
-            name = scorer_name(scorer)
+        plan = run.scorer_plan if run is not None else self._scorer_plan()
+        for scorer, name, score in plan:
             score_args = scorer_arguments(scorer, scorer_input, output)
             try:
-                result = _run_op(score_op(scorer), score_args)
+                result = _run_op(score, score_args)
             except Exception as exc:
                 if run is not None:
                     run.failed(name, exc)
@@ -438,7 +441,7 @@ class Evaluation(Object):
         rows = [row for row in self.dataset]
         total = len(rows) * self.trials
         show_progress = self.verbose and sys.stderr.isatty()
-        run = _Run(total, show_progress)
+        run = _Run(total, show_progress, self._scorer_plan())
         token = _current_run.set(run)
         try:
             jobs = [
@@ -487,6 +490,10 @@ class Evaluation(Object):
 
     def _parallelism(self) -> int:
         return self.parallelism if self.parallelism is not None else _settings.parallelism()
+
+    def _scorer_plan(self) -> list[tuple[Any, str, Any]]:
+        """``(scorer, result key, score op)`` of each scorer (worked out once per run)."""
+        return [(s, scorer_name(s), score_op(s)) for s in self.scorers or ()]
 
     def _check_runnable(self, model: Any) -> None:
         """Fail before anything runs if an op cannot run in this flavour."""
