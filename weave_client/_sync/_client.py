@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -348,7 +349,7 @@ class WeaveClient:
         except TypeError:  # unhashable values (dicts, pydantic models) are not ops
             op_uri = None
         if op_uri is not None:
-            return parse_ref(op_uri)
+            return _parse_op_ref(op_uri)
         entry = self._saved.get(id(value))
         if entry is None or entry[0]() is not value:
             return None
@@ -1154,6 +1155,12 @@ def create_client(
 
 
 # --- helpers (I/O-free) ------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_op_ref(uri: str) -> Ref:
+    # Asked for on every encode of an object holding ops (an op's ref never changes).
+    return parse_ref(uri)
 
 
 def _digest_of(uri: str) -> str:
