@@ -58,7 +58,10 @@ def format_timestamp(value: datetime) -> str:
     """The one stored form of a timestamp: fixed-width ISO 8601 in UTC."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    value = value.astimezone(UTC)
+    # %Y does not pad years below 1000 ("312-02-17..."), which fromisoformat rejects
+    # on read and which would sort wrongly as text; pad it by hand.
+    return f"{value.year:04d}" + value.strftime("-%m-%dT%H:%M:%S.%f+00:00")
 
 
 # The other tables belong to the storage module alone.
