@@ -468,3 +468,28 @@ def test_stream_query_memory_stays_flat(http: httpx.Client, project_id: str) -> 
         tracemalloc.stop()
     assert seen == 8000
     assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB while streaming ~16 MB of calls"
+
+
+def test_query_stats_total_storage(http: httpx.Client, project_id: str) -> None:
+    upsert(
+        http,
+        start(project_id, "r1", trace_id="t1"),
+        start(project_id, "k1", trace_id="t1", parent_id="r1"),
+        start(project_id, "r2", trace_id="t2"),
+    )
+    sizes = {
+        c["id"]: c["storage_size_bytes"] for c in query(http, project_id, include_storage_size=True)
+    }
+    r = http.post(
+        "/calls/query_stats", json={"project_id": project_id, "include_total_storage_size": True}
+    )
+    assert r.json() == {"count": 3, "total_storage_size_bytes": sum(sizes.values())}
+    only_t2 = http.post(
+        "/calls/query_stats",
+        json={
+            "project_id": project_id,
+            "filter": {"trace_ids": ["t2"]},
+            "include_total_storage_size": True,
+        },
+    )
+    assert only_t2.json() == {"count": 1, "total_storage_size_bytes": sizes["r2"]}

@@ -367,7 +367,7 @@ def create_app(
 
     @app.post("/calls/query_stats")
     def calls_query_stats(req: CallsQueryStatsReq) -> CallsQueryStatsRes:
-        return CallsQueryStatsRes(count=calls.query_stats(req))
+        return calls.query_stats(req)
 
     # -- objects ------------------------------------------------------------------
 

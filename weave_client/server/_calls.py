@@ -28,6 +28,7 @@ from .._models import (
     CallsFilter,
     CallsQueryReq,
     CallsQueryStatsReq,
+    CallsQueryStatsRes,
     CallStartReq,
     CallStartRes,
     CallUpdateReq,
@@ -481,14 +482,41 @@ class CallStore:
         )
         return calls[0] if calls else None
 
-    def query_stats(self, req: CallsQueryStatsReq) -> int:
-        """``/calls/query_stats``: how many calls the query matches."""
+    def query_stats(self, req: CallsQueryStatsReq) -> CallsQueryStatsRes:
+        """``/calls/query_stats``: how many calls the query matches (and, on request, their size).
+
+        ``total_storage_size_bytes`` is, as on weave's server, the sum of the
+        trace totals of the matching root calls.
+        """
         if req.limit is not None and req.limit < 1:
             raise InvalidRequest(f"limit: must be a positive integer, got {req.limit}")
         sql, params = _calls_query.compile_calls_query_stats(req)
+        total: int | None = None
         with self.db.read() as conn:
             row = conn.execute(sql, params).fetchone()
-        return int(row["count"]) if row is not None else 0
+            if req.include_total_storage_size:
+                roots_req = CallsQueryReq(
+                    project_id=req.project_id,
+                    filter=req.filter,
+                    query=req.query,
+                    limit=req.limit,
+                    columns=["id", "trace_id", "parent_id"],
+                )
+                roots_sql, roots_params = _calls_query.compile_calls_query(roots_req)
+                traces = sorted(
+                    {
+                        r["trace_id"]
+                        for r in conn.execute(roots_sql, roots_params)
+                        if r["parent_id"] is None
+                    }
+                )
+                (total,) = conn.execute(
+                    f"SELECT COALESCE(SUM({_SIZE_SQL}), 0) FROM calls WHERE project_id = ? "
+                    "AND deleted_at IS NULL AND trace_id IN (SELECT value FROM json_each(?))",
+                    [req.project_id, json.dumps(traces)],
+                ).fetchone()
+        count = int(row["count"]) if row is not None else 0
+        return CallsQueryStatsRes(count=count, total_storage_size_bytes=total)
 
     def stream_lines(self, req: CallsQueryReq, *, chunk: int = 200) -> Iterator[bytes]:
         """``/calls/stream_query``: JSONL, one call per line, read from the cursor in chunks.
