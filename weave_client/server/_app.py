@@ -275,14 +275,6 @@ def create_app(
             content={"detail": _validation_detail(errors), "errors": _jsonable_errors(errors)},
         )
 
-    @app.exception_handler(ValidationError)
-    async def _on_validation(request: Request, exc: ValidationError) -> Response:
-        errors = list(exc.errors())
-        return JSONResponse(
-            status_code=422,
-            content={"detail": _validation_detail(errors), "errors": _jsonable_errors(errors)},
-        )
-
     @app.exception_handler(json.JSONDecodeError)
     async def _on_bad_json(request: Request, exc: json.JSONDecodeError) -> Response:
         return JSONResponse(
@@ -331,7 +323,11 @@ def create_app(
     async def call_upsert_batch(request: Request) -> Response:
         body = await request.body()
         # Parsing and the write are CPU and disk work: off the event loop.
-        reply = await anyio.to_thread.run_sync(calls.upsert_batch_json, body)
+        try:
+            reply = await anyio.to_thread.run_sync(calls.upsert_batch_json, body)
+        except ValidationError as exc:
+            # The body failed the wire model: the client's error (422), like any route's.
+            raise RequestValidationError(exc.errors()) from None
         return _json(reply)
 
     @app.post("/call/start")
