@@ -329,6 +329,32 @@ def test_sync_model_nests_and_other_flavours_dataset_is_accepted(
         assert [c.op_short_name for c in children[pas.id]] == ["SyncUpper.predict", "exact"]
 
 
+def test_a_stored_dataset_streams_through_in_batches(client: WeaveClient) -> None:
+    @op
+    def ident(x: int) -> int:
+        return x
+
+    @op
+    def is_even(output: int) -> bool:
+        return output % 2 == 0
+
+    ref = client.save(Dataset(rows=[{"x": i} for i in range(450)]), "numbers")
+    stored = client.get(ref)
+    assert isinstance(stored, Dataset) and stored._local_rows is None
+    # Parallelism 2: batches of 200 rows, so three batches.
+    evaluation = Evaluation(dataset=stored, scorers=[is_even], parallelism=2, verbose=False)
+    summary = evaluation.evaluate(ident)
+    assert summary["output"] == {"mean": pytest.approx(224.5)}
+    assert summary["is_even"] == {"true_count": 225, "true_fraction": 0.5}
+    root, children = _tree(client)
+    assert len(children[root.id]) == 451
+    # The results table keeps the dataset's order.
+    summarize = children[root.id][-1]
+    results = client.get(summarize.inputs["eval_table"])
+    table = client.get(results.rows)
+    assert [row["output"] for row in table][:5] == [0, 1, 2, 3, 4]
+
+
 def test_runs_untraced_without_a_client() -> None:
     summary = Evaluation(dataset=ROWS, scorers=[exact], verbose=False).evaluate(Upper())
     assert summary["exact"]["true_count"] == 2

@@ -183,6 +183,10 @@ class _Run:
             self._progress = None
 
 
+# Rows per batch, in multiples of the parallelism: enough that the pause at the end
+# of a batch (waiting for its slowest row) costs about 1%.
+_BATCH_WAVES = 100
+
 # The run an evaluate() is in (tasks and worker threads inherit it), so the
 # traced predict_and_score keeps weave's signature (self, model, example).
 _current_run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar(
@@ -437,18 +441,25 @@ class Evaluation(Object):
         that does not fit the model's or a scorer's arguments stops the run with
         a ``TypeError`` saying which names are missing.
         """
-        rows = [row async for row in self.dataset]
-        total = len(rows) * self.trials
+        total = await self.dataset.count() * self.trials
         show_progress = self.verbose and sys.stderr.isatty()
         run = _Run(total, show_progress, self._scorer_plan())
+        limit = self._parallelism()
+        # Rows are read (a stored dataset: a page at a time) and run in batches, so
+        # only one batch of rows and tasks is held however large the dataset is.
+        batch_size = limit * _BATCH_WAVES
+        results: list[dict[str, Any]] = []
+        batch: list[dict[str, Any]] = []
         token = _current_run.set(run)
         try:
-            jobs = [
-                functools.partial(self._run_row, model, row, run)
-                for _ in range(self.trials)
-                for row in rows
-            ]
-            results = await async_gather_bounded(jobs, self._parallelism())
+            for _ in range(self.trials):
+                async for row in self.dataset:
+                    batch.append(row)
+                    if len(batch) >= batch_size:
+                        results.extend(await self._run_rows(model, batch, run, limit))
+                        batch = []
+            if batch:
+                results.extend(await self._run_rows(model, batch, run, limit))
         finally:
             _current_run.reset(token)
             run.close()
@@ -470,6 +481,12 @@ class Evaluation(Object):
         if self.verbose:
             print(format_summary(summary, f"Evaluation summary ({self.name or 'Evaluation'})"))
         return summary
+
+    async def _run_rows(
+        self, model: Any, rows: list[dict[str, Any]], run: _Run, limit: int
+    ) -> list[dict[str, Any]]:
+        jobs = [functools.partial(self._run_row, model, row, run) for row in rows]
+        return await async_gather_bounded(jobs, limit)
 
     async def _run_row(self, model: Any, row: dict[str, Any], run: _Run) -> dict[str, Any]:
         failed: list[str] = []
