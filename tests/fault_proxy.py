@@ -104,7 +104,10 @@ class _Handler(BaseHTTPRequestHandler):
         kind = proxy._draw(path)
         try:
             if kind is None:
-                self._send(*self._forward(body))
+                status, headers, payload = self._forward(body)
+                if proxy.latency:
+                    proxy._stopped.wait(min(proxy.latency, MAX_DELAY))
+                self._send(status, headers, payload)
             elif kind in ("500", "502", "503"):
                 self._send(int(kind), {"content-type": "application/json"}, _fault_body(kind))
             elif kind == "429":
@@ -207,6 +210,7 @@ class FaultProxy:
     - ``retry_after``: the ``Retry-After`` value of a 429.
     - ``max_faults``: stop injecting (random faults) after this many.
     - ``paths``: only these paths get random faults (default: every path).
+    - ``latency``: seconds added to every answer that is not a fault (a slow server).
     """
 
     def __init__(
@@ -220,6 +224,7 @@ class FaultProxy:
         retry_after: str = "0.01",
         max_faults: int | None = None,
         paths: Iterable[str] | None = None,
+        latency: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -240,6 +245,7 @@ class FaultProxy:
         self.retry_after = retry_after
         self.max_faults = max_faults
         self.paths = frozenset(paths) if paths is not None else None
+        self.latency = latency
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._forced: dict[str, deque[str]] = {}
