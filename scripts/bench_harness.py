@@ -7,7 +7,9 @@ of ``_bench_figures`` once per side, each in a fresh worker process:
   ``python scripts/bench_harness.py --worker FIGURE --side ours ...``;
 - ``weave`` under ``.venv-compat/bin/python scripts/bench_weave.py FIGURE ...``.
 
-Every side logs to the same server, each figure in a project of its own; after a figure the
+plus the evaluation figure of issue 5, which ``scripts/bench_eval.py`` runs in workers of
+its own (``run_figure``). Every side logs to the same server, each figure in a project of its
+own; after a figure the
 harness asks the server how many calls it stored and fails the figure when any is missing.
 It prints one table (figure, bare, ours, weave, ratio = weave / ours, target, result) and
 exits 1 when one of our targets is missed or our side failed, 0 otherwise.
@@ -113,13 +115,52 @@ class Outcome:
     result: figs.Result | None = None
     error: str | None = None
     stored: int | None = None
+    # Exactly calls_made stored (our figures: a duplicate is a bug too), or at least that many.
+    exact: bool = True
 
     @property
     def complete(self) -> bool:
         """Measured, and (for a client) every call it made is on the server."""
         if self.result is None:
             return False
-        return self.side == "bare" or self.stored == self.result.calls_made
+        if self.side == "bare":
+            return True
+        if self.stored is None:
+            return False
+        if self.exact:
+            return self.stored == self.result.calls_made
+        return self.stored >= self.result.calls_made
+
+
+# The evaluation figure (issue 5) lives in scripts/bench_eval.py, which runs its own worker
+# processes; the harness adds its rows to the table.
+EVALUATION = "evaluation"
+EVALUATION_ROWS = 1000
+
+
+def run_evaluation(server_url: str, rows: int, with_weave: bool) -> dict[str, Outcome]:
+    """scripts/bench_eval.py's figure, as Outcomes (value: the wall time of evaluate())."""
+    try:
+        import bench_eval
+    except ImportError as exc:
+        return {"ours": Outcome("ours", error=f"scripts/bench_eval.py unusable: {exc!r}")}
+    outcomes: dict[str, Outcome] = {}
+    for res in bench_eval.run_figure(server_url, rows=rows, with_weave=with_weave):
+        side = str(res["side"])
+        if "error" in res:
+            outcomes[side] = Outcome(side, error=str(res["error"]).strip()[-300:])
+            continue
+        result = figs.Result(
+            EVALUATION,
+            side,
+            float(res["evaluate_s"]),
+            rows,
+            calls_made=int(res["expected"]),
+            extra={"flush_s": float(res["flush_s"])},
+        )
+        # bench_eval counts a side complete at "at least the expected calls".
+        outcomes[side] = Outcome(side, result=result, stored=int(res["stored"]), exact=False)
+    return outcomes
 
 
 def _worker_command(side: str, figure: str) -> list[str]:
@@ -213,6 +254,7 @@ ROWS = [
         per_call=True,
     ),
     Row("memory", "peak memory, {n} calls queued (over baseline)", "MB", 100.0),
+    Row(EVALUATION, "evaluation, {n} rows (10 ms predict, 2 scorers, x10)", "s", 1.5),
 ]
 
 
@@ -319,10 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/bench", description=__doc__.splitlines()[0] if __doc__ else None
     )
+    all_figures = (*figs.FIGURES, EVALUATION)
     parser.add_argument(
         "--figures",
-        default=",".join(figs.FIGURES),
-        help=f"comma-separated subset of {','.join(figs.FIGURES)}",
+        default=",".join(all_figures),
+        help=f"comma-separated subset of {','.join(all_figures)}",
     )
     parser.add_argument("--sides", default="bare,ours,weave", help="comma-separated subset")
     parser.add_argument(
@@ -339,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
 
     figures = [f for f in args.figures.split(",") if f]
     sides = [s for s in args.sides.split(",") if s]
-    unknown = sorted(set(figures) - set(figs.FIGURES)) + sorted(
+    unknown = sorted(set(figures) - set(all_figures)) + sorted(
         set(sides) - {"bare", "ours", "weave"}
     )
     if unknown:
@@ -358,6 +401,18 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             for figure in figures:
+                if figure == EVALUATION:
+                    if "ours" not in sides:
+                        continue  # bench_eval always runs our side; weave's only beside it
+                    rows = max(1, round(EVALUATION_ROWS * args.scale))
+                    t0 = time.perf_counter()
+                    outcomes[figure] = run_evaluation(server_url, rows, "weave" in sides)
+                    ns[figure] = {side: rows for side in outcomes[figure]}
+                    for side, outcome in outcomes[figure].items():
+                        status = "ok" if outcome.result else f"failed: {outcome.error}"
+                        print(f"  {figure:<15} {side:<6} rows={rows:<4,} {status}", file=sys.stderr)
+                    print(f"  ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
+                    continue
                 for side in sides:
                     base = figs.DEFAULT_N[figure]
                     if side == "weave" and not args.weave_full:

@@ -118,3 +118,19 @@ def test_overhead_rows_subtract_the_bare_function() -> None:
     table, ok = bench_harness.render(outcomes, ns)
     assert ok, table
     assert "10 µs" in table  # 10.5 - 0.5
+
+
+def test_evaluation_rows_need_at_least_the_expected_calls() -> None:
+    def outcome(side: str, value: float, stored: int) -> bench_harness.Outcome:
+        result = figs.Result("evaluation", side, value, 1000, calls_made=4002)
+        return bench_harness.Outcome(side, result=result, stored=stored, exact=False)
+
+    ns = {"evaluation": {"ours": 1000, "weave": 1000}}
+    table, ok = bench_harness.render(
+        {"evaluation": {"ours": outcome("ours", 1.2, 4002), "weave": outcome("weave", 5.0, 4010)}},
+        ns,
+    )
+    assert ok, table
+    table, ok = bench_harness.render({"evaluation": {"ours": outcome("ours", 1.2, 4001)}}, ns)
+    assert not ok
+    assert "stored 4001 of 4002" in table
