@@ -17,7 +17,7 @@ import os
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeAlias
 
 import pydantic
 
@@ -89,6 +89,12 @@ logger = logging.getLogger("weave_client")
 
 HOSTED_REQUEST_BYTES_LIMIT = 31 * 1024 * 1024
 """The hosted service refuses bodies above 32 MiB; weave's client keeps 1 MiB spare."""
+
+SortKey: TypeAlias = str | SortBy | Mapping[str, Any]
+"""``"started_at"``, ``"-started_at"``, ``"summary.weave.latency_ms desc"``, a ``SortBy``
+or its dict (``{"field": ..., "direction": "asc"|"desc"}``)."""
+SortByLike: TypeAlias = SortKey | Sequence[SortKey]
+"""One sort key or a list of them (the first sorts first)."""
 
 _FILTER_FIELDS = frozenset(CallsFilter.model_fields)
 _OBJECT_FILTER_FIELDS = frozenset(ObjectVersionFilter.model_fields)
@@ -822,7 +828,7 @@ class AsyncWeaveClient:
         *,
         limit: int | None = None,
         offset: int | None = None,
-        sort_by: Any = None,
+        sort_by: SortByLike | None = None,
         query: Query | Mapping[str, Any] | None = None,
         columns: Sequence[str] | None = None,
         include_costs: bool = False,
@@ -878,7 +884,7 @@ class AsyncWeaveClient:
         filter: CallsFilter | Mapping[str, Any] | None = None,
         limit: int | None = None,
         offset: int | None = None,
-        sort_by: Any = None,
+        sort_by: SortByLike | None = None,
         query: Query | Mapping[str, Any] | None = None,
         columns: Sequence[str] | None = None,
         *,
@@ -918,7 +924,7 @@ class AsyncWeaveClient:
         filter: CallsFilter | Mapping[str, Any] | None = None,
         limit: int | None = None,
         offset: int | None = None,
-        sort_by: Any = None,
+        sort_by: SortByLike | None = None,
         query: Query | Mapping[str, Any] | None = None,
         columns: Sequence[str] | None = None,
         **filter_fields: Any,
@@ -941,7 +947,7 @@ class AsyncWeaveClient:
         filter: CallsFilter | Mapping[str, Any] | None = None,
         limit: int | None = None,
         offset: int = 0,
-        sort_by: Any = None,
+        sort_by: SortByLike | None = None,
         query: Query | Mapping[str, Any] | None = None,
         columns: Sequence[str] | None = None,
         **filter_fields: Any,
@@ -973,7 +979,7 @@ class AsyncWeaveClient:
         filter: CallsFilter | Mapping[str, Any] | None = None,
         limit: int | None = None,
         offset: int | None = None,
-        sort_by: Any = None,
+        sort_by: SortByLike | None = None,
         query: Query | Mapping[str, Any] | None = None,
         columns: Sequence[str] | None = None,
         **filter_fields: Any,
@@ -1241,7 +1247,7 @@ def _merge_filter(
     return {k: v for k, v in merged.items() if v is not None}
 
 
-def _sort_by(sort_by: Any) -> list[SortBy] | None:
+def _sort_by(sort_by: SortByLike | None) -> list[SortBy] | None:
     if sort_by is None:
         return None
     items = [sort_by] if isinstance(sort_by, (str, SortBy, Mapping)) else list(sort_by)
