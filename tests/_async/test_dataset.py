@@ -110,6 +110,18 @@ async def test_from_calls(client: AsyncWeaveClient) -> None:
     assert await (await Dataset.get(client, ref)).count() == 3
 
 
+async def test_add_rows_makes_a_new_version(client: AsyncWeaveClient) -> None:
+    ref = await client.save(Dataset(name="grow", rows=[{"i": 0}, {"i": 1}]), "grow")
+    loaded = await client.get(ref)
+    grown = await loaded.add_rows([{"i": 2}, {"i": 3}])
+    assert await grown.count() == 4
+    latest = await client.get(f"weave:///{client.project_id}/object/grow:latest")
+    assert [row["i"] async for row in latest] == [0, 1, 2, 3]
+    assert await (await client.get(ref)).count() == 2  # the old version is unchanged
+    with pytest.raises(TypeError, match="needs a saved dataset"):
+        await Dataset(rows=[{"i": 0}]).add_rows([{"i": 1}])
+
+
 def test_invalid_rows_are_refused_with_the_position() -> None:
     with pytest.raises(ValueError, match="at least one row"):
         Dataset(rows=[])

@@ -111,6 +111,18 @@ def test_from_calls(client: WeaveClient) -> None:
     assert (Dataset.get(client, ref)).count() == 3
 
 
+def test_add_rows_makes_a_new_version(client: WeaveClient) -> None:
+    ref = client.save(Dataset(name="grow", rows=[{"i": 0}, {"i": 1}]), "grow")
+    loaded = client.get(ref)
+    grown = loaded.add_rows([{"i": 2}, {"i": 3}])
+    assert grown.count() == 4
+    latest = client.get(f"weave:///{client.project_id}/object/grow:latest")
+    assert [row["i"] for row in latest] == [0, 1, 2, 3]
+    assert (client.get(ref)).count() == 2  # the old version is unchanged
+    with pytest.raises(TypeError, match="needs a saved dataset"):
+        Dataset(rows=[{"i": 0}]).add_rows([{"i": 1}])
+
+
 def test_invalid_rows_are_refused_with_the_position() -> None:
     with pytest.raises(ValueError, match="at least one row"):
         Dataset(rows=[])

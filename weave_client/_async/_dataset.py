@@ -159,6 +159,26 @@ class Dataset(Object):
         """Every row, in order, as a list."""
         return [row async for row in self]
 
+    async def add_rows(self, rows: Iterable[Mapping[str, Any]]) -> Dataset:
+        """Save a new version of this saved dataset with ``rows`` appended; return it.
+
+        Only the new rows are sent (appended to the stored table); the new version is
+        saved under the same name, so ``client.get`` of that name returns it. Needs a
+        current client, in which this dataset was saved (or from which it was read).
+        """
+        new_rows = self._check_rows(rows)
+        client = current_client()
+        ref = client._ref_of(self) if client is not None else None
+        if client is None or not isinstance(ref, ObjectRef) or not isinstance(self.rows, TableRef):
+            raise TypeError(
+                f"add_rows() needs a saved dataset and its client: save {self!r} with "
+                "`await client.save(dataset, name)` inside `async with client:` first"
+            )
+        table_ref = await client._table_append(self.rows, new_rows)
+        added = Dataset(name=self.name, description=self.description, rows=Table(client, table_ref))
+        await client.save(added, ref.name)
+        return added
+
     # --- constructors -------------------------------------------------------------
 
     @classmethod
