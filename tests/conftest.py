@@ -60,7 +60,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if (
             params.get("server_kind") == "reference"
             or "reference_server_url" in getattr(item, "fixturenames", ())
-            or COMPAT_DIR in Path(str(item.fspath)).resolve().parents
+            or COMPAT_DIR in item.path.resolve().parents
         ):
             item.add_marker(compat)
 
