@@ -77,6 +77,7 @@ from .._refs import (
 from .._serialize import EncodedValue, PendingFile, decode, encode_for_save, files_to_fetch
 from .._synchronization import AsyncLock
 from .._versions import ObjectVersion
+from .._wal import open_wal
 from ._api_client import AsyncAPIClient
 from ._call import Call
 from ._pagination import AsyncBatchIterator, AsyncPaginator
@@ -169,7 +170,9 @@ class AsyncWeaveClient:
     Keyword-only options: ``timeout`` and ``max_retries`` (per request),
     ``cache_dir`` (a directory that persists digest-addressed reads),
     ``max_request_bytes`` (the server's body limit; bigger table uploads are
-    chunked).
+    chunked), ``wal`` (write traced calls to an on-disk log under the cache dir
+    before sending, so they survive outages and crashes; default
+    ``WEAVE_CLIENT_WAL``, off).
     """
 
     def __init__(
@@ -184,6 +187,7 @@ class AsyncWeaveClient:
         max_retries: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         max_request_bytes: int = HOSTED_REQUEST_BYTES_LIMIT,
+        wal: bool | None = None,
     ) -> None:
         validate_entity_project(entity, project)
         if max_request_bytes < 1024:
@@ -213,7 +217,9 @@ class AsyncWeaveClient:
         # id(obj) -> (weakref to obj, its ref): objects saved by this client, so that
         # saving them nested inside another object stores a ref (see _ref_of).
         self._saved: dict[int, tuple[weakref.ref[Any], ObjectRef, str]] = {}
-        self._sender = AsyncCallSender(self._api)
+        self._sender = AsyncCallSender(
+            self._api, wal=open_wal(wal, cache_dir, self.server_url, self.project_id)
+        )
         self._max_request_bytes = max_request_bytes
         self._ensure_project = bool(ensure_project_exists and self._wandb_base_url)
         self._project_ready = not self._ensure_project
@@ -279,6 +285,8 @@ class AsyncWeaveClient:
 
     def _make_current(self) -> None:
         self._tokens.append(push_client(self))
+        # Calls an earlier process left in the write-ahead log go out at start-up.
+        self._sender.resume()
 
     async def __aenter__(self) -> Self:
         try:

@@ -78,6 +78,7 @@ from .._refs import (
 from .._serialize import EncodedValue, PendingFile, decode, encode_for_save, files_to_fetch
 from .._synchronization import Lock
 from .._versions import ObjectVersion
+from .._wal import open_wal
 from ._api_client import SyncAPIClient
 from ._call import Call
 from ._pagination import SyncBatchIterator, SyncPaginator
@@ -170,7 +171,9 @@ class WeaveClient:
     Keyword-only options: ``timeout`` and ``max_retries`` (per request),
     ``cache_dir`` (a directory that persists digest-addressed reads),
     ``max_request_bytes`` (the server's body limit; bigger table uploads are
-    chunked).
+    chunked), ``wal`` (write traced calls to an on-disk log under the cache dir
+    before sending, so they survive outages and crashes; default
+    ``WEAVE_CLIENT_WAL``, off).
     """
 
     def __init__(
@@ -185,6 +188,7 @@ class WeaveClient:
         max_retries: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         max_request_bytes: int = HOSTED_REQUEST_BYTES_LIMIT,
+        wal: bool | None = None,
     ) -> None:
         validate_entity_project(entity, project)
         if max_request_bytes < 1024:
@@ -214,7 +218,9 @@ class WeaveClient:
         # id(obj) -> (weakref to obj, its ref): objects saved by this client, so that
         # saving them nested inside another object stores a ref (see _ref_of).
         self._saved: dict[int, tuple[weakref.ref[Any], ObjectRef, str]] = {}
-        self._sender = CallSender(self._api)
+        self._sender = CallSender(
+            self._api, wal=open_wal(wal, cache_dir, self.server_url, self.project_id)
+        )
         self._max_request_bytes = max_request_bytes
         self._ensure_project = bool(ensure_project_exists and self._wandb_base_url)
         self._project_ready = not self._ensure_project
@@ -280,6 +286,8 @@ class WeaveClient:
 
     def _make_current(self) -> None:
         self._tokens.append(push_client(self))
+        # Calls an earlier process left in the write-ahead log go out at start-up.
+        self._sender.resume()
 
     def __enter__(self) -> Self:
         try:

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import APIConnectionError, APIStatusError, RequestTooLargeError
 from .._synchronization import (
@@ -37,6 +37,10 @@ from .._tracing import (
     record_body,
     record_call_id,
 )
+from .._wal import decode_op_save, encode_op_save
+
+if TYPE_CHECKING:
+    from .._wal import WriteAheadLog
 
 __all__ = ["CallSender", "FlushResult", "OpSave", "op_save"]
 
@@ -68,6 +72,10 @@ class CallSender:
       run, e.g. because the event loop thread is itself waiting on this thread.
     - ``exit_timeout``: how long the sync flavour waits at interpreter exit for
       queued records to be sent (default 10 s).
+    - ``wal``: a ``WriteAheadLog``: every record is also written to disk before it
+      is sent; over ``max_queue`` records go to disk only (no blocking, no drops);
+      records the server did not take stay on disk and are replayed (every
+      ``replay_interval`` seconds, and by the next client at start-up).
     """
 
     def __init__(
@@ -84,6 +92,8 @@ class CallSender:
         max_retry_delay: float = 10.0,
         block_timeout: float = 10.0,
         exit_timeout: float = 10.0,
+        wal: WriteAheadLog | None = None,
+        replay_interval: float = 5.0,
     ) -> None:
         if on_full not in ("block", "drop"):
             raise ValueError(f"on_full must be 'block' or 'drop', got {on_full!r}")
@@ -107,6 +117,14 @@ class CallSender:
         self.max_retry_delay = max_retry_delay
         self.block_timeout = block_timeout
         self.exit_timeout = exit_timeout
+        self._wal = wal
+        self.replay_interval = replay_interval
+        self._replay_after = 0.0
+        self._replayed = 0
+        self._spilled = 0
+        self._batch_deferred = False
+        # Queued records below this are stored or rejected for good (WAL bookkeeping).
+        self._wal_safe_seq = 0
 
         self._queue: deque[Record | OpSave] = deque()
         self._lock = threading.Lock()
@@ -156,6 +174,16 @@ class CallSender:
         """Calls left untraced by the ``"drop"`` policy."""
         return self._dropped
 
+    @property
+    def replayed(self) -> int:
+        """Records sent from the write-ahead log (this process's or an earlier one's)."""
+        return self._replayed
+
+    @property
+    def spilled(self) -> int:
+        """Records that went to the write-ahead log only, the memory queue being full."""
+        return self._spilled
+
     def has_room(self) -> bool:
         """True when a new call can be queued without waiting (the hot-path check)."""
         return len(self._queue) < self.max_queue
@@ -168,6 +196,8 @@ class CallSender:
         where the call is queued over the bound instead. The async op wrapper
         runs this in a worker thread, so the loop keeps sending meanwhile.
         """
+        if self._wal is not None:
+            return True  # over the bound, put() writes the record to disk only
         if self.on_full == "drop":
             if self.has_room():
                 return True
@@ -222,10 +252,47 @@ class CallSender:
             with self._lock:
                 self._failed += 1
             return
-        with self._lock:
-            self._queue.append(record)
-            self._put_count += 1
+        if self._wal is not None:
+            self._journal(record)
+        else:
+            with self._lock:
+                self._queue.append(record)
+                self._put_count += 1
         if not self._wake_pending:
+            self._wake_pending = True
+            self._start()
+            self._wakeup.notify()
+
+    def _journal(self, record: Record | OpSave) -> None:
+        """Write ``record`` to the WAL, then queue it (or, over the bound, only write it)."""
+        assert self._wal is not None
+        if isinstance(record, OpSave):
+            line = encode_op_save(record)
+        else:
+            line = encode_record(record)
+            if len(line) > self.max_item_bytes:
+                line = self._truncate(record, line, self.max_item_bytes)
+        with self._lock:
+            if isinstance(record, tuple) and len(self._queue) >= self.max_queue:
+                self._wal.append(line, None)
+                self._spilled += 1
+                spilled = self._spilled
+            else:
+                self._wal.append(line, self._put_count)
+                self._queue.append(record)
+                self._put_count += 1
+                return
+        if spilled == 1 or spilled % 10_000 == 0:
+            logger.warning(
+                "weave_client: call queue full (%d records); %d records written to the"
+                " write-ahead log only, to be sent from there",
+                self.max_queue,
+                spilled,
+            )
+
+    def resume(self) -> None:
+        """Start sending what an earlier process left in the write-ahead log (if any)."""
+        if self._wal is not None and self._wal.pending():
             self._wake_pending = True
             self._start()
             self._wakeup.notify()
@@ -263,11 +330,15 @@ class CallSender:
         says how many records are still pending.
         """
         target = self._put_count
-        if self._done_count < target:
+
+        def settled() -> bool:
+            return self._done_count >= target and not self._replay_due()
+
+        if not settled():
             self._wake_pending = True
             self._start()
             self._wakeup.notify()
-            self._progress.wait_for(lambda: self._done_count >= target, timeout)
+            self._progress.wait_for(settled, timeout)
         return FlushResult(
             pending=max(0, target - self._done_count),
             failed=self._failed,
@@ -289,7 +360,16 @@ class CallSender:
         leftover = list(self._queue)
         self._queue.clear()
         if leftover:
-            self._fail(leftover, "the client closed before they were sent")
+            self._fail_or_keep(leftover, "the client closed before they were sent")
+        if self._wal is not None:
+            left = self._wal.close(self._wal_safe_seq)
+            if left:
+                logger.warning(
+                    "weave_client: %d records left in the write-ahead log %s; the next client"
+                    " on this project sends them",
+                    left,
+                    self._wal.directory,
+                )
         return FlushResult(pending=self.pending, failed=self._failed, dropped=self._dropped)
 
     def _flush_at_exit(self) -> None:
@@ -317,7 +397,7 @@ class CallSender:
                 leftover = list(self._queue)
                 self._queue.clear()
             if leftover:
-                self._fail(leftover, "the sender was stopped before they were sent")
+                self._fail_or_keep(leftover, "the sender was stopped before they were sent")
             raise
 
     def _run_batches(self) -> None:
@@ -327,10 +407,25 @@ class CallSender:
             # set skipped its notify, and only a check made after the reset is
             # sure to see that put's record (clearing it after the wait lost wake-ups).
             self._wake_pending = False
-            self._wakeup.wait_for(lambda: bool(self._queue) or self._closing)
+            self._wakeup.wait_for(
+                lambda: bool(self._queue) or self._closing or self._replay_due(),
+                # With a WAL, look for segments to replay now and then.
+                None if self._wal is None else self.replay_interval,
+            )
             if not self._queue:
                 if self._closing:
                     return
+                if self._wal is not None:
+                    # Idle: segments holding records only on disk can be replayed now.
+                    self._wal.settle(self._done_count)
+                if self._replay_due():
+                    try:
+                        self._replay_one()
+                    except Exception:  # a bug here must not stop tracing for good
+                        logger.exception("weave_client: replaying the write-ahead log failed")
+                        self._replay_after = time.monotonic() + self.replay_interval
+                    finally:
+                        self._progress.notify()
                 continue
             taken: list[Record | OpSave] = []
             with self._room:
@@ -338,6 +433,7 @@ class CallSender:
                     taken.append(self._queue.popleft())
                 self._room.notify_all()
             done_before = self._done_count
+            self._batch_deferred = False
             try:
                 self._process(taken)
             except Exception as exc:  # a bug here must not stop tracing for good
@@ -345,14 +441,21 @@ class CallSender:
                 # Only this worker finishes records, so the difference is what
                 # this batch already settled; the rest are failed, not lost.
                 settled = self._done_count - done_before
-                self._fail(taken[settled:], repr(exc))
+                self._fail_or_keep(taken[settled:], repr(exc))
             except BaseException:
                 # Stopped mid-batch (the client closed with a flush timeout): what
                 # was taken and not yet stored is reported, not lost silently.
                 settled = self._done_count - done_before
-                self._fail(taken[settled:], "the client closed before they were sent")
+                self._fail_or_keep(taken[settled:], "the client closed before they were sent")
                 raise
             finally:
+                if self._wal is not None:
+                    # Batches settle in queue order, so every record below _done_count
+                    # is stored, rejected for good, or (a batch with deferred records)
+                    # kept: its segments are then unlocked for replay, not deleted.
+                    keep_from = done_before if self._batch_deferred else None
+                    self._wal.settle(self._done_count, keep_from)
+                    self._wal_safe_seq = self._done_count
                 self._progress.notify()
 
     def _process(self, taken: list[Record | OpSave]) -> None:
@@ -464,7 +567,7 @@ class CallSender:
                     return
                 attempt += 1
                 if attempt >= self.max_attempts or self._closing:
-                    self._fail(records, f"{exc} (after {attempt} attempts)")
+                    self._fail_or_keep(records, f"{exc} (after {attempt} attempts)")
                     return
                 delay = min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1))
                 logger.warning(
@@ -527,6 +630,100 @@ class CallSender:
                 )
             return
 
+    # --- the write-ahead log ---------------------------------------------------------
+
+    def _replay_due(self) -> bool:
+        return (
+            self._wal is not None
+            and not self._closing
+            and time.monotonic() >= self._replay_after
+            and bool(self._wal.pending())
+        )
+
+    def _replay_one(self) -> None:
+        """Send one segment of the WAL that nobody holds; keep it if the server fails."""
+        assert self._wal is not None
+        claimed = run_blocking(self._wal.claim)
+        if claimed is None:  # all held by live clients
+            self._replay_after = time.monotonic() + self.replay_interval
+            return
+        lines: list[bytes] = []
+        for line in claimed.lines:
+            try:
+                value = json.loads(line)
+            except ValueError:
+                logger.warning("weave_client: skipping an unreadable record in %s", claimed.path)
+                continue
+            if isinstance(value, dict) and value.get("mode") == "op_save":
+                self._save_op(decode_op_save(value))
+            else:
+                lines.append(line)
+        start, size = 0, 0
+        for i in range(len(lines) + 1):
+            full = i < len(lines) and (
+                i - start >= self.max_batch_size or size + len(lines[i]) > self.max_batch_bytes
+            )
+            if (i == len(lines) or full) and start < i:
+                if not self._replay_send(lines[start:i]):
+                    self._wal.release(claimed)
+                    self._replay_after = time.monotonic() + self.replay_interval
+                    return
+                start, size = i, 0
+            if i < len(lines):
+                size += len(lines[i]) + 1
+        self._wal.remove(claimed)
+        logger.info(
+            "weave_client: sent %d records from the write-ahead log (%s)",
+            len(lines),
+            claimed.path.name,
+        )
+
+    def _replay_send(self, lines: list[bytes]) -> bool:
+        """Send WAL lines; False when the server is unreachable (keep them for later)."""
+        try:
+            self._post(b'{"batch":[' + b",".join(lines) + b"]}")
+        except (APIConnectionError, APIStatusError) as exc:
+            status = getattr(exc, "status_code", None)
+            if status is None or status in (408, 429) or status >= 500:
+                logger.warning(
+                    "weave_client: the write-ahead log could not be sent (%s); retrying in %.1f s",
+                    exc,
+                    self.replay_interval,
+                )
+                return False
+            if len(lines) > 1:
+                half = len(lines) // 2
+                first = self._replay_send(lines[:half])
+                return self._replay_send(lines[half:]) and first
+            logger.error(
+                "weave_client: 1 call records not stored: rejected by the server: %s;"
+                " call ids: %s (from the write-ahead log)",
+                exc,
+                _line_call_id(lines[0]),
+            )
+            with self._lock:
+                self._failed += 1
+            return True
+        self._replayed += len(lines)
+        return True
+
+    def _fail_or_keep(self, records: list[Any], reason: str) -> None:
+        """Records that could not be sent: failed, or (with a WAL) kept on disk for later."""
+        if self._wal is None:
+            self._fail(records, reason)
+            return
+        self._batch_deferred = True
+        calls = [r for r in records if isinstance(r, tuple)]
+        logger.warning(
+            "weave_client: %d call records not sent yet (%s); kept in the write-ahead log"
+            " %s, to be sent when the server answers (or by the next client)",
+            len(calls),
+            reason,
+            self._wal.directory,
+        )
+        self._replay_after = time.monotonic() + self.replay_interval
+        self._finish(len(records))
+
     # --- bookkeeping ---------------------------------------------------------------
 
     def _finish(self, n: int) -> None:
@@ -547,3 +744,10 @@ class CallSender:
             self._failed += len(calls)
             self._done_count += len(records)
 
+
+def _line_call_id(line: bytes) -> str:
+    try:
+        req = json.loads(line)["req"]
+        return str((req.get("start") or req.get("end"))["id"])
+    except (ValueError, KeyError, TypeError):
+        return "(unreadable)"
