@@ -201,17 +201,13 @@ class WeaveClient:
             from ..server import embedded_server_url
 
             url = embedded_server_url()
-        self.server_url = url.rstrip("/")
+        self._api = SyncAPIClient(url, api_key=key, **_api_options(timeout, max_retries))
+        # The API client's URL: credentials a URL carried are used but never shown.
+        self.server_url = self._api.base_url
         self._hosted = _settings.is_hosted(self.server_url)
         # A W&B trace service has W&B (GraphQL, projects) and a web UI behind it.
         self._wandb_base_url = _settings.wandb_base_url() if self._hosted else None
         self._app_url = _settings.wandb_app_url() if self._hosted else None
-        options: dict[str, Any] = {}
-        if timeout is not None:
-            options["timeout"] = timeout
-        if max_retries is not None:
-            options["max_retries"] = max_retries
-        self._api = SyncAPIClient(self.server_url, api_key=key, **options)
         # Kept only for the W&B GraphQL project upsert; the API client hides its own copy.
         self._graphql_key = Secret(key) if key else None
         self._cache = DigestCache(cache_dir=cache_dir)
@@ -254,6 +250,7 @@ class WeaveClient:
 
     @property
     def is_closed(self) -> bool:
+        """True once the client was closed (``aclose()``/``close()`` or its ``with`` exit)."""
         return self._closed
 
     # --- lifecycle ----------------------------------------------------------
@@ -631,7 +628,7 @@ class WeaveClient:
                     is_latest=bool(obj.is_latest),
                     class_name=obj.leaf_object_class
                     or obj.base_object_class
-                    or _class_name_of(obj.val),
+                    or ("Op" if obj.kind == "op" else _class_name_of(obj.val)),
                     created_at=obj.created_at,
                     ref=ref_cls(self.entity, self.project, obj.object_id, obj.digest),
                     value=self._decode_object(obj.val, self.project_id)
@@ -641,11 +638,14 @@ class WeaveClient:
             )
         return out
 
-    def delete_object(self, obj: ObjectRef | str) -> int:
-        """Delete one version (a ref or its URI) or every version (a plain name).
+    def delete_object(self, obj: ObjectRef | ObjectVersion | str) -> int:
+        """Delete one version (a ref, its URI, or an ``ObjectVersion`` from ``objects()``)
+        or every version (a plain name).
 
         Returns how many versions were deleted; ``NotFoundError`` if none matched.
         """
+        if isinstance(obj, ObjectVersion):
+            obj = obj.ref
         if isinstance(obj, str) and is_ref_uri(obj):
             obj = parse_ref(obj)  # type: ignore[assignment]
         self._ready()
@@ -658,7 +658,7 @@ class WeaveClient:
             req = ObjDeleteReq(project_id=self.project_id, object_id=obj)
         else:
             raise TypeError(
-                f"delete_object() takes an ObjectRef, a URI or an object name, "
+                f"delete_object() takes an ObjectRef, an ObjectVersion, a URI or an object name, "
                 f"got {type(obj).__name__}"
             )
         digests = req.digests
@@ -1224,6 +1224,16 @@ def _class_name_of(val: Any) -> str | None:
         name = val.get("_class_name")
         return name if isinstance(name, str) else None
     return None
+
+
+def _api_options(timeout: float | None, max_retries: int | None) -> dict[str, Any]:
+    """The API client options given (None keeps its defaults)."""
+    options: dict[str, Any] = {}
+    if timeout is not None:
+        options["timeout"] = timeout
+    if max_retries is not None:
+        options["max_retries"] = max_retries
+    return options
 
 
 def _as_list(value: Any) -> list[Any]:
