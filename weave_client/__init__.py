@@ -1,4 +1,16 @@
-"""weave-client: an async-first client for W&B Weave traces, with a generated sync twin."""
+"""weave-client: an async-first client for W&B Weave traces, with a generated sync twin.
+
+Async::
+
+    async with await create_async_client("my-entity", "my-project") as client:
+        ref = await client.save({"data": "value"}, "my-object")
+        calls = await client.calls(limit=10)
+
+Sync: the same names without ``async``/``Async`` (``create_client``, ``WeaveClient``,
+``op``), no ``await``. ``@async_op``/``@op`` trace functions to the current client;
+errors all derive from ``WeaveError``. With no server URL and no ``WANDB_API_KEY``
+the client starts the embedded local trace server (see ``weave_client.server``).
+"""
 
 from __future__ import annotations
 

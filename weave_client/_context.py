@@ -69,6 +69,7 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
     def submit(
         self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
     ) -> Future[T]:
+        """Run ``fn(*args, **kwargs)`` in a worker, in a copy of the caller's context."""
         ctx = contextvars.copy_context()
         return super().submit(ctx.run, fn, *args, **kwargs)  # type: ignore[arg-type]
 
@@ -76,6 +77,7 @@ class ContextThreadPoolExecutor(ThreadPoolExecutor):
         self, fn: Callable[..., T], *iterables: Any, timeout: float | None = None,
         chunksize: int = 1,
     ) -> Iterator[T]:
+        """``Executor.map``, each call in a copy of the caller's context."""
         ctx = contextvars.copy_context()
 
         def run(*args: Any) -> T:

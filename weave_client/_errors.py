@@ -121,14 +121,20 @@ class APIStatusError(APIError):
 
 
 class BadRequestError(APIStatusError):
+    """The server refused the request as malformed (HTTP 400); the message names the bad part."""
+
     status_code = 400
 
 
 class AuthenticationError(APIStatusError):
+    """The API key is missing or wrong (HTTP 401)."""
+
     status_code = 401
 
 
 class PermissionDeniedError(APIStatusError):
+    """The key is valid but may not touch this entity or project (HTTP 403)."""
+
     status_code = 403
 
 
@@ -139,18 +145,26 @@ class NotFoundError(APIStatusError):
 
 
 class ConflictError(APIStatusError):
+    """The write conflicts with what the server holds (HTTP 409)."""
+
     status_code = 409
 
 
 class RequestTooLargeError(APIStatusError):
+    """The request body is over the server's limit (HTTP 413); the client splits or chunks."""
+
     status_code = 413
 
 
 class UnprocessableEntityError(APIStatusError):
+    """The body does not match the route's wire model (HTTP 422); the message names the field."""
+
     status_code = 422
 
 
 class RateLimitError(APIStatusError):
+    """Too many requests (HTTP 429); retried after ``Retry-After`` before it is raised."""
+
     status_code = 429
 
 

@@ -1,8 +1,8 @@
 """The I/O-free parts of Dataset, Model and Evaluation, shared by both flavours.
 
 ``Object``, ``Model`` and ``Scorer`` hold data and ops but do no I/O, so one class
-serves the async and the sync client (``weave_client.Model`` is
-``weave_client.AsyncModel``): a user's model works with either evaluation.
+serves the async and the sync client (there is one ``weave_client.Model``):
+a user's model works with either evaluation.
 Their saved shape is weave's: ``{"_type": "MyModel", <fields>, "_class_name":
 "MyModel", "_bases": ["Model", "Object", "BaseModel"]}``.
 
@@ -299,6 +299,7 @@ class Scorer(Object):
 
     @op
     def score(self, *, output: Any, **kwargs: Any) -> Any:
+        """Score one row: ``output`` is the model's, the rest are row columns by name."""
         raise NotImplementedError(f"{type(self).__name__} must implement score()")
 
     @op

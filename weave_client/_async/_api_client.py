@@ -226,14 +226,17 @@ class AsyncAPIClient:
 
     @property
     def max_retries(self) -> int:
+        """Retries after a retryable failure (0: one attempt only)."""
         return self._retry.max_retries
 
     @property
     def timeout(self) -> httpx.Timeout:
+        """The timeout of each attempt."""
         return self._timeout
 
     @property
     def is_closed(self) -> bool:
+        """True once the connection pool was closed; requests then raise ``ClientClosedError``."""
         return self._pool.closed
 
     def __repr__(self) -> str:

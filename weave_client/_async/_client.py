@@ -106,8 +106,8 @@ class AsyncCallStream:
 
     Iterate it (``async for``/``for``); memory holds one call however many
     arrive. The request is sent on the first item, after the client's pending
-    call records are flushed. Close it early (``aclose()``/``close()``, or a
-    ``with`` block) to release the connection.
+    call records are flushed. Close it early (or use it in a ``with`` block) to
+    release the connection.
     """
 
     def __init__(self, client: AsyncWeaveClient, req: CallsQueryReq) -> None:
@@ -249,7 +249,7 @@ class AsyncWeaveClient:
 
     @property
     def is_closed(self) -> bool:
-        """True once the client was closed (``aclose()``/``close()`` or its ``with`` exit)."""
+        """True once the client was closed (explicitly, or on leaving its ``with`` block)."""
         return self._closed
 
     # --- lifecycle ----------------------------------------------------------
@@ -1153,9 +1153,9 @@ async def create_async_client(
 ) -> AsyncWeaveClient:
     """Create a client, make sure its project exists (hosted service), and make it current.
 
-    Use it as ``async with await create_async_client(...) as client:`` (sync:
-    ``with create_client(...) as client:``) so pending calls are flushed and the
-    connection closed at the end; or call ``aclose()`` yourself.
+    Use the client as a context manager, so pending calls are flushed and the
+    connection pool closed at the end, or close it yourself. Arguments as
+    ``AsyncWeaveClient``.
     """
     client = AsyncWeaveClient(entity, project, server_url, api_key, ensure_project_exists)
     try:

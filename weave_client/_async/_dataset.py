@@ -30,10 +30,10 @@ class Dataset(Object):
     """A named, versioned list of dict rows.
 
     ``Dataset(name="qa", rows=[{"question": ..., "expected": ...}, ...])``; save it
-    with ``await client.save(dataset, "qa")`` (or let an evaluation save it).
-    Iterate with ``async for row in dataset``, count with ``await dataset.count()``,
-    read one row with ``await dataset[i]``. ``await Dataset.get(client, ref)`` reads
-    a saved one back, its rows streamed from the server a page at a time.
+    with ``client.save(dataset, "qa")`` (or let an evaluation save it). Iterate
+    over its rows, ``count()`` them, read one with ``dataset[i]`` (awaited in the
+    async flavour). ``Dataset.get(client, ref)`` reads a saved one back, its rows
+    streamed from the server a page at a time.
 
     ``rows`` holds the rows given; once saved (or when read back) it holds the
     ``TableRef`` of the stored table, which is what the saved object refers to.
@@ -118,7 +118,7 @@ class Dataset(Object):
         if client is None:
             raise RuntimeError(
                 f"Dataset {self.name!r} refers to the stored table {self.rows.uri()}; "
-                "read it inside `async with client:` or with Dataset.get(client, ref)"
+                "read it inside the client's `with` block or with Dataset.get(client, ref)"
             )
         self._table = Table(client, self.rows)
         return self._table
@@ -172,7 +172,7 @@ class Dataset(Object):
         if client is None or not isinstance(ref, ObjectRef) or not isinstance(self.rows, TableRef):
             raise TypeError(
                 f"add_rows() needs a saved dataset and its client: save {self!r} with "
-                "`await client.save(dataset, name)` inside `async with client:` first"
+                "client.save(dataset, name) inside the client's `with` block first"
             )
         table_ref = await client._table_append(self.rows, new_rows)
         added = Dataset(name=self.name, description=self.description, rows=Table(client, table_ref))
@@ -188,7 +188,7 @@ class Dataset(Object):
 
     @classmethod
     async def get(cls, client: AsyncWeaveClient, ref: ObjectRef | str) -> Dataset:
-        """Read a saved dataset (as ``await client.get(ref)`` does); its rows stream from
+        """Read a saved dataset (as ``client.get(ref)`` does); its rows stream from
         the server when iterated."""
         value = await client.get(ref)
         return cls.from_stored(value, client)

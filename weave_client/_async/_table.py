@@ -55,6 +55,7 @@ class Table:
 
     @property
     def project_id(self) -> str:
+        """``"entity/project"`` of the project holding the table."""
         return self.table_ref.project_id
 
     async def count(self) -> int:

@@ -169,10 +169,12 @@ class Call:
 
     @property
     def entity(self) -> str:
+        """The entity part of ``project_id``."""
         return self.project_id.split("/", 1)[0]
 
     @property
     def project(self) -> str:
+        """The project part of ``project_id``."""
         return self.project_id.split("/", 1)[1]
 
     @property

@@ -260,7 +260,7 @@ def _evaluate_op(fn: Callable[..., Any]) -> _EvaluateOp:
 
 
 class Evaluation(Object):
-    """An evaluation: a dataset, scorers, and ``await evaluation.evaluate(model)``.
+    """An evaluation: a dataset, scorers, and ``evaluation.evaluate(model)`` to run them.
 
     - ``dataset``: a ``Dataset`` or a list of dict rows.
     - ``scorers``: ops or functions taking ``output`` plus row columns by name,

@@ -56,6 +56,7 @@ class Table:
 
     @property
     def project_id(self) -> str:
+        """``"entity/project"`` of the project holding the table."""
         return self.table_ref.project_id
 
     def count(self) -> int:
