@@ -168,6 +168,21 @@ def _bad_calls(
             ValueError,
             "'up'",
         ),
+        "misspelt direction": (
+            lambda: client.calls(sort_by="started_at sideways"),
+            ValueError,
+            "'started_at sideways'",
+        ),
+        "unknown sort field": (
+            lambda: client.calls(sort_by="-startd_at"),
+            ValueError,
+            "'startd_at'",
+        ),
+        "hostile sort field": (
+            lambda: client.calls(sort_by=[{"field": "x'); DROP TABLE calls;--"}]),
+            ValueError,
+            "DROP TABLE",
+        ),
         "query operator": (
             lambda: client.calls(query={"$bogus": [1]}),
             ValueError,

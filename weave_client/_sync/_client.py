@@ -1266,6 +1266,25 @@ def _merge_filter(
     return {k: v for k, v in merged.items() if v is not None}
 
 
+# Roots a calls sort field can start with: the call's own fields (nested paths
+# under inputs/output/attributes/summary) and feedback.[type].payload.<path>.
+_SORT_ROOTS = frozenset(CallSchema.model_fields) | {"feedback"}
+
+
+def _check_sort_field(entry: SortBy) -> SortBy:
+    """Refuse a sort field no server knows before sending it (a typo, a misspelt direction)."""
+    field = entry.field
+    root = field.split(".", 1)[0]
+    if root not in _SORT_ROOTS or (root != "feedback" and any(c.isspace() for c in field)):
+        raise ValueError(
+            f"invalid sort_by field {field!r}: expected a call field"
+            f" ({', '.join(sorted(_SORT_ROOTS - {'feedback'}))}), a dotted path under inputs,"
+            " output, attributes or summary, or feedback.[<type>].payload.<path>;"
+            " directions are 'asc' or 'desc'"
+        )
+    return entry
+
+
 def _sort_by(sort_by: SortByLike | None) -> list[SortBy] | None:
     if sort_by is None:
         return None
@@ -1293,7 +1312,7 @@ def _sort_by(sort_by: SortByLike | None) -> list[SortBy] | None:
             raise ValueError(
                 f"invalid sort_by entry {item!r} (use 'field', '-field', 'field desc' or SortBy)"
             )
-    return out
+    return [_check_sort_field(entry) for entry in out]
 
 
 def _query(query: Query | Mapping[str, Any] | None) -> Query | None:
