@@ -8,7 +8,6 @@ read-your-writes test traces real ``@async_op`` calls instead.
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,12 +18,6 @@ from weave_client._ids import generate_id
 from weave_client._models import CallCreateBatchReq
 
 T0 = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
-
-
-@pytest.fixture
-async def client(server_url: str, entity: str, project: str) -> AsyncIterator[AsyncWeaveClient]:
-    async with AsyncWeaveClient(entity, project, server_url=server_url) as c:
-        yield c
 
 
 async def log_calls(client: AsyncWeaveClient, calls: list[dict[str, Any]]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -11,12 +10,6 @@ from weave_client import AsyncWeaveClient
 from weave_client._async._call import Call
 from weave_client._ids import generate_id
 from weave_client._models import CallCreateBatchReq
-
-
-@pytest.fixture
-async def client(server_url: str, entity: str, project: str) -> AsyncIterator[AsyncWeaveClient]:
-    async with AsyncWeaveClient(entity, project, server_url=server_url) as c:
-        yield c
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import dataclasses
 import datetime
 import enum
 import math
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +52,6 @@ class Plain:
     def __init__(self) -> None:
         self.a = 1
         self.b = "two"
-
-
-@pytest.fixture
-async def client(server_url: str, entity: str, project: str) -> AsyncIterator[AsyncWeaveClient]:
-    async with AsyncWeaveClient(entity, project, server_url=server_url) as c:
-        yield c
 
 
 REF_FREE_VALUES: list[Any] = [

@@ -6,7 +6,6 @@ refs, append (a new version), and chunked uploads above the request limit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,6 @@ from weave_client import (
 from weave_client._digest import row_digest, table_digest
 from weave_client._serialize import encode_for_save
 from weave_client.server import start_background_server
-
-
-@pytest.fixture
-async def client(server_url: str, entity: str, project: str) -> AsyncIterator[AsyncWeaveClient]:
-    async with AsyncWeaveClient(entity, project, server_url=server_url) as c:
-        yield c
 
 
 def make_rows(project: str, n: int = 25) -> list[dict[str, Any]]:

@@ -6,29 +6,19 @@ against ours (the reference server is slow at that size and adds nothing).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from weave_client import ObjectRef, TableRef, async_op
+from weave_client import TableRef, async_op
 from weave_client._async._client import AsyncWeaveClient
 from weave_client._async._dataset import Dataset
-from weave_client._models import ObjReadReq
+
+from ._helpers import stored_value
 
 
 @pytest.fixture
-async def client(
-    local_server_url: str, entity: str, project: str
-) -> AsyncIterator[AsyncWeaveClient]:
-    async with AsyncWeaveClient(entity, project, server_url=local_server_url) as c:
-        yield c
-
-
-async def _stored(client: AsyncWeaveClient, ref: ObjectRef) -> object:
-    res = await client._api.obj_read(
-        ObjReadReq(project_id=client.project_id, object_id=ref.name, digest=ref.digest)
-    )
-    return res.obj.val
+def client(local_client: AsyncWeaveClient) -> AsyncWeaveClient:
+    """These tests run on our local server only."""
+    return local_client
 
 
 async def test_saved_as_weave_saves_a_dataset(server_url: str, entity: str, project: str) -> None:
@@ -38,7 +28,7 @@ async def test_saved_as_weave_saves_a_dataset(server_url: str, entity: str, proj
     async with AsyncWeaveClient(entity, project, server_url=server_url) as client:
         dataset = Dataset(name="tiny", description="two rows", rows=rows)
         ref = await client.save(dataset, "tiny")
-        stored = await _stored(client, ref)
+        stored = await stored_value(client, ref)
         again = await client.save(Dataset(name="tiny", description="two rows", rows=rows), "tiny")
         loaded = await Dataset.get(client, ref)
         assert await loaded.count() == 2

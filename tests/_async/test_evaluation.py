@@ -8,7 +8,6 @@ evaluation with ``@op`` functions and the thread-pool runner.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -55,11 +54,9 @@ class Match(Scorer):
 
 
 @pytest.fixture
-async def client(
-    local_server_url: str, entity: str, project: str
-) -> AsyncIterator[AsyncWeaveClient]:
-    async with AsyncWeaveClient(entity, project, server_url=local_server_url) as c:
-        yield c
+def client(local_client: AsyncWeaveClient) -> AsyncWeaveClient:
+    """These tests run on our local server only."""
+    return local_client
 
 
 async def _tree(client: AsyncWeaveClient) -> tuple[Call, dict[str, list[Call]]]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pydantic
 import pytest
 
 import weave_client
-from weave_client import Model, Object, ObjectRef, async_op
+from weave_client import Model, Object, async_op
 from weave_client._async._client import AsyncWeaveClient
-from weave_client._models import ObjReadReq
+
+from ._helpers import stored_value
 
 
 class Prompted(Model):
@@ -36,18 +34,9 @@ class Settings(Object):
 
 
 @pytest.fixture
-async def client(
-    local_server_url: str, entity: str, project: str
-) -> AsyncIterator[AsyncWeaveClient]:
-    async with AsyncWeaveClient(entity, project, server_url=local_server_url) as c:
-        yield c
-
-
-async def _stored(client: AsyncWeaveClient, ref: ObjectRef) -> Any:
-    res = await client._api.obj_read(
-        ObjReadReq(project_id=client.project_id, object_id=ref.name, digest=ref.digest)
-    )
-    return res.obj.val
+def client(local_client: AsyncWeaveClient) -> AsyncWeaveClient:
+    """These tests run on our local server only."""
+    return local_client
 
 
 async def test_model_versions_follow_its_fields(server_url: str, entity: str, project: str) -> None:
@@ -57,7 +46,7 @@ async def test_model_versions_follow_its_fields(server_url: str, entity: str, pr
         same = await client.save(Prompted(template="Q: {question}"), "prompted")
         model.temperature = 0.7
         v2 = await client.save(model, "prompted")
-        stored = await _stored(client, v2)
+        stored = await stored_value(client, v2)
         versions = await client.objects()
 
     assert same.digest == v1.digest
@@ -95,7 +84,7 @@ async def test_a_change_to_predicts_code_makes_a_new_version(client: AsyncWeaveC
     second = await client.save(_versioned_class(2)(), "versioned")
     assert again.digest == first.digest
     assert second.digest != first.digest
-    old, new = await _stored(client, first), await _stored(client, second)
+    old, new = await stored_value(client, first), await stored_value(client, second)
     assert old["predict"] != new["predict"]
     assert {k: v for k, v in old.items() if k != "predict"} == {
         k: v for k, v in new.items() if k != "predict"
@@ -131,7 +120,7 @@ async def test_an_undecorated_predict_is_traced(client: AsyncWeaveClient) -> Non
 async def test_objects_save_and_get_like_weave(client: AsyncWeaveClient) -> None:
     settings = Settings(name="cfg", retries=3, tags=["a"])
     ref = await client.save(settings, "settings")
-    stored = await _stored(client, ref)
+    stored = await stored_value(client, ref)
     assert stored == {
         "_type": "Settings",
         "_class_name": "Settings",

@@ -9,7 +9,6 @@ read-your-writes test traces real ``@async_op`` calls instead.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,12 +19,6 @@ from weave_client._ids import generate_id
 from weave_client._models import CallCreateBatchReq
 
 T0 = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
-
-
-@pytest.fixture
-def client(server_url: str, entity: str, project: str) -> Iterator[WeaveClient]:
-    with WeaveClient(entity, project, server_url=server_url) as c:
-        yield c
 
 
 def log_calls(client: WeaveClient, calls: list[dict[str, Any]]) -> None:

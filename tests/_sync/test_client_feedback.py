@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,12 +11,6 @@ from weave_client import WeaveClient
 from weave_client._sync._call import Call
 from weave_client._ids import generate_id
 from weave_client._models import CallCreateBatchReq
-
-
-@pytest.fixture
-def client(server_url: str, entity: str, project: str) -> Iterator[WeaveClient]:
-    with WeaveClient(entity, project, server_url=server_url) as c:
-        yield c
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import dataclasses
 import datetime
 import enum
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +53,6 @@ class Plain:
     def __init__(self) -> None:
         self.a = 1
         self.b = "two"
-
-
-@pytest.fixture
-def client(server_url: str, entity: str, project: str) -> Iterator[WeaveClient]:
-    with WeaveClient(entity, project, server_url=server_url) as c:
-        yield c
 
 
 REF_FREE_VALUES: list[Any] = [

@@ -7,7 +7,6 @@ refs, append (a new version), and chunked uploads above the request limit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,6 @@ from weave_client import (
 from weave_client._digest import row_digest, table_digest
 from weave_client._serialize import encode_for_save
 from weave_client.server import start_background_server
-
-
-@pytest.fixture
-def client(server_url: str, entity: str, project: str) -> Iterator[WeaveClient]:
-    with WeaveClient(entity, project, server_url=server_url) as c:
-        yield c
 
 
 def make_rows(project: str, n: int = 25) -> list[dict[str, Any]]:

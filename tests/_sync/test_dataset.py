@@ -7,29 +7,19 @@ against ours (the reference server is slow at that size and adds nothing).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from weave_client import ObjectRef, TableRef, op
+from weave_client import TableRef, op
 from weave_client._sync._client import WeaveClient
 from weave_client._sync._dataset import Dataset
-from weave_client._models import ObjReadReq
+
+from ._helpers import stored_value
 
 
 @pytest.fixture
-def client(
-    local_server_url: str, entity: str, project: str
-) -> Iterator[WeaveClient]:
-    with WeaveClient(entity, project, server_url=local_server_url) as c:
-        yield c
-
-
-def _stored(client: WeaveClient, ref: ObjectRef) -> object:
-    res = client._api.obj_read(
-        ObjReadReq(project_id=client.project_id, object_id=ref.name, digest=ref.digest)
-    )
-    return res.obj.val
+def client(local_client: WeaveClient) -> WeaveClient:
+    """These tests run on our local server only."""
+    return local_client
 
 
 def test_saved_as_weave_saves_a_dataset(server_url: str, entity: str, project: str) -> None:
@@ -39,7 +29,7 @@ def test_saved_as_weave_saves_a_dataset(server_url: str, entity: str, project: s
     with WeaveClient(entity, project, server_url=server_url) as client:
         dataset = Dataset(name="tiny", description="two rows", rows=rows)
         ref = client.save(dataset, "tiny")
-        stored = _stored(client, ref)
+        stored = stored_value(client, ref)
         again = client.save(Dataset(name="tiny", description="two rows", rows=rows), "tiny")
         loaded = Dataset.get(client, ref)
         assert loaded.count() == 2

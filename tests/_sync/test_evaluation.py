@@ -9,7 +9,6 @@ evaluation with ``@op`` functions and the thread-pool runner.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -56,11 +55,9 @@ class Match(Scorer):
 
 
 @pytest.fixture
-def client(
-    local_server_url: str, entity: str, project: str
-) -> Iterator[WeaveClient]:
-    with WeaveClient(entity, project, server_url=local_server_url) as c:
-        yield c
+def client(local_client: WeaveClient) -> WeaveClient:
+    """These tests run on our local server only."""
+    return local_client
 
 
 def _tree(client: WeaveClient) -> tuple[Call, dict[str, list[Call]]]:

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pydantic
 import pytest
 
 import weave_client
-from weave_client import Model, Object, ObjectRef, op
+from weave_client import Model, Object, op
 from weave_client._sync._client import WeaveClient
-from weave_client._models import ObjReadReq
+
+from ._helpers import stored_value
 
 
 class Prompted(Model):
@@ -37,18 +35,9 @@ class Settings(Object):
 
 
 @pytest.fixture
-def client(
-    local_server_url: str, entity: str, project: str
-) -> Iterator[WeaveClient]:
-    with WeaveClient(entity, project, server_url=local_server_url) as c:
-        yield c
-
-
-def _stored(client: WeaveClient, ref: ObjectRef) -> Any:
-    res = client._api.obj_read(
-        ObjReadReq(project_id=client.project_id, object_id=ref.name, digest=ref.digest)
-    )
-    return res.obj.val
+def client(local_client: WeaveClient) -> WeaveClient:
+    """These tests run on our local server only."""
+    return local_client
 
 
 def test_model_versions_follow_its_fields(server_url: str, entity: str, project: str) -> None:
@@ -58,7 +47,7 @@ def test_model_versions_follow_its_fields(server_url: str, entity: str, project:
         same = client.save(Prompted(template="Q: {question}"), "prompted")
         model.temperature = 0.7
         v2 = client.save(model, "prompted")
-        stored = _stored(client, v2)
+        stored = stored_value(client, v2)
         versions = client.objects()
 
     assert same.digest == v1.digest
@@ -96,7 +85,7 @@ def test_a_change_to_predicts_code_makes_a_new_version(client: WeaveClient) -> N
     second = client.save(_versioned_class(2)(), "versioned")
     assert again.digest == first.digest
     assert second.digest != first.digest
-    old, new = _stored(client, first), _stored(client, second)
+    old, new = stored_value(client, first), stored_value(client, second)
     assert old["predict"] != new["predict"]
     assert {k: v for k, v in old.items() if k != "predict"} == {
         k: v for k, v in new.items() if k != "predict"
@@ -132,7 +121,7 @@ def test_an_undecorated_predict_is_traced(client: WeaveClient) -> None:
 def test_objects_save_and_get_like_weave(client: WeaveClient) -> None:
     settings = Settings(name="cfg", retries=3, tags=["a"])
     ref = client.save(settings, "settings")
-    stored = _stored(client, ref)
+    stored = stored_value(client, ref)
     assert stored == {
         "_type": "Settings",
         "_class_name": "Settings",
