@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,9 @@ from weave_client._digest import bytes_digest, json_digest, row_digest, str_dige
 from weave_client._refs import ObjectRef, parse_ref
 from weave_client._serialize import encode_for_save
 
-pytestmark = pytest.mark.compat
+from ._weave_side import compat_python, run_weave_side
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPAT_PYTHON = ROOT / ".venv-compat" / "bin" / "python"
+pytestmark = pytest.mark.compat
 
 # Built the same way in both interpreters (stdlib + pydantic only). Values whose
 # encoding we deliberately do differently from weave (plain objects, plain Enums,
@@ -207,20 +205,8 @@ def _our_rows() -> list[list[Any]]:
     return [[encode_for_save(r).json for r in rows] for rows in TABLES]
 
 
-def compat_python(python: Path = COMPAT_PYTHON) -> Path:
-    """The compat venv's interpreter, or a test failure saying how to create it."""
-    if not python.exists():
-        pytest.fail(
-            f"{python} is missing: the compat tier needs weave==0.51.59 in .venv-compat; "
-            "run ./scripts/bootstrap to create it (tests/compat/requirements.txt)",
-            pytrace=False,
-        )
-    return python
-
-
 @pytest.fixture(scope="module")
 def weave_side() -> dict[str, Any]:
-    python = compat_python()
     ours = _our_json()
     request = {
         # The request bodies we send: our encoded values, as JSON text.
@@ -236,22 +222,12 @@ def weave_side() -> dict[str, Any]:
         "uris": URIS,
         "weave_refs": WEAVE_REFS,
     }
-    proc = subprocess.run(
-        [str(python), "-c", f"SAMPLES_SRC = {SAMPLES_SRC!r}\n{WEAVE_SIDE}"],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
+    return run_weave_side(
+        f"SAMPLES_SRC = {SAMPLES_SRC!r}\n{WEAVE_SIDE}",
+        request,
+        what="computing weave's digests",
         timeout=180,
-        cwd=ROOT,
     )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"computing weave's digests under {python} failed (exit {proc.returncode}); "
-            f"if weave is missing, run ./scripts/bootstrap.\n{proc.stderr[-3000:]}",
-            pytrace=False,
-        )
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
 
 
 def test_str_and_bytes_digests_equal_weaves(weave_side: dict[str, Any]) -> None:

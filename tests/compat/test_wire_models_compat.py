@@ -9,7 +9,6 @@ test compares both with ours. A missing ``.venv-compat`` is a failure, not a ski
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -27,10 +26,9 @@ from tests.test_wire_models import (
 )
 from weave_client import _models
 
-pytestmark = pytest.mark.compat
+from ._weave_side import compat_python, run_weave_side
 
-ROOT = Path(__file__).resolve().parents[2]
-COMPAT_PYTHON = ROOT / ".venv-compat" / "bin" / "python"
+pytestmark = pytest.mark.compat
 
 # Runs under weave's venv. Reads {"models": [...], "payloads": [[name, json], ...]} on
 # stdin; prints the description of each named weave model and each payload as weave
@@ -97,17 +95,6 @@ for name, payload in request["payloads"]:
         out["payloads"].append({"error": f"{type(exc).__name__}: {exc}"})
 json.dump(out, sys.stdout, default=str)
 """
-
-
-def compat_python(python: Path = COMPAT_PYTHON) -> Path:
-    """The compat venv's interpreter, or a test failure saying how to create it."""
-    if not python.exists():
-        pytest.fail(
-            f"{python} is missing: the compat tier needs weave==0.51.59 in .venv-compat; "
-            "run ./scripts/bootstrap to create it (tests/compat/requirements.txt)",
-            pytrace=False,
-        )
-    return python
 
 
 def _our_named_types() -> dict[str, Any]:
@@ -243,7 +230,6 @@ _PAYLOADS: list[tuple[str, dict[str, Any]]] = [
 @pytest.fixture(scope="module")
 def weave_side() -> dict[str, Any]:
     """weave's description of its models and its re-dump of our payloads (one subprocess)."""
-    python = compat_python()
     ours = {name: getattr(_models, name) for name, _ in _PAYLOADS}
     request = {
         "models": sorted(_our_named_types()),
@@ -251,22 +237,9 @@ def weave_side() -> dict[str, Any]:
             [name, ours[name].model_validate(body).model_dump_json()] for name, body in _PAYLOADS
         ],
     }
-    proc = subprocess.run(
-        [str(python), "-c", _DESCRIBE_WEAVE],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
+    return run_weave_side(
+        _DESCRIBE_WEAVE, request, what="describing weave's models", timeout=120
     )
-    if proc.returncode != 0:
-        pytest.fail(
-            f"describing weave's models under {python} failed (exit {proc.returncode}); "
-            f"if weave is missing, run ./scripts/bootstrap.\n{proc.stderr[-3000:]}",
-            pytrace=False,
-        )
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
 
 
 def test_every_exported_model_exists_in_weave(weave_side: dict[str, Any]) -> None:
