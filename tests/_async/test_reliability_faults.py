@@ -123,7 +123,10 @@ async def test_a_rejected_record_is_isolated_and_the_rest_delivered(
     assert len(rejected) == 1, caplog.text
     message = rejected[0].getMessage()
     assert "rejected by the server" in message and "trace_id" in message
-    print(f"\n[400 bisect] 81 records, 1 rejected, {batches} requests: {message}")
+    print(
+        f"\n[400 bisect] 81 records, 1 rejected, {batches} requests: {message}"
+        "\n  reproduce: .venv/bin/pytest -q -s -k rejected tests/_*/test_reliability_faults.py"
+    )
 
 
 async def test_cut_calls_stream_raises_instead_of_ending_early(

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Generous: the point is "finishes", not "fast" (speed is for scripts/bench_reliability.py).
 HANG_LIMIT_S = 45.0
+REPRODUCE = ".venv/bin/pytest -q -s tests/reliability/test_exit.py"
 
 SYNC_CHILD = """
     import logging, sys, time
@@ -102,7 +103,9 @@ def test_sync_exit_is_bounded_and_reports_unsent(silent_server_url: str, tmp_pat
     assert "traced 100 calls" in done.stdout
     # 100 calls = 200 records, plus the op's version save: all pending, all reported.
     assert "exiting with 201 call records not sent after waiting 1.0 s" in done.stderr, done.stderr
-    print(f"\n[exit sync] finished in {elapsed:.1f} s (exit_timeout 1.0 s)")
+    print(
+        f"\n[exit sync] finished in {elapsed:.1f} s (exit_timeout 1.0 s)\n  reproduce: {REPRODUCE}"
+    )
 
 
 def test_async_loop_end_reports_every_unsent_record(silent_server_url: str, tmp_path: Path) -> None:
@@ -111,4 +114,4 @@ def test_async_loop_end_reports_every_unsent_record(silent_server_url: str, tmp_
     assert "traced 100 calls" in done.stdout
     # The batch in flight and the records still queued behind it: 200 in all.
     assert _reported(done.stderr) == 200, done.stderr
-    print(f"\n[exit async] finished in {elapsed:.1f} s")
+    print(f"\n[exit async] finished in {elapsed:.1f} s\n  reproduce: {REPRODUCE}")

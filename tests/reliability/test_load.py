@@ -30,6 +30,7 @@ from weave_client._sync._sender import CallSender
 from weave_client.server import start_background_server
 
 THREADS = 16
+REPRODUCE = ".venv/bin/pytest -q -s tests/reliability/test_load.py"
 TASKS = 1000
 
 
@@ -93,7 +94,7 @@ def test_sync_client_shared_by_16_threads(upstream_url: str, entity: str, projec
         result = client.flush(timeout=120)
     assert result.pending == 0 and result.failed == 0, result
     report = check_tree(stored_calls(upstream_url, f"{entity}/{project}"), THREADS, per_thread)
-    print(f"\n[load sync] {THREADS} threads: {report}")
+    print(f"\n[load sync] {THREADS} threads: {report}\n  reproduce: {REPRODUCE}")
     assert report == {
         "stored": 5120,
         "missing": 0,
@@ -117,7 +118,7 @@ async def test_async_client_shared_by_1000_tasks(
         result = await client.flush(timeout=120)
     assert result.pending == 0 and result.failed == 0, result
     report = check_tree(stored_calls(upstream_url, f"{entity}/{project}"), TASKS, per_task)
-    print(f"\n[load async] {TASKS} tasks: {report}")
+    print(f"\n[load async] {TASKS} tasks: {report}\n  reproduce: {REPRODUCE}")
     assert report == {
         "stored": 6000,
         "missing": 0,
@@ -165,7 +166,10 @@ def test_slow_server_back_pressure_keeps_the_queue_bounded(
                 result = client.flush(timeout=120)
     assert result.pending == 0 and result.failed == 0 and result.dropped == 0, result
     report = check_tree(stored_calls(upstream_url, f"{entity}/{project}"), 1, 1000)
-    print(f"\n[back-pressure] queue bound {MAX_QUEUE}, peak {peak.peak}: {report}")
+    print(
+        f"\n[back-pressure] queue bound {MAX_QUEUE}, peak {peak.peak}: {report}"
+        f"\n  reproduce: {REPRODUCE}"
+    )
     assert report["stored"] == 2000 and report["duplicated"] == 0
     # The bound holds, give or take the end records of calls already started (one
     # parent and its child here): an end is always accepted so a call is never cut.
@@ -188,7 +192,7 @@ async def test_slow_server_drop_policy_counts_every_drop(
     roots = [c for c in calls if c["parent_id"] is None]
     print(
         f"\n[drop policy] queue bound {MAX_QUEUE}, peak {peak.peak}: {len(calls)} calls stored"
-        f" ({len(roots)} roots), {result.dropped} dropped, of 2000"
+        f" ({len(roots)} roots), {result.dropped} dropped, of 2000\n  reproduce: {REPRODUCE}"
     )
     assert result.pending == 0 and result.failed == 0
     assert result.dropped > 0

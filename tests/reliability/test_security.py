@@ -176,6 +176,7 @@ def test_the_api_key_never_leaks(
     print(
         f"\n[secrets] grepped {len(caplog.records)} log records, {len(seen)} reprs/tracebacks,"
         f" {len(written)} written files, stdout/stderr: no key"
+        "\n  reproduce: .venv/bin/pytest -q -s tests/reliability/test_security.py -k leaks"
     )
 
 

@@ -112,6 +112,7 @@ def test_sigkilled_process_calls_are_delivered_by_the_next_client(
         f"\n[wal crash] child killed after {finished + 1} finished calls; next client replayed"
         f" {replayed} records: {len(calls)} calls stored, {len(done)} finished,"
         f" {sum(n - 1 for n in ids.values())} duplicated"
+        "\n  reproduce: .venv/bin/pytest -q -s tests/reliability/test_wal_crash.py"
     )
     # Every call the child saw finish is stored, finished, once; at most the call
     # in progress at the kill is missing its end (it never ended).
