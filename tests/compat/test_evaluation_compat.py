@@ -18,21 +18,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import COMPAT_PYTHON
-from weave_client import AsyncWeaveClient, Model, Scorer, async_op, op
+# Ours: the rows, model and scorers of the client's own evaluation tests.
+from tests._async.test_evaluation import ROWS, Match, Upper, exact, length
+from weave_client import AsyncWeaveClient
 from weave_client._async._dataset import Dataset
 from weave_client._async._evaluation import Evaluation
 from weave_client._eval_summary import flatten_summary
 from weave_client._models import CallsQueryReq, ObjQueryReq
 from weave_client._refs import parse_ref
 
-ROWS = [
-    {"question": "a", "expected": "A", "weight": 1},
-    {"question": "b", "expected": "B", "weight": 2},
-    {"question": "c", "expected": "x", "weight": 3},
-]
+from ._weave_side import compat_python
 
-# weave's side: the same classes and functions, with weave's own decorators.
+# weave's side: the same classes and functions as ours, with weave's own decorators.
 WEAVE_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, sys
@@ -86,35 +83,11 @@ WEAVE_SCRIPT = textwrap.dedent(
 )
 
 
-class Upper(Model):
-    suffix: str = ""
-
-    @async_op
-    async def predict(self, question: str) -> str:
-        return question.upper() + self.suffix
-
-
-@async_op
-async def exact(expected: str, output: str) -> bool:
-    return expected == output
-
-
-@op
-def length(output: str) -> int:
-    return len(output)
-
-
-class Match(Scorer):
-    @async_op
-    async def score(self, output: str, expected: str, weight: int) -> dict[str, Any]:
-        return {"correct": output == expected, "weighted": weight if output == expected else 0}
-
-
 def _run_weave(url: str, entity: str, project: str, tmp_path: Path) -> dict[str, Any]:
     script = tmp_path / "weave_evaluation.py"
     script.write_text(WEAVE_SCRIPT)
     proc = subprocess.run(
-        [str(COMPAT_PYTHON), str(script), url, entity, project, json.dumps(ROWS)],
+        [str(compat_python()), str(script), url, entity, project, json.dumps(ROWS)],
         capture_output=True,
         text=True,
         timeout=180,
