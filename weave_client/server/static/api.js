@@ -1,6 +1,20 @@
 // The trace server's HTTP API, as the Python client uses it (same routes, same
 // request shapes), plus the local server's GET /viewer/projects.
 
+/** The call fields the trace list and the trace tree show (not inputs or outputs,
+ * which the detail panel reads per call): a page costs the same however big they are. */
+export const CALL_LIST_COLUMNS = Object.freeze([
+  "id",
+  "trace_id",
+  "parent_id",
+  "op_name",
+  "display_name",
+  "started_at",
+  "ended_at",
+  "exception",
+  "summary",
+]);
+
 /** Raised for a failed request; the message names the route and the server's reason. */
 export class ApiError extends Error {
   constructor(route, status, detail) {

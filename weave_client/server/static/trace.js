@@ -5,7 +5,7 @@
 // inputs, output and the rest come from /call/read, so a trace of thousands of
 // calls with large payloads stays quick to open.
 
-import { api, resolveRef } from "./api.js";
+import { api, CALL_LIST_COLUMNS, resolveRef } from "./api.js";
 import { errorBox, h, note, parseRef, refRoute, renderFields, renderTop, renderValue, replace, route } from "./dom.js";
 import {
   fmtAgo,
@@ -22,17 +22,6 @@ import {
 } from "./format.js";
 import { heading, section } from "./widgets.js";
 
-const TREE_COLUMNS = [
-  "id",
-  "trace_id",
-  "parent_id",
-  "op_name",
-  "display_name",
-  "started_at",
-  "ended_at",
-  "exception",
-  "summary",
-];
 const BATCH = 1000;
 // Beyond this many calls the tree shows what it has and says so.
 const MAX_CALLS = 20000;
@@ -59,7 +48,7 @@ async function loadTraceCalls(projectId, traceId) {
       sort_by: [{ field: "started_at", direction: "asc" }],
       limit: BATCH,
       offset,
-      columns: TREE_COLUMNS,
+      columns: CALL_LIST_COLUMNS,
     });
     calls.push(...res.calls);
     if (res.calls.length < BATCH) return { calls, truncated: false };

@@ -4,23 +4,12 @@
 // and the list asks only for the columns it shows, so a page costs the same at
 // 100 or 100,000 calls.
 
-import { and, api, contains, eq, field, opNamesFilter, or } from "./api.js";
+import { and, api, CALL_LIST_COLUMNS, contains, eq, field, opNamesFilter, or } from "./api.js";
 import { h, note, replace, route } from "./dom.js";
 import { fmtAgo, fmtInt, fmtMs, fmtTime, latencyMs, opName, statusBadge, statusOf, tokensOf } from "./format.js";
 import { heading, pager } from "./widgets.js";
 
 const PAGE = 50;
-const LIST_COLUMNS = [
-  "id",
-  "trace_id",
-  "parent_id",
-  "op_name",
-  "display_name",
-  "started_at",
-  "ended_at",
-  "exception",
-  "summary",
-];
 const STATUSES = [
   ["", "any status"],
   ["success", "success"],
@@ -67,7 +56,7 @@ export async function renderTraces(main, ctx) {
       sort_by: [{ field: "started_at", direction: "desc" }],
       limit: PAGE,
       offset,
-      columns: LIST_COLUMNS,
+      columns: CALL_LIST_COLUMNS,
     }),
     api.callsQueryStats(base),
   ]);
