@@ -325,3 +325,26 @@ async def test_a_closed_client_says_so(server_url: str, entity: str, project: st
     with pytest.raises(ClientClosedError):
         await client.calls()
     assert "closed" in repr(client)
+
+
+async def test_save_without_a_name_uses_the_objects_name_then_its_class(
+    client: AsyncWeaveClient,
+) -> None:
+    # As weave's publish(obj): the object's own `name`, else its class name.
+    @dataclasses.dataclass
+    class Config:
+        name: str
+        depth: int
+
+    @dataclasses.dataclass
+    class Unnamed:
+        depth: int
+
+    named = await client.save(Config(name="tuned", depth=3))
+    assert named.name == "tuned"
+    assert (await client.get(named)).depth == 3
+    by_class = await client.save(Unnamed(depth=4))
+    assert by_class.name == "Unnamed"
+    assert (await client.save({"a": 1})).name == "dict"
+    with pytest.raises(InvalidNameError):
+        await client.save(Config(name="bad/name", depth=1))

@@ -326,3 +326,26 @@ def test_a_closed_client_says_so(server_url: str, entity: str, project: str) -> 
     with pytest.raises(ClientClosedError):
         client.calls()
     assert "closed" in repr(client)
+
+
+def test_save_without_a_name_uses_the_objects_name_then_its_class(
+    client: WeaveClient,
+) -> None:
+    # As weave's publish(obj): the object's own `name`, else its class name.
+    @dataclasses.dataclass
+    class Config:
+        name: str
+        depth: int
+
+    @dataclasses.dataclass
+    class Unnamed:
+        depth: int
+
+    named = client.save(Config(name="tuned", depth=3))
+    assert named.name == "tuned"
+    assert (client.get(named)).depth == 3
+    by_class = client.save(Unnamed(depth=4))
+    assert by_class.name == "Unnamed"
+    assert (client.save({"a": 1})).name == "dict"
+    with pytest.raises(InvalidNameError):
+        client.save(Config(name="bad/name", depth=1))

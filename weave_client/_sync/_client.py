@@ -417,15 +417,19 @@ class WeaveClient:
 
     # --- objects ------------------------------------------------------------
 
-    def save(self, obj: Any, name: str) -> ObjectRef:
+    def save(self, obj: Any, name: str | None = None) -> ObjectRef:
         """Save ``obj`` as a new version of the object ``name``; return its ref.
 
-        Identical content gives the same digest (no new version). Objects this
-        client saved before and that are nested inside ``obj`` (unchanged) are
-        stored as refs to them. Raises ``TypeError`` (``UnsaveableValueError``)
-        naming the path of a value that cannot be saved, ``InvalidNameError``
-        for a bad name.
+        Without ``name``, as weave's ``publish``: the object's own ``name`` (a
+        ``Dataset``'s), else its class name. Identical content gives the same
+        digest (no new version). Objects this client saved before and that are
+        nested inside ``obj`` (unchanged) are stored as refs to them. Raises
+        ``TypeError`` (``UnsaveableValueError``) naming the path of a value that
+        cannot be saved, ``InvalidNameError`` for a bad name.
         """
+        if name is None:
+            own = getattr(obj, "name", None)
+            name = own if isinstance(own, str) and own else type(obj).__name__
         validate_object_name(name)
         self._ready()
         table_rows = getattr(obj, "_weave_table_rows", None)
