@@ -444,14 +444,54 @@ def now() -> float:
     return time.time()
 
 
+# The last whole second formatted by iso_timestamp: records of one batch mostly
+# share it, and formatting the date part is most of the cost of a timestamp.
+_last_second: tuple[float, str] = (math.nan, "")
+
+
 def iso_timestamp(seconds: float) -> str:
-    """``2025-01-31T12:00:00.123456Z``: the form pydantic writes for an aware datetime."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """``2025-01-31T12:00:00.123456Z``: the form pydantic writes for an aware datetime.
+
+    The same text as ``datetime.fromtimestamp(seconds, UTC).strftime(...)``
+    (microseconds rounded half to even, as datetime does), at a third of the cost.
+    """
+    global _last_second
+    frac, whole = math.modf(seconds)
+    micros = round(frac * 1e6)
+    if micros >= 1_000_000:
+        whole += 1.0
+        micros -= 1_000_000
+    elif micros < 0:
+        whole -= 1.0
+        micros += 1_000_000
+    cached_whole, prefix = _last_second
+    if whole != cached_whole:
+        prefix = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second = (whole, prefix)
+    return f"{prefix}.{micros:06d}Z"
+
+
+# The default attributes (client info) are the same on every call outside an
+# attributes() scope and about half of a start record's JSON: encoded once.
+_default_attributes_json: str | None = None
 
 
 def encode_record(record: Record) -> bytes:
     """One upsert_batch item as compact JSON bytes (runs on the sender's side)."""
-    return encode_body(record[0], record_body(record))
+    global _default_attributes_json
+    mode = record[0]
+    body = record_body(record)
+    if mode != "start" or _DEFAULT_ATTRIBUTES is None or body["attributes"] is not _DEFAULT_ATTRIBUTES:
+        return encode_body(mode, body)
+    if _default_attributes_json is None:
+        _default_attributes_json = json.dumps(_DEFAULT_ATTRIBUTES, separators=(",", ":"))
+    del body["attributes"]
+    text = encode_body(mode, body)
+    # The body is never empty and the item ends with the body's, req's and the
+    # item's closing braces: splice the attributes in as the body's last field.
+    return b"".join(
+        (text[:-3], b',"attributes":', _default_attributes_json.encode(), b"}}}")
+    )
 
 
 def encode_body(mode: str, body: dict[str, Any]) -> bytes:

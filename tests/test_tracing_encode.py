@@ -1,0 +1,87 @@
+"""Encoding of queued call records: the fast paths write what the plain encoder writes."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from weave_client._tracing import (
+    CallFrame,
+    attributes,
+    current_attributes,
+    encode_body,
+    encode_record,
+    iso_timestamp,
+    make_end,
+    make_start,
+    record_body,
+)
+
+
+def _reference(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        0.0,
+        1.9999995,  # rounds up into the next second
+        1.0000005,  # a half microsecond: rounded half to even, as datetime does
+        1_700_000_000.9999996,
+        1_700_000_000.0000005,
+        1_700_000_000.123456,
+        -0.5,
+        -1.0000004,
+    ],
+)
+def test_iso_timestamp_matches_datetime_at_the_edges(seconds: float) -> None:
+    assert iso_timestamp(seconds) == _reference(seconds)
+
+
+def test_iso_timestamp_matches_datetime_on_random_times() -> None:
+    rng = random.Random(4)
+    for _ in range(20_000):
+        seconds = rng.uniform(-1e9, 4e9)
+        assert iso_timestamp(seconds) == _reference(seconds), seconds
+    # Consecutive records in the same second (the cached date part) and across it.
+    base = 1_700_000_000.0
+    for i in range(3000):
+        seconds = base + i * 0.000937
+        assert iso_timestamp(seconds) == _reference(seconds), seconds
+
+
+def _start_record(attrs: dict[str, object]) -> tuple[object, ...]:
+    frame = CallFrame("ent/proj", "weave:///ent/proj/op/f:abc", None)
+    frame.inputs = {"x": 1, "text": 'quote " and \\ and }}}'}
+    frame.started_at = 1_700_000_000.25
+    return make_start(frame, attrs)
+
+
+@pytest.mark.parametrize("scoped", [False, True])
+def test_start_record_encodes_like_the_plain_encoder(scoped: bool) -> None:
+    if scoped:
+        with attributes({"env": "prod"}):
+            record = _start_record(current_attributes())
+    else:
+        record = _start_record(current_attributes())
+    encoded = json.loads(encode_record(record))
+    plain = json.loads(encode_body("start", record_body(record)))
+    assert encoded == plain
+    start = encoded["req"]["start"]
+    assert start["attributes"]["weave"]["source"] == "python-sdk"
+    assert start["inputs"] == {"x": 1, "text": 'quote " and \\ and }}}'}
+    assert start["started_at"] == "2023-11-14T22:13:20.250000Z"
+    if scoped:
+        assert start["attributes"]["env"] == "prod"
+
+
+def test_end_record_encodes_like_the_plain_encoder() -> None:
+    frame = CallFrame("ent/proj", "weave:///ent/proj/op/f:abc", None)
+    record = make_end(frame, {"y": float("nan")}, None, None, 1_700_000_001.5)
+    encoded = json.loads(encode_record(record))
+    assert encoded == json.loads(encode_body("end", record_body(record)))
+    assert encoded["req"]["end"]["output"] == {"y": "nan"}
