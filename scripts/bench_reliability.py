@@ -10,11 +10,18 @@ and calls counted by id: stored, missing, duplicated, unfinished.
 the async client by 1,000 tasks (25,000), each call a parent with one child;
 every call stored once, every child under its parent.
 
-Both print each figure with the command that reproduces it and exit non-zero
+``outage``: the server is down (connections reset) when the client starts and
+comes back ``--down`` seconds later (default 60); with the write-ahead log on,
+N calls (default 20,000) traced meanwhile fill the memory queue to its bound
+(``--max-queue``, default 5,000), spill to disk, and are all delivered once the
+server answers; prints how long delivery took after it came back.
+
+Each prints every figure with the command that reproduces it and exit non-zero
 when a call is lost, duplicated or misplaced::
 
     .venv/bin/python scripts/bench_reliability.py faults [--calls 10000] [--rate 0.3] [--seed 6]
     .venv/bin/python scripts/bench_reliability.py load [--calls 50000]
+    .venv/bin/python scripts/bench_reliability.py outage [--down 60] [--calls 20000]
 """
 
 from __future__ import annotations
@@ -211,6 +218,94 @@ def run_load(args: argparse.Namespace) -> bool:
     return good
 
 
+# --- outage -----------------------------------------------------------------------------------
+
+
+def run_outage(args: argparse.Namespace) -> bool:
+    parents = args.calls // 2
+    good = True
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_background_server(db_path=Path(tmp) / "trace.db", port=0)
+        upstream = str(server.url).rstrip("/")
+        try:
+            for flavour in args.flavours.split(","):
+                project = f"outage-{flavour}-{int(time.time())}"
+                cache_dir = Path(tmp) / f"cache-{flavour}"
+                with FaultProxy(upstream, fault_rate=1.0, kinds=["reset_before"]) as proxy:
+                    started = time.monotonic()
+                    if flavour == "sync":
+                        stats = outage_sync(proxy, project, cache_dir, parents, args, started)
+                    else:
+                        stats = asyncio.run(
+                            outage_async(proxy, project, cache_dir, parents, args, started)
+                        )
+                report = check(upstream, f"{ENTITY}/{project}", 2 * parents)
+                left = sorted((cache_dir / "wal").rglob("seg-*.jsonl"))
+                good &= ok(report, 2 * parents) and not left
+                print(
+                    f"outage [{flavour}]: down {args.down:.0f} s, {2 * parents} calls traced"
+                    f" meanwhile; queue bound {args.max_queue}, {stats['spilled']} records"
+                    f" spilled to disk; all delivered {stats['delivered']:.1f} s after the server"
+                    f" came back; {report}; WAL segments left: {len(left)}"
+                )
+        finally:
+            server.stop()
+    print(
+        "  reproduce: .venv/bin/python scripts/bench_reliability.py outage"
+        f" --down {args.down} --calls {args.calls} --max-queue {args.max_queue}"
+        f" --flavours {args.flavours}"
+    )
+    return good
+
+
+def _delivered(upstream: str, project: str, expected: int) -> bool:
+    calls = stored_calls(upstream, f"{ENTITY}/{project}")
+    return len(calls) == expected and all(c["ended_at"] for c in calls)
+
+
+def outage_sync(
+    proxy: FaultProxy,
+    project: str,
+    cache_dir: Path,
+    parents: int,
+    args: argparse.Namespace,
+    started: float,
+) -> dict[str, Any]:
+    with WeaveClient(ENTITY, project, server_url=proxy.url, cache_dir=cache_dir, wal=True) as c:
+        c._sender.max_queue = args.max_queue
+        for i in range(parents):
+            parent(0, i)
+        time.sleep(max(0.0, started + args.down - time.monotonic()))
+        proxy.fault_rate = 0.0
+        back = time.monotonic()
+        while not _delivered(proxy.upstream, project, 2 * parents):
+            time.sleep(0.2)
+        return {"spilled": c._sender.spilled, "delivered": time.monotonic() - back}
+
+
+async def outage_async(
+    proxy: FaultProxy,
+    project: str,
+    cache_dir: Path,
+    parents: int,
+    args: argparse.Namespace,
+    started: float,
+) -> dict[str, Any]:
+    async with AsyncWeaveClient(
+        ENTITY, project, server_url=proxy.url, cache_dir=cache_dir, wal=True
+    ) as c:
+        c._sender.max_queue = args.max_queue
+        for i in range(parents):
+            await aparent(0, i)
+        await asyncio.sleep(max(0.0, started + args.down - time.monotonic()))
+        proxy.fault_rate = 0.0
+        back = time.monotonic()
+        # Polling the server is the point: it is the outside observer of delivery.
+        while not _delivered(proxy.upstream, project, 2 * parents):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        return {"spilled": c._sender.spilled, "delivered": time.monotonic() - back}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -222,8 +317,14 @@ def main() -> int:
     load.add_argument("--calls", type=int, default=50_000)
     load.add_argument("--threads", type=int, default=16)
     load.add_argument("--tasks", type=int, default=1000)
+    outage = commands.add_parser("outage", help="server down at start, back after --down s")
+    outage.add_argument("--down", type=float, default=60.0)
+    outage.add_argument("--calls", type=int, default=20_000)
+    outage.add_argument("--max-queue", type=int, default=5_000)
+    outage.add_argument("--flavours", default="sync,async")
     args = parser.parse_args()
-    good = run_faults(args) if args.command == "faults" else run_load(args)
+    runs = {"faults": run_faults, "load": run_load, "outage": run_outage}
+    good = runs[args.command](args)
     print("OK: every call stored exactly once" if good else "FAILED: see the counts above")
     return 0 if good else 1
 
