@@ -115,3 +115,46 @@ def test_async_loop_end_reports_every_unsent_record(silent_server_url: str, tmp_
     # The batch in flight and the records still queued behind it: 200 in all.
     assert _reported(done.stderr) == 200, done.stderr
     print(f"\n[exit async] finished in {elapsed:.1f} s\n  reproduce: {REPRODUCE}")
+
+
+CLOSE_CHILD = """
+    import asyncio, logging, sys, time
+    from weave_client import AsyncWeaveClient, WeaveClient, async_op, op
+    logging.basicConfig(level=logging.WARNING)
+
+    @op
+    def work(x):
+        return x
+
+    @async_op
+    async def awork(x):
+        return x
+
+    # Default request timeout (60 s) and retries: unbounded, close() would wait for
+    # minutes on a server that never answers.
+    started = time.monotonic()
+    with WeaveClient("e", "p", server_url=sys.argv[1]) as client:
+        client._sender.exit_timeout = 1.0
+        for i in range(20):
+            work(i)
+    print(f"sync closed in {time.monotonic() - started:.1f} s", flush=True)
+
+    async def main():
+        async with AsyncWeaveClient("e", "p", server_url=sys.argv[1]) as client:
+            client._sender.exit_timeout = 1.0
+            for i in range(20):
+                await awork(i)
+
+    started = time.monotonic()
+    asyncio.run(main())
+    print(f"async closed in {time.monotonic() - started:.1f} s", flush=True)
+"""
+
+
+def test_close_gives_up_when_nothing_gets_stored(silent_server_url: str, tmp_path: Path) -> None:
+    done, _ = _run(CLOSE_CHILD, silent_server_url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "sync closed in" in done.stdout and "async closed in" in done.stdout, done.stdout
+    # Both clients reported their 40 unsent records (20 calls each), op saves aside.
+    assert _reported(done.stderr) == 80, done.stderr
+    print(f"\n[close] {done.stdout.strip()}\n  reproduce: {REPRODUCE}")

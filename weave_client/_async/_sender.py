@@ -73,7 +73,8 @@ class AsyncCallSender:
       10 s): a thread blocked here must not hang for good when the sender cannot
       run, e.g. because the event loop thread is itself waiting on this thread.
     - ``exit_timeout``: how long the sync flavour waits at interpreter exit for
-      queued records to be sent (default 10 s).
+      queued records to be sent (default 10 s); also how long ``aclose()``
+      without a timeout waits while no record at all gets stored.
     - ``wal``: a ``WriteAheadLog``: every record is also written to disk before it
       is sent; over ``max_queue`` records go to disk only (no blocking, no drops);
       records the server did not take stay on disk and are replayed (every
@@ -348,10 +349,17 @@ class AsyncCallSender:
         )
 
     async def aclose(self, timeout: float | None = None) -> FlushResult:
-        """Flush (bounded by ``timeout``), stop the worker, and log what was not sent."""
+        """Flush (bounded by ``timeout``), stop the worker, and log what was not sent.
+
+        Without ``timeout`` it waits for as long as records keep getting stored,
+        and gives up after ``exit_timeout`` seconds without any progress.
+        """
         if self._closed:
             return FlushResult(pending=self.pending, failed=self._failed, dropped=self._dropped)
-        result = await self.flush(timeout)
+        if timeout is None:
+            result = await self._flush_while_progressing()
+        else:
+            result = await self.flush(timeout)
         self._closing = True
         self._wakeup.notify()
         if not await self._worker.join(timeout=0 if result.pending else 5.0):
@@ -373,6 +381,16 @@ class AsyncCallSender:
                     self._wal.directory,
                 )
         return FlushResult(pending=self.pending, failed=self._failed, dropped=self._dropped)
+
+    async def _flush_while_progressing(self) -> FlushResult:
+        # A server that never answers must not hang close() (each attempt can wait
+        # a full request timeout, times every retry); a slow one that keeps storing
+        # records gets all the time it needs.
+        while True:
+            before = self._done_count
+            result = await self.flush(self.exit_timeout)
+            if result.pending == 0 or self._done_count == before:
+                return result
 
     async def _flush_at_exit(self) -> None:
         """Interpreter exit (sync flavour): a bounded wait for what is still queued."""
