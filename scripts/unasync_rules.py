@@ -32,6 +32,7 @@ REPLACEMENTS: dict[str, str] = {
     "async_callable_kind": "callable_kind",
     "AsyncTaskGroup": "TaskGroup",
     "async_sleep": "sleep",
+    "ASYNC_OP_TAKES": "OP_TAKES",
     "async_run_blocking": "run_blocking",
     "async_wait_for": "wait_for",
     "async_gather_bounded": "gather_bounded",

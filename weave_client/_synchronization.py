@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 __all__ = [
+    "ASYNC_OP_TAKES",
+    "OP_TAKES",
     "AsyncEvent",
     "AsyncLock",
     "AsyncNotifier",
@@ -314,6 +316,17 @@ class Notifier:
 
 
 # --- what a decorator accepts -------------------------------------------------
+
+
+# What each flavour's op decorator takes, for its error message.
+ASYNC_OP_TAKES = (
+    "coroutine functions and async generator functions"
+    " (use op for plain functions and generators)"
+)
+OP_TAKES = (
+    "plain functions and generator functions"
+    " (use async_op for coroutine functions and async generators)"
+)
 
 
 def async_callable_kind(func: Callable[..., Any]) -> str | None:

@@ -1,4 +1,5 @@
-"""``@async_op``: trace coroutine functions and async generators (``@op`` is the twin).
+"""The op decorator: ``@async_op`` traces coroutine functions and async generators;
+its generated twin ``@op`` traces plain functions and generators.
 
 A traced call costs a few microseconds on the caller's side and never waits on
 the network: the wrapper reads the current client (one contextvar), builds the
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from .._context import current_client
-from .._synchronization import async_callable_kind, async_run_blocking
+from .._synchronization import ASYNC_OP_TAKES, async_callable_kind, async_run_blocking
 from .._tracing import (
     CallFrame,
     OpSave,
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
     from ._call import Call
 
 __all__ = ["AsyncOp", "async_op"]
+
+# A whole-string token, so the sync twin names its own decorator ("op").
+_DECORATOR = "async_op"
 
 logger = logging.getLogger("weave_client")
 
@@ -82,10 +86,7 @@ class AsyncOp(Generic[P, R]):
             func = func.__func__
         kind = async_callable_kind(func)
         if kind is None:
-            raise TypeError(
-                f"async_op cannot trace {func!r}: it takes coroutine functions and async"
-                " generator functions (use op for plain functions and generators)"
-            )
+            raise TypeError(f"{_DECORATOR} cannot trace {func!r}: it takes " + ASYNC_OP_TAKES)
         if isinstance(tracing_sample_rate, bool) or not isinstance(
             tracing_sample_rate, int | float
         ):
