@@ -138,41 +138,7 @@ class AsyncOp(Generic[P, R]):
             if client is None:
                 return self.resolve_fn(*args, **kwargs)
             return cast(R, self._traced_generator(client, current_frame(), args, kwargs))
-        return cast(R, self._traced_function(*args, **kwargs))
-
-    async def _traced_function(self, *args: Any, **kwargs: Any) -> Any:
-        client = current_client()
-        if client is None:
-            return await self._fn(*args, **kwargs)
-        parent = current_frame()
-        if parent is not None and not parent.sampled:
-            return await self._fn(*args, **kwargs)
-        if parent is None and self.tracing_sample_rate < 1.0 and _random() >= self.tracing_sample_rate:
-            return await self._run_sampled_out(args, kwargs)
-        sender = client._sender
-        if not sender.has_room() and not await async_run_blocking(sender.admit):
-            return await self._fn(*args, **kwargs)
-        frame = self._begin(client, sender, parent, args, kwargs)
-        if frame is None:
-            return await self._fn(*args, **kwargs)
-        token = set_frame(frame)
-        try:
-            result = await self._fn(*args, **kwargs)
-        except BaseException as exc:
-            reset_frame(token)
-            self._end(client, sender, frame, None, exc)
-            raise
-        reset_frame(token)
-        self._end(client, sender, frame, result, None)
-        return result
-
-    async def _run_sampled_out(self, args: Any, kwargs: Any) -> Any:
-        # Children of an unsampled root are not traced either.
-        token = set_frame(sampled_out_frame(None))
-        try:
-            return await self._fn(*args, **kwargs)
-        finally:
-            reset_frame(token)
+        return cast(R, self._traced_function(args, kwargs, False))
 
     async def call(self, *args: P.args, **kwargs: P.kwargs) -> tuple[Any, Call | None]:
         """Run the function and return ``(result, call)``, as weave's ``op.call``.
@@ -186,18 +152,30 @@ class AsyncOp(Generic[P, R]):
             raise TypeError(
                 f"{self.name}.call() runs functions; iterate the generator op instead"
             )
+        return cast(tuple[Any, "Call | None"], await self._traced_function(args, kwargs, True))
+
+    async def _traced_function(self, args: Any, kwargs: Any, with_call: bool) -> Any:
+        """Run the function traced; its result, or ``(result, call)`` when ``with_call``.
+
+        One body serves ``__call__`` and ``call()`` without an extra coroutine
+        per traced call on the hot path.
+        """
         client = current_client()
-        parent = current_frame()
+        # With no client this is the whole cost of an op: one contextvar read.
+        parent = current_frame() if client is not None else None
         if client is None or (parent is not None and not parent.sampled):
-            return await self._fn(*args, **kwargs), None
+            result = await self._fn(*args, **kwargs)
+            return (result, None) if with_call else result
         if parent is None and self.tracing_sample_rate < 1.0 and _random() >= self.tracing_sample_rate:
-            return await self._run_sampled_out(args, kwargs), None
+            result = await self._run_sampled_out(args, kwargs)
+            return (result, None) if with_call else result
         sender = client._sender
-        if not sender.has_room() and not await async_run_blocking(sender.admit):
-            return await self._fn(*args, **kwargs), None
-        frame = self._begin(client, sender, parent, args, kwargs)
+        frame = None
+        if sender.has_room() or await async_run_blocking(sender.admit):
+            frame = self._begin(client, sender, parent, args, kwargs)
         if frame is None:
-            return await self._fn(*args, **kwargs), None
+            result = await self._fn(*args, **kwargs)
+            return (result, None) if with_call else result
         token = set_frame(frame)
         try:
             result = await self._fn(*args, **kwargs)
@@ -207,7 +185,15 @@ class AsyncOp(Generic[P, R]):
             raise
         reset_frame(token)
         end = self._end(client, sender, frame, result, None)
-        return result, _make_call(client, frame, end)
+        return (result, _make_call(client, frame, end)) if with_call else result
+
+    async def _run_sampled_out(self, args: Any, kwargs: Any) -> Any:
+        # Children of an unsampled root are not traced either.
+        token = set_frame(sampled_out_frame(None))
+        try:
+            return await self._fn(*args, **kwargs)
+        finally:
+            reset_frame(token)
 
     async def _traced_generator(
         self, client: Any, parent: CallFrame | None, args: Any, kwargs: Any
@@ -460,7 +446,11 @@ def async_op(
     tracing_sample_rate: float = 1.0,
     accumulator: Callable[[Any, Any], Any] | None = None,
 ) -> AsyncOp[P, R] | Callable[[Callable[P, R]], AsyncOp[P, R]]:
-    """Trace a coroutine function or async generator function (``@async_op`` or ``@async_op(...)``).
+    """Trace a function's calls; use it bare or with options.
+
+    ``@async_op`` takes coroutine functions and async generator functions; its
+    generated twin ``@op`` takes plain functions and generators. Both take the
+    same options:
 
     - ``name``: the op's name (default: the function's, ``Class.method`` for methods).
     - ``display_name``: the default display name of its calls.

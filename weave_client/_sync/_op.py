@@ -139,41 +139,7 @@ class Op(Generic[P, R]):
             if client is None:
                 return self.resolve_fn(*args, **kwargs)
             return cast(R, self._traced_generator(client, current_frame(), args, kwargs))
-        return cast(R, self._traced_function(*args, **kwargs))
-
-    def _traced_function(self, *args: Any, **kwargs: Any) -> Any:
-        client = current_client()
-        if client is None:
-            return self._fn(*args, **kwargs)
-        parent = current_frame()
-        if parent is not None and not parent.sampled:
-            return self._fn(*args, **kwargs)
-        if parent is None and self.tracing_sample_rate < 1.0 and _random() >= self.tracing_sample_rate:
-            return self._run_sampled_out(args, kwargs)
-        sender = client._sender
-        if not sender.has_room() and not run_blocking(sender.admit):
-            return self._fn(*args, **kwargs)
-        frame = self._begin(client, sender, parent, args, kwargs)
-        if frame is None:
-            return self._fn(*args, **kwargs)
-        token = set_frame(frame)
-        try:
-            result = self._fn(*args, **kwargs)
-        except BaseException as exc:
-            reset_frame(token)
-            self._end(client, sender, frame, None, exc)
-            raise
-        reset_frame(token)
-        self._end(client, sender, frame, result, None)
-        return result
-
-    def _run_sampled_out(self, args: Any, kwargs: Any) -> Any:
-        # Children of an unsampled root are not traced either.
-        token = set_frame(sampled_out_frame(None))
-        try:
-            return self._fn(*args, **kwargs)
-        finally:
-            reset_frame(token)
+        return cast(R, self._traced_function(args, kwargs, False))
 
     def call(self, *args: P.args, **kwargs: P.kwargs) -> tuple[Any, Call | None]:
         """Run the function and return ``(result, call)``, as weave's ``op.call``.
@@ -187,18 +153,30 @@ class Op(Generic[P, R]):
             raise TypeError(
                 f"{self.name}.call() runs functions; iterate the generator op instead"
             )
+        return cast(tuple[Any, "Call | None"], self._traced_function(args, kwargs, True))
+
+    def _traced_function(self, args: Any, kwargs: Any, with_call: bool) -> Any:
+        """Run the function traced; its result, or ``(result, call)`` when ``with_call``.
+
+        One body serves ``__call__`` and ``call()`` without an extra coroutine
+        per traced call on the hot path.
+        """
         client = current_client()
-        parent = current_frame()
+        # With no client this is the whole cost of an op: one contextvar read.
+        parent = current_frame() if client is not None else None
         if client is None or (parent is not None and not parent.sampled):
-            return self._fn(*args, **kwargs), None
+            result = self._fn(*args, **kwargs)
+            return (result, None) if with_call else result
         if parent is None and self.tracing_sample_rate < 1.0 and _random() >= self.tracing_sample_rate:
-            return self._run_sampled_out(args, kwargs), None
+            result = self._run_sampled_out(args, kwargs)
+            return (result, None) if with_call else result
         sender = client._sender
-        if not sender.has_room() and not run_blocking(sender.admit):
-            return self._fn(*args, **kwargs), None
-        frame = self._begin(client, sender, parent, args, kwargs)
+        frame = None
+        if sender.has_room() or run_blocking(sender.admit):
+            frame = self._begin(client, sender, parent, args, kwargs)
         if frame is None:
-            return self._fn(*args, **kwargs), None
+            result = self._fn(*args, **kwargs)
+            return (result, None) if with_call else result
         token = set_frame(frame)
         try:
             result = self._fn(*args, **kwargs)
@@ -208,7 +186,15 @@ class Op(Generic[P, R]):
             raise
         reset_frame(token)
         end = self._end(client, sender, frame, result, None)
-        return result, _make_call(client, frame, end)
+        return (result, _make_call(client, frame, end)) if with_call else result
+
+    def _run_sampled_out(self, args: Any, kwargs: Any) -> Any:
+        # Children of an unsampled root are not traced either.
+        token = set_frame(sampled_out_frame(None))
+        try:
+            return self._fn(*args, **kwargs)
+        finally:
+            reset_frame(token)
 
     def _traced_generator(
         self, client: Any, parent: CallFrame | None, args: Any, kwargs: Any
@@ -461,7 +447,11 @@ def op(
     tracing_sample_rate: float = 1.0,
     accumulator: Callable[[Any, Any], Any] | None = None,
 ) -> Op[P, R] | Callable[[Callable[P, R]], Op[P, R]]:
-    """Trace a coroutine function or async generator function (``@async_op`` or ``@async_op(...)``).
+    """Trace a function's calls; use it bare or with options.
+
+    ``@async_op`` takes coroutine functions and async generator functions; its
+    generated twin ``@op`` takes plain functions and generators. Both take the
+    same options:
 
     - ``name``: the op's name (default: the function's, ``Class.method`` for methods).
     - ``display_name``: the default display name of its calls.
