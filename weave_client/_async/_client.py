@@ -22,9 +22,11 @@ from typing import Any, Self, TypeAlias
 import pydantic
 
 from .. import _settings
-from .._cache import MISSING, DigestCache
+from .._cache import MISSING, DigestCache, is_digest
 from .._context import pop_client, push_client
+from .._digest import bytes_digest
 from .._errors import (
+    APIResponseValidationError,
     ClientClosedError,
     InvalidRefError,
     NotFoundError,
@@ -413,6 +415,59 @@ class AsyncWeaveClient:
         )
         self._cache.put("file", project_id, "", digest, base64.b64encode(res.content).decode("ascii"))
         return res.content
+
+    async def save_file(self, content: bytes, name: str = "file") -> str:
+        """Store ``content`` as a file (``/file/create``); return its digest.
+
+        The digest is the server's, checked against the one computed locally
+        (identical content, same digest); read it back with :meth:`read_file`.
+        """
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"save_file(content=...) takes bytes, got {type(content).__name__}"
+                + (" (encode text first, e.g. text.encode())" if isinstance(content, str) else "")
+            )
+        if not isinstance(name, str):
+            raise TypeError(f"save_file(name=...) takes a str, got {type(name).__name__}")
+        if not name:
+            raise ValueError("save_file(name=...) must not be empty")
+        data = bytes(content)
+        digest = bytes_digest(data)
+        await self._ready()
+        res = await self._api.file_create(
+            FileCreateReq(project_id=self.project_id, name=name, content=data)
+        )
+        if res.digest != digest:
+            # Returning it would hand out a digest that names other content than ours.
+            raise APIResponseValidationError(
+                f"the server stored file {name!r} under digest {res.digest!r}, "
+                f"but its content digests to {digest!r}",
+                route="/file/create",
+            )
+        self._cache.put("file", self.project_id, "", digest, base64.b64encode(data).decode("ascii"))
+        return digest
+
+    async def read_file(self, digest: str) -> bytes:
+        """The content of the file ``digest`` (from :meth:`save_file`), cached by digest.
+
+        Raises ``NotFoundError`` when this project holds no such file.
+        """
+        if not isinstance(digest, str):
+            raise TypeError(f"read_file(digest=...) takes a str, got {type(digest).__name__}")
+        if not is_digest(digest):
+            raise ValueError(
+                f"read_file(digest=...) takes a file digest as save_file() returns, got {digest!r}"
+            )
+        await self._ready()
+        try:
+            return await self._read_file(self.project_id, digest)
+        except NotFoundError as e:
+            raise NotFoundError(
+                f"no file with digest {digest!r} in {self.project_id}",
+                status_code=e.status_code,
+                route=e.route,
+                body=e.body,
+            ) from e
 
     # --- objects ------------------------------------------------------------
 
