@@ -37,9 +37,11 @@ def _row(i: int) -> dict[str, object]:
 
 def run(rows: int, chunk: int) -> float:
     """Append ``rows`` rows in requests of ``chunk``; returns rows per second."""
-    with tempfile.TemporaryDirectory() as tmp, start_background_server(
-        Path(tmp) / "bench.db"
-    ) as server, httpx.Client(base_url=server.url, timeout=300) as http:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        start_background_server(Path(tmp) / "bench.db") as server,
+        httpx.Client(base_url=server.url, timeout=300) as http,
+    ):
         created = http.post(
             "/table/create", json={"table": {"project_id": PROJECT, "rows": [_row(-1)]}}
         )
@@ -52,9 +54,7 @@ def run(rows: int, chunk: int) -> float:
         started = time.perf_counter()
         for updates in chunks:
             # The base digest is only known once the previous request answered.
-            body = orjson.dumps(
-                {"project_id": PROJECT, "base_digest": digest, "updates": updates}
-            )
+            body = orjson.dumps({"project_id": PROJECT, "base_digest": digest, "updates": updates})
             res = http.post(
                 "/table/update", content=body, headers={"Content-Type": "application/json"}
             )

@@ -506,10 +506,7 @@ class ObjectStore:
             conn.executemany(
                 "INSERT INTO table_entries (project_id, table_digest, idx, row_digest) "
                 "VALUES (?, ?, ?, ?)",
-                (
-                    (project_id, digest, i, row_digests[i])
-                    for i in range(shared, len(row_digests))
-                ),
+                ((project_id, digest, i, row_digests[i]) for i in range(shared, len(row_digests))),
             )
         return digest
 
