@@ -33,14 +33,14 @@ import http.client
 import random
 import socket
 import struct
-import sys
 import threading
 import urllib.parse
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests._loopback import LoopbackHTTPServer, QuietThreadingServer
 
 __all__ = ["FAULT_KINDS", "FaultProxy"]
 
@@ -186,21 +186,13 @@ def _fault_body(kind: str) -> bytes:
     return b'{"reason": "fault_proxy: injected ' + kind.encode() + b'"}'
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    request_queue_size = 128
+class _Server(QuietThreadingServer):
+    # A client that gave up (timeout) or a dropped keep-alive is expected here.
+    quiet_errors = (ConnectionError, _Dropped)
     proxy: FaultProxy
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (timeout) or a dropped keep-alive is expected here.
-        if isinstance(sys.exc_info()[1], (ConnectionError, _Dropped)):
-            return
-        super().handle_error(request, client_address)
 
-
-class FaultProxy:
+class FaultProxy(LoopbackHTTPServer):
     """The proxy; use as a context manager or call ``start()``/``stop()``.
 
     - ``fault_rate``: the share of requests (not forced) that get a fault.
@@ -251,47 +243,14 @@ class FaultProxy:
         self._forced: dict[str, deque[str]] = {}
         self.stats: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
-        self._stopped = threading.Event()
-        self._httpd = _Server((host, port), _Handler)
-        self._httpd.proxy = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name="fault-proxy",
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_Handler, host=host, port=port, name="fault-proxy", server_class=_Server)
+        self._httpd.proxy = self  # type: ignore[attr-defined]
 
     @property
     def faults(self) -> int:
         """How many faults were injected in all."""
         with self._lock:
             return sum(self.stats.values())
-
-    def start(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def force(self, path: str, *kinds: str) -> None:
         """Inject ``kinds`` (in order) into the next requests to ``path``."""

@@ -22,15 +22,15 @@ import itertools
 import json
 import socket
 import struct
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests._loopback import LoopbackHTTPServer, QuietThreadingServer
 
 __all__ = ["FaultServer", "JsonlStream", "RecordedRequest", "Reply", "Reset", "Step"]
 
@@ -217,21 +217,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
+class _Server(QuietThreadingServer):
     fault: FaultServer
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients drop keep-alive connections (after a timeout, say) while a handler
-        # waits for the next request: that is normal here, not worth a traceback.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
-
-class FaultServer:
+class FaultServer(LoopbackHTTPServer):
     """The scriptable server; use as a context manager or call ``start()``/``stop()``."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -240,41 +230,8 @@ class FaultServer:
         self._then: dict[str, Step] = {}
         self._default: Step = Reply(200, {})
         self._requests: list[RecordedRequest] = []
-        self._stopped = threading.Event()
-        self._httpd = _Server((host, port), _Handler)
-        self._httpd.fault = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name="faultserver",
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FaultServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        super().__init__(_Handler, host=host, port=port, name="faultserver", server_class=_Server)
+        self._httpd.fault = self  # type: ignore[attr-defined]
 
     # --- scripting ---------------------------------------------------------
 
