@@ -42,63 +42,38 @@ from ._schema import format_timestamp
 
 __all__ = ["CallStore"]
 
-_START_SQL = """
-INSERT INTO calls (
-    project_id, id, trace_id, parent_id, thread_id, turn_id, op_name, display_name,
-    started_at, attributes, inputs, input_refs, wb_user_id, wb_run_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (project_id, id) DO UPDATE SET
-    trace_id = excluded.trace_id,
-    parent_id = excluded.parent_id,
-    thread_id = excluded.thread_id,
-    turn_id = excluded.turn_id,
-    op_name = excluded.op_name,
-    display_name = COALESCE(excluded.display_name, calls.display_name),
-    started_at = excluded.started_at,
-    attributes = excluded.attributes,
-    inputs = excluded.inputs,
-    input_refs = excluded.input_refs,
-    wb_user_id = excluded.wb_user_id,
-    wb_run_id = excluded.wb_run_id
-"""
+# The columns a start and an end of a call write, in the order of their row tuples.
+_START_COLUMNS = (
+    "trace_id", "parent_id", "thread_id", "turn_id", "op_name", "display_name",
+    "started_at", "attributes", "inputs", "input_refs", "wb_user_id", "wb_run_id",
+)  # fmt: skip
+_END_COLUMNS = ("ended_at", "exception", "output", "output_refs", "summary")
 
+
+def _upsert_sql(columns: tuple[str, ...]) -> str:
+    """An idempotent upsert of ``columns`` into the (project_id, id) row of ``calls``.
+
+    A start or end sent again (a retry) overwrites the row with the same values;
+    a start without a display name keeps the one the row already has.
+    """
+    names = ("project_id", "id", *columns)
+    updates = ",\n    ".join(
+        "display_name = COALESCE(excluded.display_name, calls.display_name)"
+        if c == "display_name"
+        else f"{c} = excluded.{c}"
+        for c in columns
+    )
+    return (
+        f"INSERT INTO calls ({', '.join(names)})\n"
+        f"VALUES ({', '.join('?' * len(names))})\n"
+        f"ON CONFLICT (project_id, id) DO UPDATE SET\n    {updates}\n"
+    )
+
+
+_START_SQL = _upsert_sql(_START_COLUMNS)
+_END_SQL = _upsert_sql(_END_COLUMNS)
 # A start and an end of the same call in one batch become one row.
-_FULL_SQL = """
-INSERT INTO calls (
-    project_id, id, trace_id, parent_id, thread_id, turn_id, op_name, display_name,
-    started_at, attributes, inputs, input_refs, wb_user_id, wb_run_id,
-    ended_at, exception, output, output_refs, summary
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (project_id, id) DO UPDATE SET
-    trace_id = excluded.trace_id,
-    parent_id = excluded.parent_id,
-    thread_id = excluded.thread_id,
-    turn_id = excluded.turn_id,
-    op_name = excluded.op_name,
-    display_name = COALESCE(excluded.display_name, calls.display_name),
-    started_at = excluded.started_at,
-    attributes = excluded.attributes,
-    inputs = excluded.inputs,
-    input_refs = excluded.input_refs,
-    wb_user_id = excluded.wb_user_id,
-    wb_run_id = excluded.wb_run_id,
-    ended_at = excluded.ended_at,
-    exception = excluded.exception,
-    output = excluded.output,
-    output_refs = excluded.output_refs,
-    summary = excluded.summary
-"""
-
-_END_SQL = """
-INSERT INTO calls (project_id, id, ended_at, exception, output, output_refs, summary)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (project_id, id) DO UPDATE SET
-    ended_at = excluded.ended_at,
-    exception = excluded.exception,
-    output = excluded.output,
-    output_refs = excluded.output_refs,
-    summary = excluded.summary
-"""
+_FULL_SQL = _upsert_sql(_START_COLUMNS + _END_COLUMNS)
 
 # The hosted service's limit on one /calls/delete.
 _MAX_DELETE_CALLS = 1000
