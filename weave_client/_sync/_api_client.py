@@ -379,6 +379,8 @@ class SyncAPIClient:
                         attempt,
                         attempts,
                     )
+                if not stream:
+                    _release_request(response)
                 if response.is_success:
                     return response
                 if stream:
@@ -486,6 +488,14 @@ class SyncAPIClient:
     def call_start_batch(self, req: CallCreateBatchReq) -> CallCreateBatchRes:
         """``POST /call/upsert_batch``: many starts and ends in one request, in order."""
         return self._post("/call/upsert_batch", req, CallCreateBatchRes)
+
+    def call_start_batch_encoded(self, body: bytes) -> None:
+        """``POST /call/upsert_batch`` with an already-encoded body; the reply is not parsed.
+
+        For the background sender, which encodes batches off the event loop and
+        needs nothing from the reply (one id pair per record) but its status.
+        """
+        self._send("POST", "/call/upsert_batch", content=body)
 
     def call_read(self, req: CallReadReq) -> CallReadRes:
         """``POST /call/read``: one call by id (``call`` is None when there is none)."""
@@ -612,3 +622,16 @@ def _short(error: APIError, cause: BaseException | None) -> str:
     if status is not None:
         return f"HTTP {status}"
     return type(cause).__name__ if cause is not None else type(error).__name__
+
+
+def _release_request(response: httpx.Response) -> None:
+    """Break the cycle between a read response and its stream.
+
+    httpx leaves a read response in a reference cycle (its stream points back at
+    it), and the cycle holds the request with its whole body. Such cycles outlive
+    their request until a full garbage collection, rare while a program allocates
+    steadily: 100,000 traced calls queued for sending kept ~85 MB of sent batch
+    bodies alive during their flush. The content is already read, so the stream
+    is no longer needed.
+    """
+    response.stream = httpx.ByteStream(b"")
