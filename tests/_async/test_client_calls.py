@@ -2,7 +2,7 @@
 
 The calls are written with the API client's ``/call/upsert_batch`` (what the
 background sender sends), so each test knows exactly what is stored; the
-read-your-writes test traces real ``@async_op`` calls instead.
+read-your-writes test traces real ops instead.
 """
 
 from __future__ import annotations

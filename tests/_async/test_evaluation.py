@@ -84,11 +84,10 @@ async def test_call_tree_and_refs_match_weave(server_url: str, entity: str, proj
         root, children = await _tree(client)
         self_ref = root.inputs["self"]
         model_ref = root.inputs["model"]
-        stored = (
-            await client._api.obj_read(
-                ObjReadReq(project_id=client.project_id, object_id=self_ref.name, digest=self_ref.digest)
-            )
-        ).obj.val
+        read = await client._api.obj_read(
+            ObjReadReq(project_id=client.project_id, object_id=self_ref.name, digest=self_ref.digest)
+        )
+        stored = read.obj.val
 
     assert root.op_short_name == "Evaluation.evaluate"
     assert root.display_name is not None and root.display_name.startswith("eval-")

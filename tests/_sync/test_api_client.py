@@ -122,7 +122,7 @@ def test_retries_exhausted_raises_last_status_error(fault: FaultServer) -> None:
 def test_retry_after_seconds_is_honoured(fault: FaultServer) -> None:
     fault.script(ROUTE, Reply(429, {"detail": "slow down"}, headers={"Retry-After": "1"}), OK)
     with make_client(fault) as api:
-        assert (api.obj_create(REQ)).digest == "d1"
+        assert api.obj_create(REQ).digest == "d1"
     gaps = FaultServer.gaps(fault.requests_to(ROUTE))
     # Backoff alone would wait at most 10 ms; the server asked for a second.
     assert len(gaps) == 1
@@ -133,7 +133,7 @@ def test_retry_after_http_date_is_honoured(fault: FaultServer) -> None:
     when = email.utils.formatdate(time.time() + 2, usegmt=True)
     fault.script(ROUTE, Reply(503, headers={"Retry-After": when}), OK)
     with make_client(fault) as api:
-        assert (api.obj_create(REQ)).digest == "d1"
+        assert api.obj_create(REQ).digest == "d1"
     gaps = FaultServer.gaps(fault.requests_to(ROUTE))
     # The date has one-second resolution, so "now + 2 s" is 1 to 2 s away when sent,
     # less the time the answer took to arrive; backoff alone would wait at most 10 ms.
@@ -209,7 +209,7 @@ def test_per_call_timeout_overrides_the_default(fault: FaultServer) -> None:
 def test_a_slow_answer_within_the_timeout_succeeds(fault: FaultServer) -> None:
     fault.script(ROUTE, Reply(200, {"digest": "slow"}, delay=0.3))
     with make_client(fault, timeout=5.0, max_retries=0) as api:
-        assert (api.obj_create(REQ)).digest == "slow"
+        assert api.obj_create(REQ).digest == "slow"
 
 
 def test_reset_connections_raise_api_connection_error_after_retries(
@@ -229,7 +229,7 @@ def test_reset_connections_raise_api_connection_error_after_retries(
 def test_a_reset_is_retried(fault: FaultServer, step: Reset) -> None:
     fault.script(ROUTE, step, OK)
     with make_client(fault) as api:
-        assert (api.obj_create(REQ)).digest == "d1"
+        assert api.obj_create(REQ).digest == "d1"
     assert len(fault.requests_to(ROUTE)) == 2
 
 

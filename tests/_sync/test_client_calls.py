@@ -3,7 +3,7 @@
 
 The calls are written with the API client's ``/call/upsert_batch`` (what the
 background sender sends), so each test knows exactly what is stored; the
-read-your-writes test traces real ``@async_op`` calls instead.
+read-your-writes test traces real ops instead.
 """
 
 from __future__ import annotations
@@ -166,14 +166,14 @@ def test_call_children_display_name_and_missing(
     assert [c.id for c in root.children()] == [tree["a"], tree["b"]]
     root.set_display_name("My pipeline")
     assert root.display_name == "My pipeline"
-    assert (client.call(tree["root"])).display_name == "My pipeline"
+    assert client.call(tree["root"]).display_name == "My pipeline"
     root.set_display_name(None)
-    assert (client.call(tree["root"])).display_name is None
+    assert client.call(tree["root"]).display_name is None
     with pytest.raises(ValueError, match="empty"):
         root.set_display_name("")
     with pytest.raises(NotFoundError, match="no-such-call"):
         client.call("no-such-call")
-    assert (client.get(root.ref)).id == root.id
+    assert client.get(root.ref).id == root.id
 
 
 def test_delete_call_takes_its_descendants(

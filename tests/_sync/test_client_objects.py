@@ -343,9 +343,9 @@ def test_save_without_a_name_uses_the_objects_name_then_its_class(
 
     named = client.save(Config(name="tuned", depth=3))
     assert named.name == "tuned"
-    assert (client.get(named)).depth == 3
+    assert client.get(named).depth == 3
     by_class = client.save(Unnamed(depth=4))
     assert by_class.name == "Unnamed"
-    assert (client.save({"a": 1})).name == "dict"
+    assert client.save({"a": 1}).name == "dict"
     with pytest.raises(InvalidNameError):
         client.save(Config(name="bad/name", depth=1))

@@ -94,7 +94,7 @@ def test_empty_table(local_server_url: str, entity: str, project: str) -> None:
         assert empty.count() == 0
         assert [row for row in empty] == []
         assert client.table("empty", []) is not empty
-        assert (client.table("empty")).digest == empty.digest
+        assert client.table("empty").digest == empty.digest
 
 
 def test_missing_table_and_not_a_table(client: WeaveClient) -> None:

@@ -36,7 +36,7 @@ def test_saved_as_weave_saves_a_dataset(server_url: str, entity: str, project: s
         assert [row for row in loaded] == rows
         assert loaded[1] == rows[1]
         assert client._ref_of(loaded) == ref
-        assert (client.save(loaded, "tiny")).digest == ref.digest
+        assert client.save(loaded, "tiny").digest == ref.digest
 
     assert isinstance(stored, dict)
     assert stored["_type"] == stored["_class_name"] == "Dataset"
@@ -98,7 +98,7 @@ def test_from_calls(client: WeaveClient) -> None:
     assert sorted(r["inputs"]["x"] for r in rows) == [0, 1, 2]
     assert sorted(r["output"] for r in rows) == [0, 2, 4]
     ref = client.save(dataset, "doubles")
-    assert (Dataset.get(client, ref)).count() == 3
+    assert Dataset.get(client, ref).count() == 3
 
 
 def test_add_rows_makes_a_new_version(client: WeaveClient) -> None:
@@ -108,7 +108,7 @@ def test_add_rows_makes_a_new_version(client: WeaveClient) -> None:
     assert grown.count() == 4
     latest = client.get(f"weave:///{client.project_id}/object/grow:latest")
     assert [row["i"] for row in latest] == [0, 1, 2, 3]
-    assert (client.get(ref)).count() == 2  # the old version is unchanged
+    assert client.get(ref).count() == 2  # the old version is unchanged
     with pytest.raises(TypeError, match="needs a saved dataset"):
         Dataset(rows=[{"i": 0}]).add_rows([{"i": 1}])
 

@@ -85,11 +85,10 @@ def test_call_tree_and_refs_match_weave(server_url: str, entity: str, project: s
         root, children = _tree(client)
         self_ref = root.inputs["self"]
         model_ref = root.inputs["model"]
-        stored = (
-            client._api.obj_read(
-                ObjReadReq(project_id=client.project_id, object_id=self_ref.name, digest=self_ref.digest)
-            )
-        ).obj.val
+        read = client._api.obj_read(
+            ObjReadReq(project_id=client.project_id, object_id=self_ref.name, digest=self_ref.digest)
+        )
+        stored = read.obj.val
 
     assert root.op_short_name == "Evaluation.evaluate"
     assert root.display_name is not None and root.display_name.startswith("eval-")

@@ -1,6 +1,6 @@
 """The user-facing client: objects, refs, tables, calls and feedback.
 
-Hand-written once, in ``_async``; ``scripts/unasync`` generates the sync twin.
+Hand-written once, for the async flavour; ``scripts/unasync`` generates the sync twin.
 Every server request goes through the client's one API client (pooling,
 retries, auth); traced calls go through its one background sender, which every
 read of calls flushes first, so a program always sees its own calls.
@@ -106,7 +106,7 @@ _OBJECT_FILTER_FIELDS = frozenset(ObjectVersionFilter.model_fields)
 class AsyncCallStream:
     """Calls streamed from ``/calls/stream_query``, one JSONL line at a time.
 
-    Iterate it (``async for``/``for``); memory holds one call however many
+    Iterate it with ``async for``; memory holds one call however many
     arrive. The request is sent on the first item, after the client's pending
     call records are flushed. Close it early (or use it in a ``with`` block) to
     release the connection.

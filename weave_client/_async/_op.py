@@ -1,5 +1,4 @@
-"""The op decorator: ``@async_op`` traces coroutine functions and async generators;
-its generated twin ``@op`` traces plain functions and generators.
+"""The op decorator of this flavour, ``@async_op``, and the traced function it makes.
 
 A traced call costs a few microseconds on the caller's side and never waits on
 the network: the wrapper reads the current client (one contextvar), builds the
@@ -448,9 +447,9 @@ def async_op(
 ) -> AsyncOp[P, R] | Callable[[Callable[P, R]], AsyncOp[P, R]]:
     """Trace a function's calls; use it bare or with options.
 
-    ``@async_op`` takes coroutine functions and async generator functions; its
-    generated twin ``@op`` takes plain functions and generators. Both take the
-    same options:
+    It takes what ``ASYNC_OP_TAKES`` names (``@async_op``: coroutine functions and
+    async generators; the sync flavour's ``@op``: plain functions and generators).
+    Options:
 
     - ``name``: the op's name (default: the function's, ``Class.method`` for methods).
     - ``display_name``: the default display name of its calls.

@@ -1,8 +1,7 @@
 """The background sender: traced calls reach the server without the caller waiting.
 
 The op wrapper only appends records to the sender's queue (``put``: synchronous,
-non-blocking, thread-safe). A background worker (an asyncio task for the async
-client, a daemon thread for the sync one: ``AsyncWorker``/``Worker`` of
+non-blocking, thread-safe). A background worker (``AsyncWorker`` of
 ``_synchronization``) drains the queue into ``/call/upsert_batch`` requests
 bounded by count and bytes, encodes them off the event loop, retries with
 backoff, splits a batch the server rejects as too large (413), and truncates a

@@ -206,8 +206,9 @@ def _native(fn: Any) -> bool:
         return True
     if is_async_function(op_function(fn)):
         raise TypeError(
-            f"{op_of(fn).name} is an async function; evaluate it with weave_client.AsyncEvaluation"
-            " under an AsyncWeaveClient"
+            # Raised by the sync flavour only, so it names the async API on purpose.
+            f"{op_of(fn).name} is an async function; evaluate it with"  # unasync: keep
+            " weave_client.AsyncEvaluation under an AsyncWeaveClient"  # unasync: keep
         )
     return False
 
@@ -554,7 +555,7 @@ def _as_model(model: Any) -> Any:
     if callable(model) and not isinstance(model, type):
         return as_op(model, what="model")
     raise TypeError(
-        f"evaluate() takes a Model or an op (a function decorated with @async_op/@op), got {model!r}"
+        f"evaluate() takes a Model or an op (a function decorated with @op), got {model!r}"
     )
 
 

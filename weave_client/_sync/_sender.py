@@ -2,8 +2,7 @@
 """The background sender: traced calls reach the server without the caller waiting.
 
 The op wrapper only appends records to the sender's queue (``put``: synchronous,
-non-blocking, thread-safe). A background worker (an asyncio task for the async
-client, a daemon thread for the sync one: ``AsyncWorker``/``Worker`` of
+non-blocking, thread-safe). A background worker (``Worker`` of
 ``_synchronization``) drains the queue into ``/call/upsert_batch`` requests
 bounded by count and bytes, encodes them off the event loop, retries with
 backoff, splits a batch the server rejects as too large (413), and truncates a
@@ -75,7 +74,7 @@ class CallSender:
       10 s): a thread blocked here must not hang for good when the sender cannot
       run, e.g. because the event loop thread is itself waiting on this thread.
     - ``exit_timeout``: how long the sync flavour waits at interpreter exit for
-      queued records to be sent (default 10 s); also how long ``aclose()``
+      queued records to be sent (default 10 s); also how long ``close()``
       without a timeout waits while no record at all gets stored.
     - ``wal``: a ``WriteAheadLog``: every record is also written to disk before it
       is sent; over ``max_queue`` records go to disk only (no blocking, no drops);
@@ -413,7 +412,7 @@ class CallSender:
             self._run_batches()
         except BaseException:
             # The worker was stopped from outside (e.g. the async client's event
-            # loop ended without aclose()): nothing will ever send what is still
+            # loop ended without close()): nothing will ever send what is still
             # queued, so it is reported, never lost silently.
             with self._room:
                 leftover = list(self._queue)
