@@ -49,6 +49,7 @@ from ._errors import (
     WeaveError,
 )
 from ._flow import Model, Object, Scorer
+from ._opbase import register_decorators
 from ._refs import CallRef, ObjectRef, OpRef, Ref, TableRef, parse_ref
 from ._serialize import WeaveObject
 from ._sync._api_client import SyncAPIClient
@@ -64,6 +65,11 @@ from ._tracing import attributes
 from ._versions import ObjectVersion
 
 __version__ = "0.1.0"
+
+# The shared layer wraps undecorated functions (a Model's predict, a plain scorer)
+# with these; it imports neither flavour itself. No Model or Scorer subclass is
+# defined inside the package, so none exists before this line runs.
+register_decorators(coroutine=async_op, function=op)
 
 __all__ = [
     "APIConnectionError",

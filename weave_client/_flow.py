@@ -22,11 +22,8 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import _serialize
-from ._async._op import AsyncOp, async_op
-from ._async._op import _BoundOp as _AsyncBoundOp
 from ._eval_summary import auto_summarize
-from ._sync._op import Op, op
-from ._sync._op import _BoundOp as _SyncBoundOp
+from ._opbase import BoundTracedOp, TracedOp, trace_function
 from ._tracing import sanitize_name
 
 __all__ = [
@@ -37,25 +34,18 @@ __all__ = [
     "Scorer",
     "as_op",
     "infer_method",
+    "is_dataset",
     "is_op",
     "model_arguments",
-    "objectify",
     "op_function",
     "op_of",
     "register_object_ops",
-    "register_objectifier",
     "scorer_arguments",
     "scorer_name",
 ]
 
 INFER_METHOD_NAMES = ("predict", "infer", "forward", "invoke")
 """The method names weave looks for on a Model, in this order."""
-
-OP_TYPES = (AsyncOp, Op)
-_BOUND_TYPES = (_AsyncBoundOp, _SyncBoundOp)
-
-# Ops held by saved objects are stored with them as op refs (see _serialize.class_ops).
-_serialize.OP_TYPES[:] = list(OP_TYPES)
 
 
 def register_object_ops(obj: Any, client: Any) -> None:
@@ -82,14 +72,14 @@ class ArgumentMismatchError(TypeError):
 
 def is_op(value: Any) -> bool:
     """True for an ``AsyncOp``/``Op`` or one bound to an instance (``model.predict``)."""
-    return isinstance(value, OP_TYPES + _BOUND_TYPES)
+    return isinstance(value, TracedOp | BoundTracedOp)
 
 
-def op_of(value: Any) -> AsyncOp[..., Any] | Op[..., Any]:
+def op_of(value: Any) -> TracedOp:
     """The op itself, for an op or a bound op."""
-    if isinstance(value, _BOUND_TYPES):
-        return value.op
-    if isinstance(value, OP_TYPES):
+    if isinstance(value, BoundTracedOp):
+        return value.unbound()
+    if isinstance(value, TracedOp):
         return value
     raise TypeError(f"expected an op (@async_op/@op), got {type(value).__name__}")
 
@@ -118,7 +108,7 @@ def as_op(fn: Any, what: str = "function") -> Any:
         raise TypeError(f"{what} must be a function or an op, got {fn!r}")
     wrapped = _wrapped.get(fn)
     if wrapped is None:
-        wrapped = async_op(fn) if inspect.iscoroutinefunction(fn) else op(fn)
+        wrapped = trace_function(fn)
         try:
             _wrapped[fn] = wrapped
         except TypeError:  # not weak-referenceable (a callable instance of a C type)
@@ -140,30 +130,9 @@ def _parameters(value: Any) -> list[inspect.Parameter]:
     return params
 
 
-# --- reading saved objects back as their classes -----------------------------------
-
-# (saved class name, client class) -> fn(value, client, ref) turning what the client
-# decoded (a WeaveObject) into an instance of the registered class.
-_objectifiers: dict[tuple[str, type], Callable[[Any, Any, Any], Any]] = {}
-
-
-def register_objectifier(
-    class_name: str, client_type: type, fn: Callable[[Any, Any, Any], Any]
-) -> None:
-    """Have ``client_type.get()`` return saved ``class_name`` objects through ``fn``."""
-    _objectifiers[(class_name, client_type)] = fn
-
-
-def objectify(value: Any, client: Any, ref: Any = None) -> Any:
-    """``value`` as its registered class (a saved Dataset as a ``Dataset``), else as is."""
-    class_name = getattr(value, "_class_name", None)
-    if not _objectifiers or not isinstance(class_name, str) or isinstance(value, BaseModel):
-        return value
-    for cls in type(client).__mro__:
-        fn = _objectifiers.get((class_name, cls))
-        if fn is not None:
-            return fn(value, client, ref)
-    return value
+def is_dataset(value: Any) -> bool:
+    """True for a ``Dataset`` of either flavour (each sets ``_is_dataset``)."""
+    return isinstance(value, Object) and getattr(type(value), "_is_dataset", False)
 
 
 # --- objects ---------------------------------------------------------------------
@@ -181,7 +150,7 @@ class Object(BaseModel):
     description: str | None = None
 
     model_config = ConfigDict(
-        ignored_types=(*OP_TYPES,),
+        ignored_types=(TracedOp,),
         arbitrary_types_allowed=True,
         protected_namespaces=(),
         extra="forbid",
@@ -195,11 +164,20 @@ class Object(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        if cls.__module__ == __name__:
+            return  # Model and Scorer themselves: their subclasses get the ops
         for name in cls._auto_op_methods:
-            fn = cls.__dict__.get(name)
+            fn = getattr(cls, name, None)
             if inspect.isfunction(fn):
-                wrapped = async_op(fn) if inspect.iscoroutinefunction(fn) else op(fn)
+                # One op per function: an inherited method (Scorer.summarize) is
+                # the same op in every subclass.
+                wrapped = _auto_ops.get(fn)
+                if wrapped is None:
+                    wrapped = _auto_ops[fn] = trace_function(fn)
                 setattr(cls, name, wrapped)
+
+
+_auto_ops: weakref.WeakKeyDictionary[Callable[..., Any], TracedOp] = weakref.WeakKeyDictionary()
 
 
 class Model(Object):
@@ -297,12 +275,10 @@ class Scorer(Object):
                 "rename one (prefer 'output' for the model's output)"
             )
 
-    @op
     def score(self, *, output: Any, **kwargs: Any) -> Any:
         """Score one row: ``output`` is the model's, the rest are row columns by name."""
         raise NotImplementedError(f"{type(self).__name__} must implement score()")
 
-    @op
     def summarize(self, score_rows: list[Any]) -> dict[str, Any] | None:
         """weave's auto summary of the score column."""
         return auto_summarize(score_rows)

@@ -56,6 +56,7 @@ import pydantic
 
 from ._digest import bytes_digest, json_digest
 from ._errors import InvalidRefError, UnsaveableValueError
+from ._opbase import TracedOp
 from ._refs import SCHEME, Ref, parse_ref
 
 __all__ = [
@@ -252,10 +253,6 @@ def _class_info(cls: type) -> _ClassInfo:
     return info
 
 
-OP_TYPES: list[type] = []
-"""The classes of ops (``AsyncOp``, ``Op``; registered by ``weave_client._flow``): an op
-held as a class attribute of a saved pydantic model or dataclass is stored with it."""
-
 _class_ops_cache: weakref.WeakKeyDictionary[type, tuple[tuple[str, Any], ...]] = (
     weakref.WeakKeyDictionary()
 )
@@ -266,20 +263,17 @@ def class_ops(cls: type) -> tuple[tuple[str, Any], ...]:
     ops = _class_ops_cache.get(cls)
     if ops is None:
         found: dict[str, Any] = {}
-        types_ = tuple(OP_TYPES)
-        if types_:
-            for klass in reversed(cls.__mro__):
-                for attr, value in vars(klass).items():
-                    if isinstance(value, types_):
-                        found[attr] = value
-                    elif attr in found:
-                        del found[attr]  # overridden by something that is not an op
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                if isinstance(value, TracedOp):
+                    found[attr] = value
+                elif attr in found:
+                    del found[attr]  # overridden by something that is not an op
         ops = tuple(sorted(found.items()))
-        if types_:  # before the op classes are registered nothing is known yet
-            try:
-                _class_ops_cache[cls] = ops
-            except TypeError:  # pragma: no cover - a class that refuses weak references
-                pass
+        try:
+            _class_ops_cache[cls] = ops
+        except TypeError:  # pragma: no cover - a class that refuses weak references
+            pass
     return ops
 
 

@@ -33,7 +33,7 @@ from .._errors import (
     RequestTooLargeError,
     UnsaveableValueError,
 )
-from .._flow import objectify, register_object_ops
+from .._flow import register_object_ops
 from .._http import Secret
 from .._models import (
     CallReadReq,
@@ -76,12 +76,20 @@ from .._refs import (
     validate_entity_project,
     validate_object_name,
 )
-from .._serialize import EncodedValue, PendingFile, decode, encode_for_save, files_to_fetch
+from .._serialize import (
+    EncodedValue,
+    PendingFile,
+    WeaveObject,
+    decode,
+    encode_for_save,
+    files_to_fetch,
+)
 from .._synchronization import AsyncLock
 from .._versions import ObjectVersion
 from .._wal import open_wal
 from ._api_client import AsyncAPIClient
 from ._call import Call
+from ._dataset import Dataset
 from ._pagination import AsyncBatchIterator, AsyncPaginator
 from ._project import ensure_project_exists as _ensure_wandb_project
 from ._sender import AsyncCallSender, FlushResult
@@ -561,10 +569,11 @@ class AsyncWeaveClient:
             # Let the server walk the path: it crosses into tables and nested refs.
             resolved = dataclasses.replace(ref, digest=digest)
             return await self._read_ref_path(resolved.uri(), ref.project_id)
-        # Registered classes (a saved Dataset) come back as themselves.
-        return objectify(
-            await self._decode_object(val, ref.project_id), self, dataclasses.replace(ref, digest=digest)
-        )
+        value = await self._decode_object(val, ref.project_id)
+        if isinstance(value, WeaveObject) and value._class_name == "Dataset":
+            # A saved Dataset comes back as one, its rows read lazily.
+            return Dataset.from_stored(value, self, dataclasses.replace(ref, digest=digest))
+        return value
 
     async def _decode_object(self, val: Any, project_id: str) -> Any:
         # A value that is itself a table ref (a published table) comes back as a Table.

@@ -9,12 +9,12 @@ A dataset read back from the server streams its rows lazily from that table.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import PrivateAttr, field_validator
 
 from .._context import current_client
-from .._flow import Object, register_objectifier
+from .._flow import Object
 from .._refs import ObjectRef, TableRef, parse_ref
 from .._serialize import WeaveObject, encode_for_save
 from ._table import Table
@@ -38,6 +38,9 @@ class Dataset(Object):
     ``rows`` holds the rows given; once saved (or when read back) it holds the
     ``TableRef`` of the stored table, which is what the saved object refers to.
     """
+
+    # What the shared layer checks to recognise a Dataset of either flavour.
+    _is_dataset: ClassVar[bool] = True
 
     rows: Any
 
@@ -219,16 +222,6 @@ class Dataset(Object):
         return dataset
 
 
-def _objectify(value: Any, client: AsyncWeaveClient, ref: Any) -> Dataset:
-    return Dataset.from_stored(value, client, ref if isinstance(ref, ObjectRef) else None)
-
-
-def _register() -> None:
-    from ._client import AsyncWeaveClient
-
-    register_objectifier("Dataset", AsyncWeaveClient, _objectify)
-
-
 async def store_table_rows(client: AsyncWeaveClient, obj: Any) -> None:
     """Store an object's rows (a Dataset's) as a table in the client's project, if not
     there yet, and point the object at it (what ``client.save`` does for such objects)."""
@@ -238,5 +231,3 @@ async def store_table_rows(client: AsyncWeaveClient, obj: Any) -> None:
     encoded = await client._encode_rows(rows)
     obj._weave_table_saved(await client._create_table(encoded))
 
-
-_register()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from .._context import current_client
+from .._opbase import BoundTracedOp, TracedOp
 from .._synchronization import ASYNC_OP_TAKES, async_callable_kind, async_run_blocking
 from .._tracing import (
     CallFrame,
@@ -59,13 +60,15 @@ _random = random.random
 _empty = inspect.Parameter.empty
 
 
-class AsyncOp(Generic[P, R]):
+class AsyncOp(TracedOp, Generic[P, R]):
     """A traced function: call it as the function it wraps.
 
     Attributes: ``name`` (the op's object name), ``resolve_fn`` (the undecorated
     function), ``display_name``, ``call_display_name``, ``postprocess_inputs``,
     ``postprocess_output``, ``tracing_sample_rate``, ``accumulator``.
     """
+
+    resolve_fn: Callable[P, R]
 
     def __init__(
         self,
@@ -392,7 +395,7 @@ class AsyncOp(Generic[P, R]):
         return self._source
 
 
-class _BoundOp:
+class _BoundOp(BoundTracedOp):
     """An op bound to an instance (``obj.method``): ``self`` is passed first."""
 
     __slots__ = ("__self__", "op")
@@ -400,6 +403,10 @@ class _BoundOp:
     def __init__(self, op: AsyncOp[..., Any], instance: Any) -> None:
         self.op = op
         self.__self__ = instance
+
+    def unbound(self) -> AsyncOp[..., Any]:
+        """The op this is bound from."""
+        return self.op
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.op(self.__self__, *args, **kwargs)

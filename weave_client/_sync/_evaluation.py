@@ -44,6 +44,7 @@ from .._flow import (
     as_op,
     infer_method,
     is_async_function,
+    is_dataset,
     is_op,
     model_arguments,
     op_function,
@@ -295,7 +296,7 @@ class Evaluation(Object):
             return value
         if isinstance(value, list):
             return Dataset(rows=value)
-        if isinstance(value, Object) and type(value).__name__ == "Dataset":
+        if is_dataset(value):
             # The other flavour's Dataset: same fields, rows kept as given.
             local = getattr(value, "_local_rows", None)
             return Dataset(
