@@ -150,7 +150,8 @@ class Table:
         return rows[0]
 
     async def __getitem__(self, index: int) -> Any:
-        """The row at ``index`` (negative counts from the end); ``IndexError`` if out of range."""
+        """The row at ``index`` (negative counts from the end); ``IndexError`` if out of
+        range, ``NotFoundError`` if the server holds no such table."""
         row = await self._row_at(index)
         return await self._client._decode_stored(row.val, self.project_id)
 

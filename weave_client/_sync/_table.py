@@ -151,7 +151,8 @@ class Table:
         return rows[0]
 
     def __getitem__(self, index: int) -> Any:
-        """The row at ``index`` (negative counts from the end); ``IndexError`` if out of range."""
+        """The row at ``index`` (negative counts from the end); ``IndexError`` if out of
+        range, ``NotFoundError`` if the server holds no such table."""
         row = self._row_at(index)
         return self._client._decode_stored(row.val, self.project_id)
 
