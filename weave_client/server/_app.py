@@ -1,11 +1,10 @@
-"""The FastAPI application of the local trace server: routes, auth, limits, errors."""
+"""The FastAPI application of the local trace server: routes, auth and limits (errors: _http_errors)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
-import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,8 +67,6 @@ from ._objects import ObjectStore
 from ._viewer import viewer_router
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
-
-logger = logging.getLogger("weave_client.server")
 
 # The hosted service accepts requests up to 32 MiB.
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
