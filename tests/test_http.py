@@ -136,6 +136,13 @@ def test_to_timeout() -> None:
             b'{"detail": [{"loc": ["body", "x"], "msg": "Field required"}]}',
             "body.x: Field required",
         ),
+        # Our server's 422: the one-line reason wins over FastAPI's list.
+        (
+            b'{"reason": "invalid request: x: Field required",'
+            b' "detail": [{"loc": ["body", "x"], "msg": "Field required"}]}',
+            "invalid request: x: Field required",
+        ),
+        (b'{"reason": "o:v0 was deleted at t", "deleted_at": "t"}', "o:v0 was deleted at t"),
         (b'{"detail": {"code": 7}}', '{"code": 7}'),
         (b'{"other": 1}', '{"other": 1}'),
         (b"plain words", "plain words"),

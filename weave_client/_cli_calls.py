@@ -41,6 +41,7 @@ from ._errors import (
     WeaveError,
     status_error_class,
 )
+from ._http import error_message
 from ._settings import local_db_path, resolve_api_key, resolve_server_url
 
 __all__ = ["add_calls_parser", "run_calls", "show_calls"]
@@ -90,12 +91,9 @@ class _Api:
                 f"cannot reach the trace server at {self._http.base_url} ({exc})", route=route
             ) from exc
         if res.status_code >= 400:
-            try:
-                detail = res.json().get("detail", res.text)
-            except (ValueError, AttributeError):
-                detail = res.text
+            message, body = error_message(res.content, res.reason_phrase)
             raise status_error_class(res.status_code)(
-                str(detail), status_code=res.status_code, route=route
+                message, status_code=res.status_code, route=route, body=body
             )
         return res.json()
 

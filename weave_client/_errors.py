@@ -98,7 +98,8 @@ class APIStatusError(APIError):
     """The server answered with a 4xx or 5xx status.
 
     Attributes: ``status_code``, ``message`` (the server's own words, from its
-    ``detail``/``message``/``reason`` field or body text), ``route`` and ``body``.
+    ``reason`` (the hosted service's shape), ``detail`` (FastAPI's) or
+    ``message`` field, or the body text), ``route`` and ``body``.
     """
 
     status_code: int

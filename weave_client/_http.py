@@ -245,9 +245,10 @@ def _describe_validation_errors(errors: list[Any]) -> str:
 def error_message(body: bytes, reason: str) -> tuple[str, Any]:
     """The server's own words from an error body, and the decoded body.
 
-    Looks for weave's ``message``/``error``/``detail``/``reason`` fields (FastAPI
-    puts validation errors in ``detail`` as a list), falls back to the body text,
-    then to the HTTP reason phrase.
+    Reads both error shapes: the hosted service's ``{"reason": ...}`` and
+    FastAPI's ``{"detail": ...}`` (a list of bad fields for a 422), as well as
+    ``message``/``error``. A string wins over a list; then the body text, then
+    the HTTP reason phrase.
     """
     text = body.decode("utf-8", errors="replace")
     try:
@@ -255,12 +256,15 @@ def error_message(body: bytes, reason: str) -> tuple[str, Any]:
     except ValueError:
         decoded = None
     if isinstance(decoded, dict):
-        for key in ("message", "error", "detail", "reason"):
+        keys = ("message", "error", "reason", "detail")
+        for key in keys:
             value = decoded.get(key)
-            if isinstance(value, list):
-                return _describe_validation_errors(value), decoded
             if isinstance(value, str) and value:
                 return value, decoded
+        for key in keys:
+            value = decoded.get(key)
+            if isinstance(value, list) and value:
+                return _describe_validation_errors(value), decoded
             if value:
                 return json.dumps(value)[:_MAX_MESSAGE_CHARS], decoded
         return text[:_MAX_MESSAGE_CHARS], decoded

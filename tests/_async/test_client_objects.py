@@ -244,7 +244,7 @@ async def test_delete_one_version_or_all(client: AsyncWeaveClient) -> None:
     v1 = await client.save({"v": 1}, "doomed")
     v2 = await client.save({"v": 2}, "doomed")
     assert await client.delete_object(v1) == 1
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=r"'doomed' at version '\w+' in .* was deleted at 2"):
         await client.get(v1)
     assert await client.get(v2) == {"v": 2}
     await client.save({"v": 3}, "doomed")

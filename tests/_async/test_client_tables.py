@@ -104,6 +104,26 @@ async def test_missing_table_and_not_a_table(client: AsyncWeaveClient) -> None:
         await client.table("plain")
 
 
+async def test_unknown_table_digest_is_not_found_but_an_empty_table_is_empty(
+    local_client: AsyncWeaveClient,
+) -> None:
+    # The server answers an unknown digest's rows with none (as the hosted service);
+    # the client still tells a missing table from an empty one.
+    missing = await local_client.get(TableRef(local_client.entity, local_client.project, "0" * 16))
+    with pytest.raises(NotFoundError, match=r"no table weave:///.*/table/0{16}"):
+        [row async for row in missing]
+    with pytest.raises(NotFoundError):
+        await missing.rows()
+    with pytest.raises(NotFoundError):
+        await missing[0]
+    with pytest.raises(NotFoundError):
+        await missing.count()
+    empty = await local_client.table("nothing", [])
+    assert [row async for row in empty] == [] and await empty.rows() == []
+    with pytest.raises(IndexError):
+        await empty[0]
+
+
 async def test_rows_must_be_dicts_of_saveable_values(client: AsyncWeaveClient) -> None:
     with pytest.raises(TypeError, match=r"rows\[1\]"):
         await client.table("bad", [{"a": 1}, [1, 2]])  # type: ignore[list-item]

@@ -245,7 +245,7 @@ def test_delete_one_version_or_all(client: WeaveClient) -> None:
     v1 = client.save({"v": 1}, "doomed")
     v2 = client.save({"v": 2}, "doomed")
     assert client.delete_object(v1) == 1
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=r"'doomed' at version '\w+' in .* was deleted at 2"):
         client.get(v1)
     assert client.get(v2) == {"v": 2}
     client.save({"v": 3}, "doomed")

@@ -105,6 +105,26 @@ def test_missing_table_and_not_a_table(client: WeaveClient) -> None:
         client.table("plain")
 
 
+def test_unknown_table_digest_is_not_found_but_an_empty_table_is_empty(
+    local_client: WeaveClient,
+) -> None:
+    # The server answers an unknown digest's rows with none (as the hosted service);
+    # the client still tells a missing table from an empty one.
+    missing = local_client.get(TableRef(local_client.entity, local_client.project, "0" * 16))
+    with pytest.raises(NotFoundError, match=r"no table weave:///.*/table/0{16}"):
+        [row for row in missing]
+    with pytest.raises(NotFoundError):
+        missing.rows()
+    with pytest.raises(NotFoundError):
+        missing[0]
+    with pytest.raises(NotFoundError):
+        missing.count()
+    empty = local_client.table("nothing", [])
+    assert [row for row in empty] == [] and empty.rows() == []
+    with pytest.raises(IndexError):
+        empty[0]
+
+
 def test_rows_must_be_dicts_of_saveable_values(client: WeaveClient) -> None:
     with pytest.raises(TypeError, match=r"rows\[1\]"):
         client.table("bad", [{"a": 1}, [1, 2]])  # type: ignore[list-item]

@@ -100,7 +100,7 @@ def test_hostile_field_names_cannot_inject_sql(
                 assert all(not i.startswith("nder") for i in ids), ids
             if r.status_code == 400 and "sort_by" in body and path == "/calls/query":
                 # The message names the field (repr-escaped, so control characters show).
-                assert repr(field)[1:-1] in r.json()["detail"], r.text
+                assert repr(field)[1:-1] in r.json()["reason"], r.text
         # Every table, every row, still there.
         assert _row_counts(db) == before
         ours = http.post("/calls/query", json={"project_id": PROJECT}).json()["calls"]

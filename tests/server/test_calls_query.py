@@ -652,11 +652,18 @@ def test_columns_restrict_the_call(db: sqlite3.Connection) -> None:
         "started_at",
         "inputs",
         "attributes",
+        "summary",
     }
     assert call["attributes"] == {} and call["inputs"] == {"x": 1}
+    # As the hosted service: the summary is derived from the selected fields only, so
+    # without ended_at and exception the call reads as running.
+    assert call["summary"] == {"weave": {"status": "running", "trace_name": "op_c"}}
     (call,) = run(db, columns=["summary"])
     assert call["summary"]["weave"]["status"] == "error"
     assert call["summary"]["weave"]["latency_ms"] == 10
+    # ...and with `summary` come the fields it is derived from.
+    assert call["ended_at"] is not None and call["exception"] == "E"
+    assert call["display_name"] == "D"
     CallSchema.model_validate(call)
 
 

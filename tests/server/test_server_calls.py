@@ -208,11 +208,11 @@ def test_call_update_errors(http: httpx.Client, project_id: str) -> None:
         "/call/update", json={"project_id": project_id, "call_id": "ghost", "display_name": "x"}
     )
     assert r.status_code == 404
-    assert "ghost" in r.json()["detail"]
+    assert "ghost" in r.json()["reason"]
     upsert(http, start(project_id, "u"))
     r = http.post("/call/update", json={"project_id": project_id, "call_id": "u"})
     assert r.status_code == 400
-    assert "display_name" in r.json()["detail"]
+    assert "display_name" in r.json()["reason"]
 
 
 def test_delete_removes_descendants_only(http: httpx.Client, project_id: str) -> None:
@@ -268,7 +268,7 @@ def test_stream_query_with_a_bad_query_fails_before_streaming(
         },
     )
     assert r.status_code == 400
-    assert "no_such_field" in r.json()["detail"]
+    assert "no_such_field" in r.json()["reason"]
 
 
 def test_query_stats_and_limits(http: httpx.Client, project_id: str) -> None:
@@ -281,7 +281,7 @@ def test_query_stats_and_limits(http: httpx.Client, project_id: str) -> None:
     )
     r = http.post("/calls/query_stats", json={"project_id": project_id, "limit": 0})
     assert r.status_code == 400
-    assert "limit" in r.json()["detail"]
+    assert "limit" in r.json()["reason"]
     assert len(query(http, project_id, limit=2, offset=1)) == 2
 
 
@@ -300,7 +300,12 @@ def test_include_feedback_puts_feedback_in_summary(http: httpx.Client, project_i
     (call,) = query(http, project_id, include_feedback=True)
     (fb,) = call["summary"]["weave"]["feedback"]
     assert fb["feedback_type"] == "wandb.reaction.1"
-    assert fb["payload"] == {"emoji": "👍"}
+    assert fb["payload"] == {
+        "emoji": "👍",
+        "alias": ":thumbs_up:",
+        "detoned": "👍",
+        "detoned_alias": ":thumbs_up:",
+    }
     assert fb["id"] == r.json()["id"]
 
 
@@ -336,7 +341,7 @@ def test_concurrent_batches_all_land(
 def test_malformed_upsert_batch_names_the_field(http: httpx.Client, body: Any, needle: str) -> None:
     r = http.post("/call/upsert_batch", json=body)
     assert r.status_code == 422, r.text
-    assert needle in r.json()["detail"]
+    assert needle in r.json()["reason"]
 
 
 def test_upsert_batch_that_is_not_json_is_400(http: httpx.Client) -> None:
@@ -344,7 +349,7 @@ def test_upsert_batch_that_is_not_json_is_400(http: httpx.Client) -> None:
         "/call/upsert_batch", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert r.status_code == 400
-    assert "JSON" in r.json()["detail"]
+    assert "JSON" in r.json()["reason"]
 
 
 def test_a_bad_item_stores_nothing_of_its_batch(
@@ -420,7 +425,7 @@ def test_delete_more_than_the_hosted_limit_is_400(http: httpx.Client, project_id
     ids = [f"id{i}" for i in range(1001)]
     r = http.post("/calls/delete", json={"project_id": project_id, "call_ids": ids})
     assert r.status_code == 400
-    assert "call_ids" in r.json()["detail"] and "1000" in r.json()["detail"]
+    assert "call_ids" in r.json()["reason"] and "1000" in r.json()["reason"]
 
 
 def test_repeated_records_in_one_batch_apply_in_order(http: httpx.Client, project_id: str) -> None:

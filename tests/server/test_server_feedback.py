@@ -96,7 +96,7 @@ def test_purge_by_id_only(http: httpx.Client, project_id: str) -> None:
     assert r.status_code == 200, r.text
     assert [f["id"] for f in fq(http, project_id)] == [ids[2]]
     r = http.post("/feedback/purge", json={"project_id": project_id, "query": eq("weave_ref", ref)})
-    assert r.status_code == 400 and "id" in r.json()["detail"]
+    assert r.status_code == 400 and "id" in r.json()["reason"]
     assert len(fq(http, project_id)) == 1
 
 
@@ -158,11 +158,11 @@ def test_create_errors(
 ) -> None:
     r = http.post("/feedback/create", json={"project_id": project_id, **body})
     assert r.status_code == status, r.text
-    assert needle in r.json()["detail"]
+    assert needle in r.json()["reason"]
 
 
 def test_query_errors_name_the_field(http: httpx.Client, project_id: str) -> None:
     r = http.post("/feedback/query", json={"project_id": project_id, "fields": ["nope"]})
-    assert r.status_code == 400 and "nope" in r.json()["detail"]
+    assert r.status_code == 400 and "nope" in r.json()["reason"]
     r = http.post("/feedback/query", json={"project_id": project_id, "query": eq("bogus", 1)})
-    assert r.status_code == 400 and "bogus" in r.json()["detail"]
+    assert r.status_code == 400 and "bogus" in r.json()["reason"]

@@ -150,7 +150,7 @@ def test_malformed_update_bodies_get_422_naming_the_field(
 ) -> None:
     r = http.post("/table/update", json=body)
     assert r.status_code == 422, r.text
-    assert f"{field}:" in r.json()["detail"]
+    assert f"{field}:" in r.json()["reason"]
 
 
 @pytest.mark.parametrize(
@@ -166,7 +166,7 @@ def test_malformed_create_bodies_get_422_naming_the_field(
 ) -> None:
     r = http.post("/table/create", json=body)
     assert r.status_code == 422, r.text
-    assert f"{field}:" in r.json()["detail"]
+    assert f"{field}:" in r.json()["reason"]
 
 
 @pytest.mark.parametrize("body", [b"{not json", b"{\xbe}"], ids=["syntax", "not-utf8"])
@@ -174,7 +174,7 @@ def test_malformed_create_bodies_get_422_naming_the_field(
 def test_non_json_bodies_get_400(http: httpx.Client, route: str, body: bytes) -> None:
     r = http.post(route, content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
-    assert "not valid JSON" in r.json()["detail"]
+    assert "not valid JSON" in r.json()["reason"]
 
 
 def test_non_finite_floats_digest_as_json_dumps_writes_them(

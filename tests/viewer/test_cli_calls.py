@@ -116,6 +116,8 @@ def test_api_key_is_sent_and_never_shown(tmp_path: Path, monkeypatch: pytest.Mon
         with pytest.raises(AuthenticationError) as info:
             _render(server_url=server.url, project_id="a/b")
         assert info.value.status_code == 401 and info.value.route == "/calls/query"
+        # The server's own words, read from its {"reason": ...} body.
+        assert info.value.message.startswith("authentication required: HTTP Basic auth")
         with pytest.raises(AuthenticationError) as wrong:
             _render(server_url=server.url, project_id="a/b", api_key="not-" + key)
         assert key not in str(wrong.value)

@@ -528,8 +528,11 @@ class WeaveClient:
                 ObjReadReq(project_id=project_id, object_id=name, digest=version)
             )
         except NotFoundError as e:
+            # The hosted service's 404 for a deleted version carries its deleted_at.
+            deleted_at = e.body.get("deleted_at") if isinstance(e.body, dict) else None
+            what = f"was deleted at {deleted_at}" if deleted_at else "does not exist"
             raise NotFoundError(
-                f"no object {name!r} at version {version!r} in {project_id}",
+                f"object {name!r} at version {version!r} in {project_id} {what}",
                 status_code=e.status_code,
                 route=e.route,
                 body=e.body,

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._cache import MISSING
+from .._errors import NotFoundError
 from .._models import TableQueryReq, TableQueryStatsReq, TableRowSchema
 from .._refs import ObjectRef, TableRef
 
@@ -71,6 +72,18 @@ class Table:
         cache.put("table-count", self.project_id, "", self.digest, res.count)
         return res.count
 
+    def _ensure_exists(self) -> None:
+        """``NotFoundError`` naming this table when the server holds no such table."""
+        try:
+            self.count()
+        except NotFoundError as e:
+            raise NotFoundError(
+                f"no table {self.table_ref.uri()} on the server",
+                status_code=e.status_code,
+                route=e.route,
+                body=e.body,
+            ) from e
+
     def _query(self, offset: int, limit: int) -> list[TableRowSchema]:
         # A table digest names its rows forever, so a page of it can be cached.
         cache = self._client._cache
@@ -83,6 +96,10 @@ class Table:
                 project_id=self.project_id, digest=self.digest, offset=offset, limit=limit
             )
         )
+        if not res.rows and offset == 0 and limit > 0:
+            # Servers answer an unknown digest with no rows, as for an empty table;
+            # the row count tells the two apart.
+            self._ensure_exists()
         cache.put(
             "table-page", self.project_id, page, self.digest, [r.model_dump() for r in res.rows]
         )
@@ -134,7 +151,8 @@ class Table:
         return rows[0]
 
     def __getitem__(self, index: int) -> Any:
-        """The row at ``index`` (negative counts from the end); ``IndexError`` if out of range."""
+        """The row at ``index`` (negative counts from the end); ``IndexError`` if out of
+        range, ``NotFoundError`` if the server holds no such table."""
         row = self._row_at(index)
         return self._client._decode_stored(row.val, self.project_id)
 

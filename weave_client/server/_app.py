@@ -1,13 +1,10 @@
-"""The FastAPI application of the local trace server: routes, auth, limits, errors."""
+"""The FastAPI application of the local trace server: routes, auth and limits (errors: _http_errors)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
-import json
-import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +12,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import FastAPI, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from .._models import (
@@ -63,16 +60,13 @@ from .._models import (
     TableUpdateRes,
 )
 from ._calls import CallStore
-from ._calls_query import QueryError
-from ._common import InvalidRequest, NotFound
 from ._db import Database
 from ._feedback import FeedbackStore
+from ._http_errors import error_response, install_error_handlers, send_error
 from ._objects import ObjectStore
 from ._viewer import viewer_router
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
-
-logger = logging.getLogger("weave_client.server")
 
 # The hosted service accepts requests up to 32 MiB.
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -85,24 +79,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-async def _send_json(
-    send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class _BasicAuth:
@@ -132,7 +108,7 @@ class _BasicAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._authorized(scope):
-            await _send_json(
+            await send_error(
                 send,
                 401,
                 "authentication required: HTTP Basic auth with the server's API key as password",
@@ -177,10 +153,10 @@ class _BodyLimit:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _send_json(send, 400, f"invalid Content-Length header {value!r}")
+                    await send_error(send, 400, f"invalid Content-Length header {value!r}")
                     return
                 if declared > self.max_bytes:
-                    await _send_json(send, 413, too_large)
+                    await send_error(send, 413, too_large)
                     return
         # No (or a lying) Content-Length: read the whole body here, counting.
         chunks: list[bytes] = []
@@ -194,7 +170,7 @@ class _BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _send_json(send, 413, too_large)
+                await send_error(send, 413, too_large)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -217,27 +193,6 @@ def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
         return {"type": "http.disconnect"}
 
     return receive
-
-
-def _validation_detail(errors: list[Any]) -> str:
-    parts = []
-    for err in errors:
-        loc = [str(p) for p in err.get("loc", ()) if p != "body"]
-        where = ".".join(loc) or "body"
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "invalid request: " + "; ".join(parts)
-
-
-def _jsonable_errors(errors: list[Any]) -> list[dict[str, Any]]:
-    # Only loc/msg/type: "input" may echo a large (or sensitive) part of the body.
-    return [
-        {
-            "loc": list(e.get("loc", ())),
-            "msg": str(e.get("msg", "")),
-            "type": str(e.get("type", "")),
-        }
-        for e in errors
-    ]
 
 
 def _json(data: str | bytes, status: int = 200) -> Response:
@@ -283,9 +238,7 @@ async def _run_json_route(handler: Callable[[bytes], bytes], body: bytes) -> Res
         raise RequestValidationError(exc.errors()) from None
     except UnicodeDecodeError as exc:
         # Not UTF-8 (the JSON parser's fallback decodes first): a bad body, not our fault.
-        return JSONResponse(
-            status_code=400, content={"detail": f"request body is not valid JSON: {exc}"}
-        )
+        return error_response(400, f"request body is not valid JSON: {exc}")
     return _json(reply)
 
 
@@ -310,47 +263,7 @@ def create_app(
     app.state.db = db
     app.state.close = db.close
 
-    # -- errors -----------------------------------------------------------------
-
-    @app.exception_handler(RequestValidationError)
-    async def _on_request_validation(request: Request, exc: RequestValidationError) -> Response:
-        errors = list(exc.errors())
-        return JSONResponse(
-            status_code=422,
-            content={"detail": _validation_detail(errors), "errors": _jsonable_errors(errors)},
-        )
-
-    @app.exception_handler(json.JSONDecodeError)
-    async def _on_bad_json(request: Request, exc: json.JSONDecodeError) -> Response:
-        return JSONResponse(
-            status_code=400, content={"detail": f"request body is not valid JSON: {exc}"}
-        )
-
-    @app.exception_handler(InvalidRequest)
-    @app.exception_handler(QueryError)
-    async def _on_invalid(request: Request, exc: Exception) -> Response:
-        return JSONResponse(status_code=400, content={"detail": str(exc)})
-
-    @app.exception_handler(NotFound)
-    async def _on_not_found(request: Request, exc: NotFound) -> Response:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
-
-    @app.exception_handler(sqlite3.OperationalError)
-    async def _on_sqlite(request: Request, exc: sqlite3.OperationalError) -> Response:
-        # A malformed JSON path or value the compilers let through surfaces
-        # here; anything else is our fault and is logged as such.
-        if "JSON" in str(exc):
-            return JSONResponse(status_code=400, content={"detail": f"invalid query: {exc}"})
-        logger.exception("database error on %s", request.url.path)
-        return JSONResponse(status_code=500, content={"detail": f"database error: {exc}"})
-
-    @app.exception_handler(Exception)
-    async def _on_unexpected(request: Request, exc: Exception) -> Response:
-        logger.exception("unexpected error on %s", request.url.path)
-        return JSONResponse(
-            status_code=500,
-            content={"detail": f"internal server error ({type(exc).__name__}: {exc})"},
-        )
+    install_error_handlers(app)
 
     # -- service ------------------------------------------------------------------
 

@@ -21,7 +21,11 @@ language's model), kept wherever weave's servers agree with them:
   a list, as weave does.
 - Comparisons are two-valued as in Mongo's aggregation language: a comparison
   involving a missing value is false, never NULL, so ``$not`` of it is true.
-  ``$eq`` with a ``null`` literal tests for missing-or-null.
+  ``$eq`` with a ``null`` literal tests for missing-or-null. The exception, as
+  on the hosted service: a ``$convert`` to ``double``/``int``/``bool`` that
+  fails (missing, or not a number) is NULL, and ``$eq``/``$gt``/``$gte`` over
+  it follow SQL's three-valued logic, so neither they nor their ``$not``
+  select the row.
 - Numbers compare with numbers and strings with strings; values of different
   types order as in Mongo (null < numbers < strings), so a number stored as a
   string (``"12"``) equals the literal 12 only through ``$convert``
@@ -469,6 +473,21 @@ def _load_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
 
+def _returned_columns(columns: Sequence[str] | None) -> set[str]:
+    """The top-level fields a call of a query with these ``columns`` carries.
+
+    As the hosted service: the requested ones, those CallSchema requires, and
+    with ``summary`` the fields its ``weave`` part is derived from (``ended_at``,
+    ``exception``, ``display_name``).
+    """
+    if not columns:
+        return set(CALL_COLUMNS)
+    wanted = _top_level(columns) | set(_REQUIRED_COLUMNS)
+    if "summary" in wanted:
+        wanted |= {"ended_at", "exception", "display_name"}
+    return wanted
+
+
 @functools.lru_cache(maxsize=256)
 def _fill_plan(
     present: tuple[str, ...], columns: tuple[str, ...] | None
@@ -477,7 +496,7 @@ def _fill_plan(
 
     Cached: every row of a result has the same keys, so this is worked out once.
     """
-    wanted = set(CALL_COLUMNS) if not columns else _top_level(columns) | set(_REQUIRED_COLUMNS)
+    wanted = _returned_columns(columns)
     return tuple(
         (column, column in CALLS_JSON_COLUMNS)
         for column in CALL_COLUMNS
@@ -491,7 +510,7 @@ def row_to_call(row: sqlite3.Row, columns: Sequence[str] | None = None) -> dict[
     JSON columns are parsed, timestamps stay the ISO strings they are stored as,
     an empty display name reads as None, and ``summary.weave`` is derived (see
     ``derive_weave_summary``). With ``columns``, only those top-level fields (plus
-    the ones CallSchema requires) are filled.
+    the ones CallSchema requires, and those ``summary`` is derived from) are filled.
     """
     present = tuple(row.keys())
     call: dict[str, Any] = {}
@@ -500,20 +519,18 @@ def row_to_call(row: sqlite3.Row, columns: Sequence[str] | None = None) -> dict[
         call[column] = _load_json(value) if is_json and value is not None else value
     if call.get("display_name") == "":
         call["display_name"] = None
-    if "summary" in call:
-
-        def get(column: str) -> Any:
-            return row[column] if column in present else None
-
-        summary = call["summary"]
-        call["summary"] = derive_weave_summary(
-            summary if isinstance(summary, dict) else None,
-            op_name=get("op_name"),
-            started_at=get("started_at"),
-            ended_at=get("ended_at"),
-            exception=get("exception"),
-            display_name=get("display_name") or None,
-        )
+    # The summary is derived whatever the columns, from the fields they return, as
+    # the hosted service (a selection without ``summary`` or ``ended_at`` reads as
+    # running: ask for ``summary`` to get a call's status).
+    summary = call.get("summary")
+    call["summary"] = derive_weave_summary(
+        summary if isinstance(summary, dict) else None,
+        op_name=call.get("op_name"),
+        started_at=call.get("started_at"),
+        ended_at=call.get("ended_at"),
+        exception=call.get("exception"),
+        display_name=call.get("display_name") or None,
+    )
     # CallSchema requires these dicts even when a column selection left them out.
     call.setdefault("attributes", {})
     call.setdefault("inputs", {})

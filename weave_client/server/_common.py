@@ -17,6 +17,7 @@ from ._schema import format_timestamp
 __all__ = [
     "InvalidRequest",
     "NotFound",
+    "ObjectDeleted",
     "ParsedRef",
     "dump_json",
     "extract_refs",
@@ -33,6 +34,14 @@ class InvalidRequest(ValueError):
 
 class NotFound(LookupError):
     """The call, object, table, row or file does not exist (HTTP 404)."""
+
+
+class ObjectDeleted(NotFound):
+    """The object version was deleted (HTTP 404 whose body adds ``deleted_at``)."""
+
+    def __init__(self, message: str, deleted_at: datetime) -> None:
+        super().__init__(message)
+        self.deleted_at = deleted_at
 
 
 # allow_nan=False: SQLite's JSON functions reject NaN/Infinity, so such a value

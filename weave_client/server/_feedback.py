@@ -6,9 +6,12 @@ Queries are compiled by ``_feedback_query`` (the ``$expr`` language over feedbac
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import uuid
 from typing import Any
+
+import emoji
 
 from .._models import (
     EqOperation,
@@ -61,15 +64,50 @@ def _purge_ids(query: Query) -> list[str]:
     raise InvalidRequest(_PURGE_RULE)
 
 
-def _validate(req: FeedbackCreateReq) -> str:
-    """Check a create request as weave does; returns the payload's JSON text."""
+_SKIN_TONE = re.compile(r"_(light|medium-light|medium|medium-dark|dark)_skin_tone")
+
+
+def _detone(text: str) -> str:
+    """``text`` with the skin tones of its emojis removed, as weave's server removes them."""
+    out = []
+    for token in emoji.analyze(text, non_emoji=True):
+        if isinstance(token.value, str):
+            out.append(token.value)
+        else:
+            out.append(emoji.emojize(_SKIN_TONE.sub("", emoji.demojize(token.value.emoji))))
+    return "".join(out)
+
+
+def _augment_reaction(payload: dict[str, Any]) -> dict[str, Any]:
+    """A reaction's payload with weave's ``alias``, ``detoned`` and ``detoned_alias`` added.
+
+    ``🎱`` gets ``alias`` ``:pool_8_ball:``; a toned ``👍🏽`` is ``detoned`` to ``👍``
+    (``:thumbs_up:``). Anything but exactly one emoji is refused (400).
+    """
+    em = payload.get("emoji")
+    if not isinstance(em, str) or not em:
+        raise InvalidRequest("payload.emoji: a reaction needs one emoji string")
+    if emoji.emoji_count(em) != 1:
+        raise InvalidRequest(
+            f"Value of emoji key in payload must be exactly one emoji (payload.emoji: {em!r})"
+        )
+    detoned = _detone(em)
+    return {
+        **payload,
+        "alias": emoji.demojize(em),
+        "detoned": detoned,
+        "detoned_alias": emoji.demojize(detoned),
+    }
+
+
+def _validate(req: FeedbackCreateReq) -> tuple[dict[str, Any], str]:
+    """Check a create request as weave does; returns the payload to store and its JSON text."""
     parse_ref(req.weave_ref, where="weave_ref")
     if not req.feedback_type:
         raise InvalidRequest("feedback_type: must not be empty")
+    payload = req.payload
     if req.feedback_type == "wandb.reaction.1":
-        emoji = req.payload.get("emoji")
-        if not isinstance(emoji, str) or not emoji:
-            raise InvalidRequest("payload.emoji: a reaction needs one emoji string")
+        payload = _augment_reaction(payload)
     elif req.feedback_type == "wandb.note.1":
         note = req.payload.get("note")
         if not isinstance(note, str) or not 1 <= len(note) <= 1024:
@@ -78,12 +116,12 @@ def _validate(req: FeedbackCreateReq) -> str:
         value = getattr(req, name)
         if value is not None:
             parse_ref(value, where=name)
-    payload = dump_json(req.payload)
-    if len(payload) > _MAX_PAYLOAD:
+    text = dump_json(payload)
+    if len(text) > _MAX_PAYLOAD:
         raise InvalidRequest(
-            f"payload: {len(payload)} bytes of JSON is more than the {_MAX_PAYLOAD} allowed"
+            f"payload: {len(text)} bytes of JSON is more than the {_MAX_PAYLOAD} allowed"
         )
-    return payload
+    return payload, text
 
 
 class FeedbackStore:
@@ -93,7 +131,9 @@ class FeedbackStore:
         self.db = db
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, req: FeedbackCreateReq, payload: str) -> dict[str, Any]:
+    def _insert(
+        conn: sqlite3.Connection, req: FeedbackCreateReq, payload: dict[str, Any], text: str
+    ) -> dict[str, Any]:
         record = {
             "id": str(uuid.uuid4()),
             "created_at": now_timestamp(),
@@ -112,31 +152,33 @@ class FeedbackStore:
                 req.creator,
                 record["created_at"],
                 req.feedback_type,
-                payload,
+                text,
                 req.annotation_ref,
                 req.runnable_ref,
                 req.call_ref,
                 req.trigger_ref,
             ),
         )
-        # An empty payload in the reply means "keep what you sent".
-        return {**record, "payload": {}}
+        # As weave's server: a reaction's reply carries the augmented payload;
+        # any other reply an empty one ("keep what you sent").
+        reply = payload if req.feedback_type == "wandb.reaction.1" else {}
+        return {**record, "payload": reply}
 
     def create(self, req: FeedbackCreateReq) -> dict[str, Any]:
         """``/feedback/create``: returns id, created_at, wb_user_id and payload."""
-        payload = _validate(req)
+        payload, text = _validate(req)
         with self.db.write() as conn:
-            return self._insert(conn, req, payload)
+            return self._insert(conn, req, payload, text)
 
     def replace(self, req: FeedbackReplaceReq) -> dict[str, Any]:
         """``/feedback/replace``: delete ``feedback_id`` and create the new record, atomically."""
-        payload = _validate(req)
+        payload, text = _validate(req)
         with self.db.write() as conn:
             conn.execute(
                 "DELETE FROM feedback WHERE project_id = ? AND id = ?",
                 (req.project_id, req.feedback_id),
             )
-            return self._insert(conn, req, payload)
+            return self._insert(conn, req, payload, text)
 
     def purge(self, req: FeedbackPurgeReq) -> int:
         """``/feedback/purge``: delete the records whose ids the query names; returns the count."""

@@ -16,6 +16,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -38,6 +39,7 @@ from .._models import (
 from ._common import (
     InvalidRequest,
     NotFound,
+    ObjectDeleted,
     ParsedRef,
     dump_json,
     load_json,
@@ -377,8 +379,11 @@ class ObjectStore:
                 f"object {req.object_id}:{req.digest} not found in project {req.project_id!r}"
             )
         if row["deleted_at"] is not None:
-            raise NotFound(
-                f"object {req.object_id}:v{row['version_index']} was deleted at {row['deleted_at']}"
+            # weave's message and the deleted_at the hosted service adds to the body.
+            deleted_at = datetime.fromisoformat(row["deleted_at"])
+            raise ObjectDeleted(
+                f"{req.object_id}:v{row['version_index']} was deleted at {deleted_at}",
+                deleted_at=deleted_at,
             )
         return ObjSchema.model_validate(_obj_dict(row, json.loads(row["val_dump"])))
 
@@ -436,23 +441,27 @@ class ObjectStore:
             base = "SELECT digest FROM objects WHERE project_id = ? AND object_id = ? AND deleted_at IS NULL"
             found: set[str] = set()
             if req.digests:
+                unknown: set[str] = set()
                 for d in req.digests:
                     cond, params = _version_condition(d)
                     row = conn.execute(
                         f"{base} AND {cond}", [req.project_id, req.object_id, *params]
                     ).fetchone()
                     if row is None:
-                        raise NotFound(
-                            f"digests: version {d!r} of object {req.object_id!r} not found "
-                            f"in project {req.project_id!r}"
-                        )
-                    found.add(row["digest"])
+                        unknown.add(d)
+                    else:
+                        found.add(row["digest"])
+                if unknown and found:
+                    # weave's message, naming every unknown digest.
+                    listed = ", ".join(repr(d) for d in sorted(unknown))
+                    raise NotFound(
+                        f"Delete request contains {len(req.digests)} digests, but found "
+                        f"{len(found)} objects to delete. Diff digests: {{{listed}}}"
+                    )
             else:
                 found = {r["digest"] for r in conn.execute(base, (req.project_id, req.object_id))}
-                if not found:
-                    raise NotFound(
-                        f"object {req.object_id!r} not found in project {req.project_id!r}"
-                    )
+            if not found:
+                raise NotFound(f"Object {req.object_id} ({req.digests}) not found when deleting.")
             marks = ", ".join("?" * len(found))
             conn.execute(
                 f"UPDATE objects SET deleted_at = ?, is_latest = 0 "
@@ -658,9 +667,8 @@ class ObjectStore:
     def table_query_json(self, req: TableQueryReq) -> str:
         """``/table/query``: the JSON reply ``{"rows": [...]}``."""
         sql, params = self._table_select(req)
+        # An unknown digest has no rows: 200 with none, as the hosted service answers.
         with self.db.read() as conn:
-            if not self._table_exists(conn, req.project_id, req.digest):
-                raise NotFound(f"table {req.digest!r} not found in project {req.project_id!r}")
             rows = conn.execute(sql, params).fetchall()
         return '{"rows": [' + ", ".join(self._row_line(r) for r in rows) + "]}"
 
@@ -669,9 +677,7 @@ class ObjectStore:
         sql, params = self._table_select(req)
         conn = self.db.acquire()
         try:
-            if not self._table_exists(conn, req.project_id, req.digest):
-                raise NotFound(f"table {req.digest!r} not found in project {req.project_id!r}")
-            cursor = conn.execute(sql, params)
+            cursor = conn.execute(sql, params)  # an unknown digest streams no rows
         except BaseException:
             self.db.release(conn)
             raise

@@ -78,6 +78,9 @@ class Sql:
     json: tuple[str, str] | None = None
     # True for the output of an operation ($eq, $and, ...): already a 0/1 condition.
     is_condition: bool = False
+    # True for a $convert to a number or bool: NULL there is a failed conversion,
+    # and comparisons with it follow SQL's three-valued logic (see _compare).
+    unknown_if_null: bool = False
 
 
 def fmt(template: str, *parts: Sql, is_condition: bool = False) -> Sql:
@@ -209,15 +212,19 @@ def _exists(x: Sql) -> Sql:
     return fmt("({} IS NOT NULL)", x, is_condition=True)
 
 
+def _unknown_if_null(x: Sql) -> Sql:
+    return Sql(x.sql, x.params, unknown_if_null=True)
+
+
 def convert(x: Sql, to: str) -> Sql:
     if to == "double":
-        return to_double(x)
+        return _unknown_if_null(to_double(x))
     if to == "int":
-        return fmt("CAST({} AS INTEGER)", to_double(x))
+        return _unknown_if_null(fmt("CAST({} AS INTEGER)", to_double(x)))
     if to == "string":
         return to_string(x)
     if to == "bool":
-        return _to_bool(x)
+        return _unknown_if_null(_to_bool(x))
     if to == "exists":
         return _exists(x)
     raise QueryError(
@@ -267,6 +274,19 @@ def _two_valued(template: str, *parts: Sql) -> Sql:
     return fmt("COALESCE(" + template + ", 0)", *parts, is_condition=True)
 
 
+def _compare(template: str, lhs: Sql, rhs: Sql) -> Sql:
+    """``$eq``/``$gt``/``$gte``: two-valued, except over a numeric or bool ``$convert``.
+
+    A failed conversion (a missing field, ``"abc"`` to int) is NULL, and as on the
+    hosted service (ClickHouse's ``toInt64OrNull``) the comparison is then unknown:
+    neither it nor its ``$not`` selects the row (SQL's three-valued logic). weave's
+    SQLite server instead casts such a value to 0.
+    """
+    if lhs.unknown_if_null or rhs.unknown_if_null:
+        return fmt(template, lhs, rhs, is_condition=True)
+    return _two_valued(template, lhs, rhs)
+
+
 FieldResolver = Callable[[str, str], "Sql"]
 """Maps a field name (and where it appeared, for messages) to its SQL value."""
 
@@ -305,11 +325,11 @@ class _ExprCompiler:
             if _is_null_literal(rhs) or _is_null_literal(lhs):
                 other = lhs if _is_null_literal(rhs) else rhs
                 return fmt("({} IS NULL)", self.operand(other), is_condition=True)
-            return _two_valued("({} = {})", self.operand(lhs), self.operand(rhs))
+            return _compare("({} = {})", self.operand(lhs), self.operand(rhs))
         if isinstance(op, GtOperation):
-            return _two_valued("({} > {})", self.operand(op.gt_[0]), self.operand(op.gt_[1]))
+            return _compare("({} > {})", self.operand(op.gt_[0]), self.operand(op.gt_[1]))
         if isinstance(op, GteOperation):
-            return _two_valued("({} >= {})", self.operand(op.gte_[0]), self.operand(op.gte_[1]))
+            return _compare("({} >= {})", self.operand(op.gte_[0]), self.operand(op.gte_[1]))
         if isinstance(op, InOperation):
             lhs, choices = op.in_
             value = self.operand(lhs)

@@ -13,6 +13,7 @@ Mount it with ``app.include_router(viewer_router)``; it reads the database from
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -78,7 +79,7 @@ def _serve(request: Request, name: str) -> Response:
     asset = _assets().get(name)
     if asset is None:
         return Response(
-            content=f'{{"detail": "no viewer asset named {name!r}"}}'.encode(),
+            content=json.dumps({"reason": f"no viewer asset named {name!r}"}).encode(),
             status_code=404,
             media_type="application/json",
         )

@@ -35,7 +35,9 @@ async function request(route, init) {
     let detail = res.statusText;
     try {
       const body = await res.json();
-      if (body && body.detail) detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+      // The hosted service's {"reason": ...}, or FastAPI's {"detail": ...} (a list for a 422).
+      const said = body && (body.reason || body.detail);
+      if (said) detail = typeof said === "string" ? said : JSON.stringify(said);
     } catch {
       // Not JSON: keep the status text.
     }
