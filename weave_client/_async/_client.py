@@ -15,7 +15,14 @@ import json
 import logging
 import os
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -80,6 +87,8 @@ from .._serialize import EncodedValue, PendingFile, decode, encode_for_save, fil
 from .._synchronization import AsyncLock
 from .._versions import ObjectVersion
 from .._wal import open_wal
+from ..integrations import activate as activate_integrations
+from ..integrations import resolve_autopatch
 from ._api_client import AsyncAPIClient
 from ._call import Call
 from ._pagination import AsyncBatchIterator, AsyncPaginator
@@ -174,7 +183,8 @@ class AsyncWeaveClient:
     ``max_request_bytes`` (the server's body limit; bigger table uploads are
     chunked), ``wal`` (write traced calls to an on-disk log under the cache dir
     before sending, so they survive outages and crashes; default
-    ``WEAVE_CLIENT_WAL``, off).
+    ``WEAVE_CLIENT_WAL``, off), ``autopatch`` (trace the openai and anthropic
+    SDKs' calls: True, False or integration names; default ``WEAVE_AUTOPATCH``, on).
     """
 
     def __init__(
@@ -190,8 +200,10 @@ class AsyncWeaveClient:
         cache_dir: str | os.PathLike[str] | None = None,
         max_request_bytes: int = HOSTED_REQUEST_BYTES_LIMIT,
         wal: bool | None = None,
+        autopatch: bool | Collection[str] | None = None,
     ) -> None:
         validate_entity_project(entity, project)
+        integrations = resolve_autopatch(autopatch)
         if max_request_bytes < 1024:
             raise ValueError(f"max_request_bytes must be at least 1024, got {max_request_bytes!r}")
         self.entity = entity
@@ -225,6 +237,8 @@ class AsyncWeaveClient:
         self._closed = False
         # Tokens of push_client(): one from the create function, one per `with` entry.
         self._tokens: list[Any] = []
+        # LLM SDK calls (openai, anthropic) traced from now on; see weave_client.integrations.
+        activate_integrations(integrations)
 
     def __repr__(self) -> str:
         state = ", closed" if self._closed else ""
@@ -1209,6 +1223,8 @@ async def create_async_client(
     server_url: str | None = None,
     api_key: str | None = None,
     ensure_project_exists: bool = True,
+    *,
+    autopatch: bool | Collection[str] | None = None,
 ) -> AsyncWeaveClient:
     """Create a client, make sure its project exists (hosted service), and make it current.
 
@@ -1216,7 +1232,9 @@ async def create_async_client(
     connection pool closed at the end, or close it yourself. Arguments as
     ``AsyncWeaveClient``.
     """
-    client = AsyncWeaveClient(entity, project, server_url, api_key, ensure_project_exists)
+    client = AsyncWeaveClient(
+        entity, project, server_url, api_key, ensure_project_exists, autopatch=autopatch
+    )
     try:
         await client._ready()
     except BaseException:

@@ -16,7 +16,14 @@ import json
 import logging
 import os
 import weakref
-from collections.abc import Generator, Iterator, Iterable, Mapping, Sequence
+from collections.abc import (
+    Generator,
+    Iterator,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -81,6 +88,8 @@ from .._serialize import EncodedValue, PendingFile, decode, encode_for_save, fil
 from .._synchronization import Lock
 from .._versions import ObjectVersion
 from .._wal import open_wal
+from ..integrations import activate as activate_integrations
+from ..integrations import resolve_autopatch
 from ._api_client import SyncAPIClient
 from ._call import Call
 from ._pagination import SyncBatchIterator, SyncPaginator
@@ -175,7 +184,8 @@ class WeaveClient:
     ``max_request_bytes`` (the server's body limit; bigger table uploads are
     chunked), ``wal`` (write traced calls to an on-disk log under the cache dir
     before sending, so they survive outages and crashes; default
-    ``WEAVE_CLIENT_WAL``, off).
+    ``WEAVE_CLIENT_WAL``, off), ``autopatch`` (trace the openai and anthropic
+    SDKs' calls: True, False or integration names; default ``WEAVE_AUTOPATCH``, on).
     """
 
     def __init__(
@@ -191,8 +201,10 @@ class WeaveClient:
         cache_dir: str | os.PathLike[str] | None = None,
         max_request_bytes: int = HOSTED_REQUEST_BYTES_LIMIT,
         wal: bool | None = None,
+        autopatch: bool | Collection[str] | None = None,
     ) -> None:
         validate_entity_project(entity, project)
+        integrations = resolve_autopatch(autopatch)
         if max_request_bytes < 1024:
             raise ValueError(f"max_request_bytes must be at least 1024, got {max_request_bytes!r}")
         self.entity = entity
@@ -226,6 +238,8 @@ class WeaveClient:
         self._closed = False
         # Tokens of push_client(): one from the create function, one per `with` entry.
         self._tokens: list[Any] = []
+        # LLM SDK calls (openai, anthropic) traced from now on; see weave_client.integrations.
+        activate_integrations(integrations)
 
     def __repr__(self) -> str:
         state = ", closed" if self._closed else ""
@@ -1210,6 +1224,8 @@ def create_client(
     server_url: str | None = None,
     api_key: str | None = None,
     ensure_project_exists: bool = True,
+    *,
+    autopatch: bool | Collection[str] | None = None,
 ) -> WeaveClient:
     """Create a client, make sure its project exists (hosted service), and make it current.
 
@@ -1217,7 +1233,9 @@ def create_client(
     connection pool closed at the end, or close it yourself. Arguments as
     ``AsyncWeaveClient``.
     """
-    client = WeaveClient(entity, project, server_url, api_key, ensure_project_exists)
+    client = WeaveClient(
+        entity, project, server_url, api_key, ensure_project_exists, autopatch=autopatch
+    )
     try:
         client._ready()
     except BaseException:
