@@ -53,6 +53,9 @@ REPLACEMENTS: dict[str, str] = {
     "AsyncContextManager": "ContextManager",
     "AbstractAsyncContextManager": "AbstractContextManager",
     "asynccontextmanager": "contextmanager",
+    # the LLM SDKs (integration tests)
+    "AsyncOpenAI": "OpenAI",
+    "AsyncAnthropic": "Anthropic",
     # tests
     "anyio_backend": "anyio_backend",
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import functools
 import json
 import logging
@@ -50,6 +51,8 @@ from .._models import (
     CallsFilter,
     CallsQueryReq,
     CallUpdateReq,
+    CostCreateRes,
+    CostQueryOutput,
     Feedback,
     FeedbackCreateReq,
     FeedbackPurgeReq,
@@ -90,6 +93,7 @@ from .._versions import ObjectVersion
 from .._wal import open_wal
 from ..integrations import activate as activate_integrations
 from ..integrations import resolve_autopatch
+from . import _costs
 from ._api_client import SyncAPIClient
 from ._call import Call
 from ._pagination import SyncBatchIterator, SyncPaginator
@@ -1216,6 +1220,44 @@ class WeaveClient:
         self._api.feedback_purge(
             FeedbackPurgeReq(project_id=self.project_id, query=Query.model_validate({"$expr": expr}))
         )
+
+    # --- costs ----------------------------------------------------------------
+
+    def add_cost(
+        self,
+        llm_id: str,
+        prompt_token_cost: float,
+        completion_token_cost: float,
+        effective_date: datetime.datetime | None = None,
+        prompt_token_cost_unit: str = "USD",
+        completion_token_cost_unit: str = "USD",
+        provider_id: str | None = None,
+    ) -> CostCreateRes:
+        """Set a model's token prices (USD per token) for this project, as weave's ``add_cost``.
+
+        Calls that started from ``effective_date`` (default: now) on are priced with
+        it when read with ``include_costs=True``, ahead of the server's defaults.
+        Returns the ``CostCreateRes`` (``ids``: ``(llm_id, cost id)`` pairs).
+        """
+        return _costs.add_cost(
+            self, llm_id, prompt_token_cost, completion_token_cost, effective_date,
+            prompt_token_cost_unit, completion_token_cost_unit, provider_id,
+        )
+
+    def costs(
+        self,
+        llm_ids: str | Iterable[str] | None = None,
+        *,
+        query: Query | Mapping[str, Any] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CostQueryOutput]:
+        """This project's token prices: all, those of ``llm_ids``, and/or matching ``query``."""
+        return _costs.query_costs(self, llm_ids, query, limit, offset)
+
+    def purge_costs(self, ids: str | Iterable[str]) -> None:
+        """Delete this project's token prices by cost id (one or several)."""
+        _costs.purge_costs(self, ids)
 
 
 def create_client(
