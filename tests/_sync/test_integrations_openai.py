@@ -154,12 +154,15 @@ def test_responses_embeddings_and_parse(
     assert len(embedding.data) == 2
     parsed = sdk.chat.completions.parse(model=MODEL, messages=MESSAGES)
     assert parsed.choices[0].message.content == "Hello from the loopback model."
+    beta = sdk.beta.chat.completions.parse(model=MODEL, messages=MESSAGES)
+    assert beta.choices[0].message.content == "Hello from the loopback model."
     calls = sorted(local_client.calls(), key=lambda c: c.started_at)
     assert [c.op_short_name for c in calls] == [
         "openai.responses.create",
         "openai.responses.create",
         "openai.embeddings.create",
         "openai.chat.completions.parse",
+        "openai.chat.completions.parse",  # beta.chat.completions.parse, as weave names it
     ]
     for call in calls[:2]:
         usage = call.summary["usage"][MODEL]
@@ -169,6 +172,7 @@ def test_responses_embeddings_and_parse(
     assert calls[2].summary["usage"]["text-embedding-3-small"] == {
         "requests": 1, "prompt_tokens": 8, "total_tokens": 8}
     assert_usage(calls[3])
+    assert_usage(calls[4])
 
 
 def test_nested_under_an_op_usage_and_cost_rolled_up(
