@@ -7,8 +7,9 @@ Each SDK client answers from an in-memory transport (httpx's ``MockTransport``
 with canned JSON and SSE bodies: no network, no server round trip), so the
 figure is the SDK's own work plus, when patched, the integration's: recording
 inputs, accumulating a stream, queuing the start and end records. The traced
-calls go to an embedded local trace server (a temp database) through a sync
-``WeaveClient``; the async rows use ``AsyncWeaveClient``. Batches of unpatched
+calls go to our local trace server in another process (a temp database, so its
+work does not share this process's GIL) through a sync ``WeaveClient``; the async
+row uses ``AsyncWeaveClient``. Batches of unpatched
 and patched calls alternate; the median per-call time of each side and their
 difference (the overhead) are printed, with the calls the server stored.
 """
@@ -17,15 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -155,6 +161,34 @@ async def _aper_call_us(fn: Callable[[], Coroutine[Any, Any, Any]], n: int) -> f
     return (time.perf_counter() - start) / n * 1e6
 
 
+@contextlib.contextmanager
+def _server_process(db: Path) -> Iterator[str]:
+    """``python -m weave_client serve`` on a free loopback port, until the block ends."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "weave_client", "serve", "--port", str(port), "--db", str(db)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("the local trace server did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per side and scenario")
@@ -163,14 +197,13 @@ def main() -> int:
     batch = max(1, args.calls // args.rounds)
 
     from weave_client import AsyncWeaveClient, WeaveClient, integrations
-    from weave_client.server import start_background_server
 
     tmp = tempfile.mkdtemp(prefix="bench-integrations-")
     os.environ.pop("WEAVE_AUTOPATCH", None)
     clients = _sdk_clients()
     rows: list[tuple[str, float, float]] = []
-    with start_background_server(Path(tmp) / "trace.db", port=0) as server:
-        with WeaveClient("bench", "integrations", server_url=server.url) as client:
+    with _server_process(Path(tmp) / "trace.db") as server_url:
+        with WeaveClient("bench", "integrations", server_url=server_url) as client:
             for name, fn in _scenarios(clients).items():
                 fn()  # warm up both paths (imports, connection, op save)
                 bare: list[float] = []
@@ -195,7 +228,7 @@ def main() -> int:
                 async for _ in s:
                     pass
 
-            async with AsyncWeaveClient("bench", "integrations-async", server_url=server.url) as ac:
+            async with AsyncWeaveClient("bench", "integrations-async", server_url=server_url) as ac:
                 await chat_stream()
                 bare, traced = [], []
                 for _ in range(args.rounds):

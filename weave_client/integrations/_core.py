@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -262,11 +263,14 @@ def wrap_stream(stream: Any, call: LLMCall, acc: Accumulator) -> None:
         call.finish(acc.result())
 
     stream._iterator = items()
-    original_close = stream.close
+    # The class's close through a weak reference: no cycle keeps a dropped stream alive.
+    ref, class_close = weakref.ref(stream), type(stream).close
 
     def close() -> None:
         try:
-            original_close()
+            target = ref()
+            if target is not None:
+                class_close(target)
         finally:
             call.finish(acc.result())
 
@@ -294,11 +298,13 @@ def wrap_async_stream(stream: Any, call: LLMCall, acc: Accumulator) -> None:
         call.finish(acc.result())
 
     stream._iterator = items()
-    original_close = stream.close
+    ref, class_close = weakref.ref(stream), type(stream).close
 
     async def close() -> None:
         try:
-            await original_close()
+            target = ref()
+            if target is not None:
+                await class_close(target)
         finally:
             call.finish(acc.result())
 
