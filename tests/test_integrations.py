@@ -7,6 +7,7 @@ The per-endpoint behaviour is in tests/_async/test_integrations_*.py (and _sync)
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
@@ -229,3 +230,18 @@ def test_untraced_without_a_client(llm_server: Any) -> None:
     # Not traced: nothing asked for usage, so no usage chunk came.
     assert all(c.usage is None for c in chunks)
     assert llm_server.requests[-1]["body"].get("stream_options") is None
+
+
+def test_a_dropped_stream_ends_its_call(
+    local_server_url: str, llm_server: Any, entity: str, project: str
+) -> None:
+    with WeaveClient(entity, project, server_url=local_server_url) as client:
+        with openai.OpenAI(base_url=llm_server.url + "/v1", api_key="sk-x") as sdk:
+            stream = sdk.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+            next(stream)
+            next(stream)
+            del stream  # neither exhausted nor closed
+            gc.collect()
+        (call,) = client.calls()
+        assert call.ended_at is not None and call.exception is None
+        assert call.output["choices"][0]["message"]["content"] == "Hello"
