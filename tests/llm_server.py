@@ -190,12 +190,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._event({"type": kind, "sequence_number": seq, **fields}, event=kind)
             seq += 1
 
+        text = "".join(REPLY)
+        part = {"type": "output_text", "text": "", "annotations": []}
+        item = {"type": "message", "id": "msg_1", "status": "in_progress", "role": "assistant",
+                "content": []}
+        where = {"item_id": "msg_1", "output_index": 0, "content_index": 0}
         send("response.created", response=self._response(model, "in_progress", "", False))
+        send("response.output_item.added", output_index=0, item=item)
+        send("response.content_part.added", part=part, **where)
         for i, word in enumerate(REPLY):
             self._pause_if_slow(model, i)
-            send("response.output_text.delta", item_id="msg_1", output_index=0,
-                 content_index=0, delta=word, logprobs=[])
-        send("response.completed", response=self._response(model, "completed", "".join(REPLY), True))
+            send("response.output_text.delta", delta=word, logprobs=[], **where)
+        send("response.output_text.done", text=text, logprobs=[], **where)
+        send("response.content_part.done", part={**part, "text": text}, **where)
+        send("response.output_item.done", output_index=0, item={
+            **item, "status": "completed", "content": [{**part, "text": text}]})
+        send("response.completed", response=self._response(model, "completed", text, True))
 
     def _embeddings(self, body: dict[str, Any]) -> None:
         inputs = body.get("input")

@@ -203,3 +203,23 @@ async def test_nested_under_an_op_usage_and_cost_rolled_up(
     assert cost["prompt_tokens_total_cost"] > 0
     child_cost = children[0].summary["weave"]["costs"][MODEL]
     assert child_cost["requests"] == 1
+
+
+async def test_sdk_stream_helpers_work_and_are_traced(
+    local_client: AsyncWeaveClient, sdk: AsyncOpenAI
+) -> None:
+    # The SDK's own helpers call the patched create(stream=True) underneath.
+    async with sdk.chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
+        async for _ in stream:
+            pass
+        final = await stream.get_final_completion()
+    assert final.choices[0].message.content == "Hello from the loopback model."
+    async with sdk.responses.stream(model=MODEL, input="Say hello") as events:
+        async for _ in events:
+            pass
+        response = await events.get_final_response()
+    assert response.output_text == "Hello from the loopback model."
+    calls = sorted(await local_client.calls(), key=lambda c: c.started_at)
+    assert [c.op_short_name for c in calls] == ["openai.chat.completions.create", "openai.responses.create"]
+    assert_usage(calls[0])
+    assert calls[1].output["output"][0]["content"][0]["text"] == "Hello from the loopback model."

@@ -204,3 +204,23 @@ def test_nested_under_an_op_usage_and_cost_rolled_up(
     assert cost["prompt_tokens_total_cost"] > 0
     child_cost = children[0].summary["weave"]["costs"][MODEL]
     assert child_cost["requests"] == 1
+
+
+def test_sdk_stream_helpers_work_and_are_traced(
+    local_client: WeaveClient, sdk: OpenAI
+) -> None:
+    # The SDK's own helpers call the patched create(stream=True) underneath.
+    with sdk.chat.completions.stream(model=MODEL, messages=MESSAGES) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == "Hello from the loopback model."
+    with sdk.responses.stream(model=MODEL, input="Say hello") as events:
+        for _ in events:
+            pass
+        response = events.get_final_response()
+    assert response.output_text == "Hello from the loopback model."
+    calls = sorted(local_client.calls(), key=lambda c: c.started_at)
+    assert [c.op_short_name for c in calls] == ["openai.chat.completions.create", "openai.responses.create"]
+    assert_usage(calls[0])
+    assert calls[1].output["output"][0]["content"][0]["text"] == "Hello from the loopback model."
