@@ -9,14 +9,19 @@ says where the data goes), or any trace server given with ``--server-url``:
 
 Scenarios: basic save/get/calls, concurrent processing with ``asyncio.gather``,
 a service class using the client, streaming through calls, querying with filters
-and sort, feedback, and error handling. Each prints what it stored.
+and sort, feedback, error handling, and LLM calls traced without decorators (the
+openai and anthropic SDKs; against the loopback server of tests/llm_server.py
+unless ``OPENAI_API_KEY`` is set). Each prints what it stored.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.util
 import logging
+import os
 import sys
 import threading
 import time
@@ -179,6 +184,56 @@ async def error_handling(client: AsyncWeaveClient) -> None:
         print(f"  caught ValueError: {e}")
 
 
+async def llm_calls(client: AsyncWeaveClient) -> None:
+    section("LLM calls traced without decorators (openai, anthropic)")
+    if importlib.util.find_spec("openai") is None:
+        print("  openai is not installed: pip install 'weave-client[openai]'")
+        return
+    import openai
+
+    with contextlib.ExitStack() as stack:
+        if os.environ.get("OPENAI_API_KEY"):
+            sdk = openai.AsyncOpenAI()
+            print("  using the OpenAI API (OPENAI_API_KEY is set)")
+            loopback = None
+        else:
+            from tests.llm_server import LLMServer
+
+            loopback = stack.enter_context(LLMServer())
+            sdk = openai.AsyncOpenAI(base_url=loopback.url + "/v1", api_key="sk-loopback")
+            print(f"  no OPENAI_API_KEY: a loopback server speaking the OpenAI API at {loopback.url}")
+
+        @async_op
+        async def answer(question: str) -> str:
+            stream = await sdk.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=[{"role": "user", "content": question}],
+                stream=True,
+            )
+            parts = [chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices]
+            if loopback is not None and importlib.util.find_spec("anthropic") is not None:
+                import anthropic
+
+                claude = anthropic.AsyncAnthropic(base_url=loopback.url, api_key="sk-loopback")
+                async with claude.messages.stream(
+                    model="claude-3-5-haiku-latest", max_tokens=64,
+                    messages=[{"role": "user", "content": question}],
+                ) as reply:
+                    await reply.until_done()
+            return "".join(parts)
+
+        print(f"  answer: {await answer('What does weave trace?')!r}")
+        await sdk.close()
+    (root,) = await client.calls(op_names=["answer"], include_costs=True)
+    for child in await root.children():
+        print(f"  traced {child.op_short_name} (no decorator)")
+    for model, usage in root.summary.get("usage", {}).items():
+        cost = root.summary.get("weave", {}).get("costs", {}).get(model, {})
+        total = cost.get("prompt_tokens_total_cost", 0) + cost.get("completion_tokens_total_cost", 0)
+        tokens = usage.get("total_tokens") or 0
+        print(f"  {model}: {usage.get('requests')} request(s), {tokens} tokens, ${total:.6f}")
+
+
 async def main(server_url: str | None, entity: str, project: str) -> None:
     async with await create_async_client(entity, project, server_url=server_url) as client:
         print(f"client: {client!r}")
@@ -189,6 +244,7 @@ async def main(server_url: str | None, entity: str, project: str) -> None:
         await querying(client)
         await feedback(client)
         await error_handling(client)
+        await llm_calls(client)
         result = await client.flush()
         print(f"\nflushed: {result}")
     print(f"done: everything is in project {entity}/{project}")
@@ -202,4 +258,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # the anthropic SDK's httpx
     asyncio.run(main(args.server_url, args.entity, args.project))

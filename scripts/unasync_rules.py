@@ -58,6 +58,9 @@ REPLACEMENTS: dict[str, str] = {
     "AsyncClient": "Client",
     "aiter_bytes": "iter_bytes",
     "aread": "read",
+    # the LLM SDKs (integration tests)
+    "AsyncOpenAI": "OpenAI",
+    "AsyncAnthropic": "Anthropic",
 }
 
 # (source tree, generated tree), relative to the repository root.

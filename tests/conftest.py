@@ -87,6 +87,15 @@ def local_server_url(local_server: Any) -> str:
     return str(local_server.url).rstrip("/")
 
 
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[Any]:
+    """The OpenAI/Anthropic wire-format server of tests/llm_server.py, for the session."""
+    from tests.llm_server import LLMServer
+
+    with LLMServer() as server:
+        yield server
+
+
 # -- weave's reference server -----------------------------------------------------------------
 
 

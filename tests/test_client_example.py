@@ -32,10 +32,14 @@ def test_example_runs_every_scenario(local_server_url: str) -> None:
         "== Querying with filters and sort",
         "== Feedback",
         "== Error handling",
+        "== LLM calls traced without decorators (openai, anthropic)",
     ):
         assert heading in out
     assert "my_async_function(5, 3) = 8" in out
     assert "streamed 20 process_item calls" in out
+    assert "traced openai.chat.completions.create (no decorator)" in out
+    assert "traced anthropic.AsyncMessages.stream (no decorator)" in out
+    assert "gpt-4o-mini: 1 request(s), 17 tokens, $0.000005" in out
     assert "caught NotFoundError" in out
     assert "caught TypeError" in out and "_thread.lock" in out
     assert "flushed: FlushResult(pending=0, failed=0, dropped=0)" in out
@@ -54,6 +58,7 @@ def test_example_runs_every_scenario(local_server_url: str) -> None:
             "my_async_function",
             "process_many_items",
             "SummaryService.summarize",
+            "answer",
         }
         assert client.table("items").count() == 100
         summed = client.calls(op_names=["my_async_function"])[0]

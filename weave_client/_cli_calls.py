@@ -215,6 +215,25 @@ def _tokens(call: dict[str, Any]) -> int | None:
     return total
 
 
+def _cost(call: dict[str, Any]) -> float | None:
+    """The call's cost in USD (``summary.weave.costs``, read with ``include_costs``), if priced."""
+    costs = ((call.get("summary") or {}).get("weave") or {}).get("costs")
+    if not isinstance(costs, dict) or not costs:
+        return None
+    total = 0.0
+    for c in costs.values():
+        if isinstance(c, dict):
+            for key in ("prompt_tokens_total_cost", "completion_tokens_total_cost"):
+                value = c.get(key)
+                if isinstance(value, int | float):
+                    total += value
+    return total
+
+
+def _money(value: float) -> str:
+    return f"${value:.6f}" if value < 1 else f"${value:,.4f}"
+
+
 def _started(call: dict[str, Any]) -> str:
     try:
         return datetime.fromisoformat(call["started_at"]).astimezone().strftime("%m-%d %H:%M:%S")
@@ -257,6 +276,7 @@ def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, l
             "sort_by": [{"field": "started_at", "direction": "desc"}],
             "limit": limit,
             "columns": _LIST_COLUMNS,
+            "include_costs": True,
         },
     )["calls"]
     if not calls:
@@ -275,8 +295,10 @@ def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, l
     table.add_column("Status", no_wrap=True)
     table.add_column("Latency", justify="right", no_wrap=True)
     table.add_column("Tokens", justify="right", no_wrap=True)
+    table.add_column("Cost", justify="right", no_wrap=True)
     for call in calls:
         tokens = _tokens(call)
+        cost = _cost(call)
         table.add_row(
             _started(call),
             Text(_op_name(call["op_name"]), style="bold"),
@@ -284,6 +306,7 @@ def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, l
             _status_text(_status(call)),
             _latency(call),
             "—" if tokens is None else f"{tokens:,}",
+            "—" if cost is None else _money(cost),
         )
     console.print(table)
 
@@ -303,6 +326,7 @@ def _trace_calls(api: _Api, project_id: str, trace_id: str) -> tuple[list[dict[s
             "sort_by": [{"field": "started_at", "direction": "asc"}],
             "limit": MAX_TREE_CALLS,
             "columns": [*_LIST_COLUMNS, "output"],
+            "include_costs": True,
         },
     )["calls"]
     total = len(calls)
@@ -323,6 +347,9 @@ def _node_label(call: dict[str, Any]) -> Text:
     tokens = _tokens(call)
     if tokens is not None:
         label.append(f"  {tokens:,} tokens", style="dim")
+    cost = _cost(call)
+    if cost is not None:
+        label.append(f"  {_money(cost)}", style="dim")
     if call.get("exception"):
         label.append(f"  {_short(_exception_message(call['exception']), 50)}", style="red")
     elif call.get("ended_at"):
@@ -352,7 +379,15 @@ def _trees(api: _Api, console: Console, project_id: str, op: str | None, limit: 
             parent = nodes.get(node.call.get("parent_id") or "")
             (parent.children if parent else top).append(node)
         started = _started(calls[0]) if calls else ""
-        tree = Tree(Text(f"trace {root['trace_id']}  {started}", style="dim"), guide_style="dim")
+        header = f"trace {root['trace_id']}  {started}"
+        # The roots' summaries hold the whole trace's usage and cost (rolled up).
+        tokens = [t for n in top if (t := _tokens(n.call)) is not None]
+        costs = [c for n in top if (c := _cost(n.call)) is not None]
+        if tokens:
+            header += f"  · {sum(tokens):,} tokens"
+        if costs:
+            header += f"  · {_money(sum(costs))}"
+        tree = Tree(Text(header, style="dim"), guide_style="dim")
 
         def add(branch: Tree, node: _Node) -> None:
             sub = branch.add(_node_label(node.call))

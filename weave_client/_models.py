@@ -67,6 +67,14 @@ __all__ = [
     "ContainsSpec",
     "ConvertOperation",
     "ConvertSpec",
+    "CostCreateInput",
+    "CostCreateReq",
+    "CostCreateRes",
+    "CostPurgeReq",
+    "CostPurgeRes",
+    "CostQueryOutput",
+    "CostQueryReq",
+    "CostQueryRes",
     "EndedCallSchemaForInsert",
     "EnsureProjectExistsRes",
     "EqOperation",
@@ -1121,3 +1129,74 @@ class EnsureProjectExistsRes(BaseModel):
     """Result of making sure a project exists (hosted service only)."""
 
     project_name: str
+
+
+# --- costs (/cost/create, /cost/query, /cost/purge) ----------------------------
+
+
+class CostCreateInput(BaseModel):
+    """One model's token prices (USD per token unless the units say otherwise)."""
+
+    prompt_token_cost: float
+    completion_token_cost: float
+    prompt_token_cost_unit: str | None = "USD"
+    completion_token_cost_unit: str | None = "USD"
+    effective_date: datetime.datetime | None = None
+    """From when the price applies; the server's current time when absent."""
+    provider_id: str | None = None
+    """The provider (``openai``, ``anthropic``, ...); ``default`` when absent."""
+
+
+class CostCreateReq(BaseModel):
+    """Body of ``POST /cost/create``: prices by model id (``llm_id``)."""
+
+    project_id: str
+    costs: dict[str, CostCreateInput]
+    wb_user_id: str | None = None
+
+
+class CostCreateRes(BaseModel):
+    """Reply to ``/cost/create``: ``(llm_id, cost id)`` pairs."""
+
+    ids: list[tuple[str, str]]
+
+
+class CostQueryReq(BaseModel):
+    """Body of ``POST /cost/query``: the project's prices matching ``query``."""
+
+    project_id: str
+    fields: list[str] | None = None
+    query: Query | None = None
+    sort_by: list[SortBy] | None = None
+    limit: int | None = None
+    offset: int | None = None
+
+
+class CostQueryOutput(BaseModel):
+    """One stored price (only the requested ``fields`` are set)."""
+
+    id: str | None = None
+    llm_id: str | None = None
+    prompt_token_cost: float | None = None
+    completion_token_cost: float | None = None
+    prompt_token_cost_unit: str | None = None
+    completion_token_cost_unit: str | None = None
+    effective_date: datetime.datetime | None = None
+    provider_id: str | None = None
+
+
+class CostQueryRes(BaseModel):
+    """Reply to ``/cost/query``."""
+
+    results: list[CostQueryOutput]
+
+
+class CostPurgeReq(BaseModel):
+    """Body of ``POST /cost/purge``: delete prices by id (``$eq``/``$in`` on ``id``)."""
+
+    project_id: str
+    query: Query
+
+
+class CostPurgeRes(BaseModel):
+    """Reply to ``/cost/purge`` (empty)."""

@@ -139,3 +139,21 @@ def test_python_m_weave_client_calls_end_to_end(viewer_server: BackgroundServer,
     assert "retrieve" in proc.stdout and f"ValueError: {EXCEPTION_MESSAGE}" in proc.stdout
     # Not a terminal: no colour codes.
     assert "\x1b[" not in proc.stdout
+
+
+def test_tokens_and_cost_per_call_and_per_trace(
+    viewer_server: BackgroundServer, seeded: Seeded
+) -> None:
+    # The seeded root used gpt-4o-mini: 120 prompt and 30 completion tokens at the
+    # built-in price (0.15 and 0.60 USD per million tokens) is $0.000036.
+    table = _render(server_url=viewer_server.url, project_id=seeded.project_id)
+    root = next(line for line in table.splitlines() if "pipeline run #1" in line)
+    assert "150" in root and "$0.000036" in root
+    tree = _render(server_url=viewer_server.url, project_id=seeded.project_id, tree=True, limit=1)
+    lines = tree.splitlines()
+    header = next(line for line in lines if line.startswith(f"trace {seeded.trace_id}"))
+    assert "150 tokens" in header and "$0.000036" in header
+    root_line = next(line for line in lines if "run_pipeline" in line)
+    assert "150 tokens" in root_line and "$0.000036" in root_line
+    retrieve = next(line for line in lines if "retrieve" in line)
+    assert "$" not in retrieve  # no usage, no cost

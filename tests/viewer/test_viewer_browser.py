@@ -236,6 +236,27 @@ def test_trace_tree_and_detail_panel(view: Page, seeded: Seeded) -> None:
     assert tree.count() == 3
 
 
+def test_tokens_and_cost_per_trace_and_per_call(view: Page, seeded: Seeded) -> None:
+    # gpt-4o-mini at the built-in price: 120 prompt + 30 completion tokens = $0.000036.
+    view.goto(_route(seeded, "traces"))
+    rows = view.page.locator("table.traces tbody tr")
+    rows.first.wait_for()
+    first = rows.nth(0).locator("td").all_inner_texts()
+    assert first[5:7] == ["150", "$0.000036"]
+    assert rows.nth(1).locator("td").all_inner_texts()[6] == "—"  # no usage, no cost
+    rows.nth(0).locator("a.op").click()
+    head = view.page.locator(".meta")
+    head.locator(".trace-cost").wait_for()
+    assert head.locator(".trace-tokens").inner_text() == "150 tokens"
+    assert head.locator(".trace-cost").inner_text() == "$0.000036"
+    detail = view.page.locator("#detail")
+    detail.locator(".panel-section.summary table.usage").wait_for()
+    assert detail.locator(".call-head dd.cost").inner_text() == "$0.000036"
+    usage = detail.locator(".panel-section.summary table.usage").inner_text()
+    assert "cost" in usage.lower() and "$0.000036" in usage
+    view.shot("trace-cost")
+
+
 def test_call_link_opens_its_trace_with_the_call_selected(view: Page, seeded: Seeded) -> None:
     view.goto(_route(seeded, "call", seeded.generate_id))
     view.page.locator("#detail .panel-section.exception").wait_for()

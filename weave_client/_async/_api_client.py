@@ -58,6 +58,12 @@ from .._models import (
     CallStartRes,
     CallUpdateReq,
     CallUpdateRes,
+    CostCreateReq,
+    CostCreateRes,
+    CostPurgeReq,
+    CostPurgeRes,
+    CostQueryReq,
+    CostQueryRes,
     FeedbackCreateReq,
     FeedbackCreateRes,
     FeedbackPurgeReq,
@@ -613,6 +619,18 @@ class AsyncAPIClient:
     async def feedback_replace(self, req: FeedbackReplaceReq) -> FeedbackReplaceRes:
         """``POST /feedback/replace``: replace one feedback record with another."""
         return await self._post("/feedback/replace", req, FeedbackReplaceRes)
+
+    async def cost_create(self, req: CostCreateReq) -> CostCreateRes:
+        """``POST /cost/create``: add token prices for models of a project."""
+        return await self._post("/cost/create", req, CostCreateRes)
+
+    async def cost_query(self, req: CostQueryReq) -> CostQueryRes:
+        """``POST /cost/query``: a project's token prices matching a query."""
+        return await self._post("/cost/query", req, CostQueryRes)
+
+    async def cost_purge(self, req: CostPurgeReq) -> CostPurgeRes:
+        """``POST /cost/purge``: delete token prices by id."""
+        return await self._post("/cost/purge", req, CostPurgeRes)
 
 
 def _short(error: APIError, cause: BaseException | None) -> str:

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import functools
 import json
 import logging
 import os
 import weakref
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -42,6 +50,8 @@ from .._models import (
     CallsFilter,
     CallsQueryReq,
     CallUpdateReq,
+    CostCreateRes,
+    CostQueryOutput,
     Feedback,
     FeedbackCreateReq,
     FeedbackPurgeReq,
@@ -87,6 +97,9 @@ from .._serialize import (
 from .._synchronization import AsyncLock
 from .._versions import ObjectVersion
 from .._wal import open_wal
+from ..integrations import activate as activate_integrations
+from ..integrations import resolve_autopatch
+from . import _costs
 from ._api_client import AsyncAPIClient
 from ._call import Call
 from ._dataset import Dataset
@@ -182,7 +195,8 @@ class AsyncWeaveClient:
     ``max_request_bytes`` (the server's body limit; bigger table uploads are
     chunked), ``wal`` (write traced calls to an on-disk log under the cache dir
     before sending, so they survive outages and crashes; default
-    ``WEAVE_CLIENT_WAL``, off).
+    ``WEAVE_CLIENT_WAL``, off), ``autopatch`` (trace the openai and anthropic
+    SDKs' calls: True, False or integration names; default ``WEAVE_AUTOPATCH``, on).
     """
 
     def __init__(
@@ -198,8 +212,10 @@ class AsyncWeaveClient:
         cache_dir: str | os.PathLike[str] | None = None,
         max_request_bytes: int = HOSTED_REQUEST_BYTES_LIMIT,
         wal: bool | None = None,
+        autopatch: bool | Collection[str] | None = None,
     ) -> None:
         validate_entity_project(entity, project)
+        integrations = resolve_autopatch(autopatch)
         if max_request_bytes < 1024:
             raise ValueError(f"max_request_bytes must be at least 1024, got {max_request_bytes!r}")
         self.entity = entity
@@ -233,6 +249,8 @@ class AsyncWeaveClient:
         self._closed = False
         # Tokens of push_client(): one from the create function, one per `with` entry.
         self._tokens: list[Any] = []
+        # LLM SDK calls (openai, anthropic) traced from now on; see weave_client.integrations.
+        activate_integrations(integrations)
 
     def __repr__(self) -> str:
         state = ", closed" if self._closed else ""
@@ -1214,6 +1232,44 @@ class AsyncWeaveClient:
             FeedbackPurgeReq(project_id=self.project_id, query=Query.model_validate({"$expr": expr}))
         )
 
+    # --- costs ----------------------------------------------------------------
+
+    async def add_cost(
+        self,
+        llm_id: str,
+        prompt_token_cost: float,
+        completion_token_cost: float,
+        effective_date: datetime.datetime | None = None,
+        prompt_token_cost_unit: str = "USD",
+        completion_token_cost_unit: str = "USD",
+        provider_id: str | None = None,
+    ) -> CostCreateRes:
+        """Set a model's token prices (USD per token) for this project, as weave's ``add_cost``.
+
+        Calls that started from ``effective_date`` (default: now) on are priced with
+        it when read with ``include_costs=True``, ahead of the server's defaults.
+        Returns the ``CostCreateRes`` (``ids``: ``(llm_id, cost id)`` pairs).
+        """
+        return await _costs.add_cost(
+            self, llm_id, prompt_token_cost, completion_token_cost, effective_date,
+            prompt_token_cost_unit, completion_token_cost_unit, provider_id,
+        )
+
+    async def costs(
+        self,
+        llm_ids: str | Iterable[str] | None = None,
+        *,
+        query: Query | Mapping[str, Any] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CostQueryOutput]:
+        """This project's token prices: all, those of ``llm_ids``, and/or matching ``query``."""
+        return await _costs.query_costs(self, llm_ids, query, limit, offset)
+
+    async def purge_costs(self, ids: str | Iterable[str]) -> None:
+        """Delete this project's token prices by cost id (one or several)."""
+        await _costs.purge_costs(self, ids)
+
 
 async def create_async_client(
     entity: str,
@@ -1221,6 +1277,8 @@ async def create_async_client(
     server_url: str | None = None,
     api_key: str | None = None,
     ensure_project_exists: bool = True,
+    *,
+    autopatch: bool | Collection[str] | None = None,
 ) -> AsyncWeaveClient:
     """Create a client, make sure its project exists (hosted service), and make it current.
 
@@ -1228,7 +1286,9 @@ async def create_async_client(
     connection pool closed at the end, or close it yourself. Arguments as
     ``AsyncWeaveClient``.
     """
-    client = AsyncWeaveClient(entity, project, server_url, api_key, ensure_project_exists)
+    client = AsyncWeaveClient(
+        entity, project, server_url, api_key, ensure_project_exists, autopatch=autopatch
+    )
     try:
         await client._ready()
     except BaseException:

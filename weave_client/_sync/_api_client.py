@@ -59,6 +59,12 @@ from .._models import (
     CallStartRes,
     CallUpdateReq,
     CallUpdateRes,
+    CostCreateReq,
+    CostCreateRes,
+    CostPurgeReq,
+    CostPurgeRes,
+    CostQueryReq,
+    CostQueryRes,
     FeedbackCreateReq,
     FeedbackCreateRes,
     FeedbackPurgeReq,
@@ -614,6 +620,18 @@ class SyncAPIClient:
     def feedback_replace(self, req: FeedbackReplaceReq) -> FeedbackReplaceRes:
         """``POST /feedback/replace``: replace one feedback record with another."""
         return self._post("/feedback/replace", req, FeedbackReplaceRes)
+
+    def cost_create(self, req: CostCreateReq) -> CostCreateRes:
+        """``POST /cost/create``: add token prices for models of a project."""
+        return self._post("/cost/create", req, CostCreateRes)
+
+    def cost_query(self, req: CostQueryReq) -> CostQueryRes:
+        """``POST /cost/query``: a project's token prices matching a query."""
+        return self._post("/cost/query", req, CostQueryRes)
+
+    def cost_purge(self, req: CostPurgeReq) -> CostPurgeRes:
+        """``POST /cost/purge``: delete token prices by id."""
+        return self._post("/cost/purge", req, CostPurgeRes)
 
 
 def _short(error: APIError, cause: BaseException | None) -> str:

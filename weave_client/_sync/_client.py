@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import functools
 import json
 import logging
 import os
 import weakref
-from collections.abc import Generator, Iterator, Iterable, Mapping, Sequence
+from collections.abc import (
+    Generator,
+    Iterator,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -43,6 +51,8 @@ from .._models import (
     CallsFilter,
     CallsQueryReq,
     CallUpdateReq,
+    CostCreateRes,
+    CostQueryOutput,
     Feedback,
     FeedbackCreateReq,
     FeedbackPurgeReq,
@@ -88,6 +98,9 @@ from .._serialize import (
 from .._synchronization import Lock
 from .._versions import ObjectVersion
 from .._wal import open_wal
+from ..integrations import activate as activate_integrations
+from ..integrations import resolve_autopatch
+from . import _costs
 from ._api_client import SyncAPIClient
 from ._call import Call
 from ._dataset import Dataset
@@ -183,7 +196,8 @@ class WeaveClient:
     ``max_request_bytes`` (the server's body limit; bigger table uploads are
     chunked), ``wal`` (write traced calls to an on-disk log under the cache dir
     before sending, so they survive outages and crashes; default
-    ``WEAVE_CLIENT_WAL``, off).
+    ``WEAVE_CLIENT_WAL``, off), ``autopatch`` (trace the openai and anthropic
+    SDKs' calls: True, False or integration names; default ``WEAVE_AUTOPATCH``, on).
     """
 
     def __init__(
@@ -199,8 +213,10 @@ class WeaveClient:
         cache_dir: str | os.PathLike[str] | None = None,
         max_request_bytes: int = HOSTED_REQUEST_BYTES_LIMIT,
         wal: bool | None = None,
+        autopatch: bool | Collection[str] | None = None,
     ) -> None:
         validate_entity_project(entity, project)
+        integrations = resolve_autopatch(autopatch)
         if max_request_bytes < 1024:
             raise ValueError(f"max_request_bytes must be at least 1024, got {max_request_bytes!r}")
         self.entity = entity
@@ -234,6 +250,8 @@ class WeaveClient:
         self._closed = False
         # Tokens of push_client(): one from the create function, one per `with` entry.
         self._tokens: list[Any] = []
+        # LLM SDK calls (openai, anthropic) traced from now on; see weave_client.integrations.
+        activate_integrations(integrations)
 
     def __repr__(self) -> str:
         state = ", closed" if self._closed else ""
@@ -1215,6 +1233,44 @@ class WeaveClient:
             FeedbackPurgeReq(project_id=self.project_id, query=Query.model_validate({"$expr": expr}))
         )
 
+    # --- costs ----------------------------------------------------------------
+
+    def add_cost(
+        self,
+        llm_id: str,
+        prompt_token_cost: float,
+        completion_token_cost: float,
+        effective_date: datetime.datetime | None = None,
+        prompt_token_cost_unit: str = "USD",
+        completion_token_cost_unit: str = "USD",
+        provider_id: str | None = None,
+    ) -> CostCreateRes:
+        """Set a model's token prices (USD per token) for this project, as weave's ``add_cost``.
+
+        Calls that started from ``effective_date`` (default: now) on are priced with
+        it when read with ``include_costs=True``, ahead of the server's defaults.
+        Returns the ``CostCreateRes`` (``ids``: ``(llm_id, cost id)`` pairs).
+        """
+        return _costs.add_cost(
+            self, llm_id, prompt_token_cost, completion_token_cost, effective_date,
+            prompt_token_cost_unit, completion_token_cost_unit, provider_id,
+        )
+
+    def costs(
+        self,
+        llm_ids: str | Iterable[str] | None = None,
+        *,
+        query: Query | Mapping[str, Any] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CostQueryOutput]:
+        """This project's token prices: all, those of ``llm_ids``, and/or matching ``query``."""
+        return _costs.query_costs(self, llm_ids, query, limit, offset)
+
+    def purge_costs(self, ids: str | Iterable[str]) -> None:
+        """Delete this project's token prices by cost id (one or several)."""
+        _costs.purge_costs(self, ids)
+
 
 def create_client(
     entity: str,
@@ -1222,6 +1278,8 @@ def create_client(
     server_url: str | None = None,
     api_key: str | None = None,
     ensure_project_exists: bool = True,
+    *,
+    autopatch: bool | Collection[str] | None = None,
 ) -> WeaveClient:
     """Create a client, make sure its project exists (hosted service), and make it current.
 
@@ -1229,7 +1287,9 @@ def create_client(
     connection pool closed at the end, or close it yourself. Arguments as
     ``WeaveClient``.
     """
-    client = WeaveClient(entity, project, server_url, api_key, ensure_project_exists)
+    client = WeaveClient(
+        entity, project, server_url, api_key, ensure_project_exists, autopatch=autopatch
+    )
     try:
         client._ready()
     except BaseException:

@@ -30,6 +30,12 @@ from .._models import (
     CallStartRes,
     CallUpdateReq,
     CallUpdateRes,
+    CostCreateReq,
+    CostCreateRes,
+    CostPurgeReq,
+    CostPurgeRes,
+    CostQueryReq,
+    CostQueryRes,
     FeedbackCreateReq,
     FeedbackCreateRes,
     FeedbackPurgeReq,
@@ -60,6 +66,7 @@ from .._models import (
     TableUpdateRes,
 )
 from ._calls import CallStore
+from ._costs import CostStore
 from ._db import Database
 from ._feedback import FeedbackStore
 from ._http_errors import error_response, install_error_handlers, send_error
@@ -258,6 +265,7 @@ def create_app(
     objects = ObjectStore(db)
     calls = CallStore(db, read_refs=objects.refs_read_batch)
     feedback = FeedbackStore(db)
+    costs = CostStore(db)
 
     app = FastAPI(title="weave-client local trace server", docs_url=None, redoc_url=None)
     app.state.db = db
@@ -407,6 +415,25 @@ def create_app(
     @app.post("/feedback/replace")
     def feedback_replace(req: FeedbackReplaceReq) -> FeedbackReplaceRes:
         return FeedbackReplaceRes.model_validate(feedback.replace(req))
+
+    # -- costs (project token prices; the built-in table is the default level) -------
+
+    @app.post("/cost/create")
+    def cost_create(req: CostCreateReq) -> CostCreateRes:
+        return CostCreateRes(ids=costs.create(req))
+
+    @app.post("/cost/query")
+    def cost_query(req: CostQueryReq) -> Response:
+        return _json(
+            CostQueryRes.model_validate({"results": costs.query(req)}).model_dump_json(
+                exclude_unset=True
+            )
+        )
+
+    @app.post("/cost/purge")
+    def cost_purge(req: CostPurgeReq) -> CostPurgeRes:
+        costs.purge(req)
+        return CostPurgeRes()
 
     # The trace viewer at / (static page over this same API; see _viewer.py).
     app.include_router(viewer_router)

@@ -37,6 +37,7 @@ from .._models import (
 )
 from . import _calls_query
 from ._common import InvalidRequest, NotFound, dump_json, extract_refs, load_json, now_timestamp
+from ._costs import attach_costs
 from ._db import Database
 from ._schema import format_timestamp
 
@@ -408,6 +409,8 @@ class CallStore:
             calls = self._calls(conn, req)
             if req.include_feedback:
                 _attach_feedback(conn, req.project_id, calls)
+            if req.include_costs:
+                attach_costs(conn, req.project_id, calls)
         self._expand(req, calls)
         return [CallSchema.model_validate(c) for c in calls]
 
@@ -518,6 +521,8 @@ class CallStore:
                     _attach_total_storage(conn, req.project_id, calls)
                 if req.include_feedback:
                     _attach_feedback(conn, req.project_id, calls)
+                if req.include_costs:
+                    attach_costs(conn, req.project_id, calls)
                 self._expand(req, calls)
                 yield b"".join(
                     CallSchema.model_validate(c).model_dump_json().encode() + b"\n" for c in calls

@@ -132,4 +132,20 @@ CREATE TABLE IF NOT EXISTS feedback (
     trigger_ref    TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_ref ON feedback (project_id, weave_ref);
+-- Project token prices (/cost/create); the built-in table (weave_client._prices) is the default.
+CREATE TABLE IF NOT EXISTS llm_token_prices (
+    id                         TEXT PRIMARY KEY,
+    pricing_level              TEXT NOT NULL,
+    pricing_level_id           TEXT NOT NULL,
+    provider_id                TEXT NOT NULL,
+    llm_id                     TEXT NOT NULL,
+    effective_date             TEXT NOT NULL,
+    prompt_token_cost          REAL NOT NULL,
+    completion_token_cost      REAL NOT NULL,
+    prompt_token_cost_unit     TEXT NOT NULL,
+    completion_token_cost_unit TEXT NOT NULL,
+    created_by                 TEXT NOT NULL,
+    created_at                 TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS llm_token_prices_llm ON llm_token_prices (pricing_level_id, llm_id);
 """

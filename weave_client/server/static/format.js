@@ -1,4 +1,4 @@
-// Formatting of call fields: names, status, latency, time, tokens.
+// Formatting of call fields: names, status, latency, time, tokens, cost.
 
 import { h, parseRef } from "./dom.js";
 
@@ -101,6 +101,28 @@ export function tokensOf(call) {
     seen = true;
   }
   return seen ? total : null;
+}
+
+/** Total cost in USD over every model in summary.weave.costs (calls read with include_costs), or null. */
+export function costOf(call) {
+  const costs = call.summary && call.summary.weave && call.summary.weave.costs;
+  if (!costs || typeof costs !== "object") return null;
+  let total = 0;
+  let seen = false;
+  for (const c of Object.values(costs)) {
+    if (!c || typeof c !== "object") continue;
+    for (const k of ["prompt_tokens_total_cost", "completion_tokens_total_cost"]) {
+      if (typeof c[k] === "number") total += c[k];
+    }
+    seen = true;
+  }
+  return seen ? total : null;
+}
+
+/** A cost in USD: six decimals below a dollar (LLM calls cost fractions of a cent). */
+export function fmtCost(v) {
+  if (v === null || v === undefined) return "—";
+  return v < 1 ? `$${v.toFixed(6)}` : `$${v.toLocaleString("en-US", { minimumFractionDigits: 4, maximumFractionDigits: 4 })}`;
 }
 
 export function fmtInt(n) {

@@ -19,6 +19,8 @@ import {
   statusBadge,
   statusOf,
   tokensOf,
+  costOf,
+  fmtCost,
 } from "./format.js";
 import { heading, section } from "./widgets.js";
 
@@ -49,6 +51,7 @@ async function loadTraceCalls(projectId, traceId) {
       limit: BATCH,
       offset,
       columns: CALL_LIST_COLUMNS,
+      include_costs: true,
     });
     calls.push(...res.calls);
     if (res.calls.length < BATCH) return { calls, truncated: false };
@@ -236,6 +239,8 @@ export async function renderTrace(main, ctx) {
       statusBadge(rootStatus),
       h("span", {}, `${fmtInt(calls.length)} call${calls.length === 1 ? "" : "s"}`),
       h("span", {}, root.ended_at ? fmtMs(latencyMs(root)) : "running"),
+      tokensOf(root) !== null ? h("span", { class: "trace-tokens" }, `${fmtInt(tokensOf(root))} tokens`) : null,
+      costOf(root) !== null ? h("span", { class: "trace-cost", title: "cost of the whole trace" }, fmtCost(costOf(root))) : null,
       h("span", { title: fmtAgo(root.started_at) }, fmtTime(root.started_at)),
       h("span", { class: "mono", title: "trace id" }, traceId),
     ),
@@ -281,6 +286,11 @@ async function renderDetail(el, ctx, brief, stillWanted) {
     replace(el, callHeader(ctx, brief), errorBox(`Call ${brief.id} no longer exists.`));
     return;
   }
+  // /call/read has no include_costs: keep the costs the tree's query priced.
+  const briefCosts = brief.summary && brief.summary.weave && brief.summary.weave.costs;
+  if (briefCosts && call.summary) {
+    call.summary = { ...call.summary, weave: { ...(call.summary.weave || {}), costs: briefCosts } };
+  }
   const opts = { resolveRef, openDepth: 2 };
   const feedbackBody = h("div", {}, note("Loading…"));
   const exc = parseException(call.exception);
@@ -300,6 +310,7 @@ async function renderDetail(el, ctx, brief, stillWanted) {
 function callHeader(ctx, call) {
   const opRef = parseRef(call.op_name);
   const tokens = tokensOf(call);
+  const cost = costOf(call);
   const status = statusOf(call);
   return h(
     "div",
@@ -321,6 +332,7 @@ function callHeader(ctx, call) {
       h("dt", {}, "Latency"),
       h("dd", {}, call.ended_at ? fmtMs(latencyMs(call)) : "running"),
       tokens !== null ? [h("dt", {}, "Tokens"), h("dd", {}, fmtInt(tokens))] : null,
+      cost !== null ? [h("dt", {}, "Cost"), h("dd", { class: "cost" }, fmtCost(cost))] : null,
       call.parent_id ? [h("dt", {}, "Parent"), h("dd", { class: "mono" }, call.parent_id)] : null,
     ),
   );
@@ -351,6 +363,7 @@ function exceptionView(exc) {
 function summaryView(call) {
   const summary = call.summary || {};
   const usage = summary.usage && typeof summary.usage === "object" ? summary.usage : null;
+  const costs = summary.weave && summary.weave.costs && typeof summary.weave.costs === "object" ? summary.weave.costs : null;
   const rest = { ...summary };
   delete rest.usage;
   const parts = [];
@@ -362,12 +375,22 @@ function summaryView(call) {
       h(
         "table",
         { class: "data usage" },
-        h("thead", {}, h("tr", {}, h("th", {}, "Model"), keys.map((k) => h("th", {}, k.replace("_tokens", "").replace("_", " "))))),
+        h(
+          "thead",
+          {},
+          h("tr", {}, h("th", {}, "Model"), keys.map((k) => h("th", {}, k.replace("_tokens", "").replace("_", " "))), costs ? h("th", {}, "cost") : null),
+        ),
         h(
           "tbody",
           {},
           Object.entries(usage).map(([model, u]) =>
-            h("tr", {}, h("td", {}, model), keys.map((k) => h("td", { class: "num" }, u && typeof u[k] === "number" ? fmtInt(u[k]) : "—"))),
+            h(
+              "tr",
+              {},
+              h("td", {}, model),
+              keys.map((k) => h("td", { class: "num" }, u && typeof u[k] === "number" ? fmtInt(u[k]) : "—")),
+              costs ? h("td", { class: "num" }, costs[model] ? fmtCost(costOf({ summary: { weave: { costs: { [model]: costs[model] } } } })) : "—") : null,
+            ),
           ),
         ),
       ),

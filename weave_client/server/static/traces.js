@@ -6,7 +6,7 @@
 
 import { and, api, CALL_LIST_COLUMNS, contains, eq, field, opNamesFilter, or } from "./api.js";
 import { h, note, replace, route } from "./dom.js";
-import { fmtAgo, fmtInt, fmtMs, fmtTime, latencyMs, opName, statusBadge, statusOf, tokensOf } from "./format.js";
+import { costOf, fmtAgo, fmtCost, fmtInt, fmtMs, fmtTime, latencyMs, opName, statusBadge, statusOf, tokensOf } from "./format.js";
 import { heading, pager } from "./widgets.js";
 
 const PAGE = 50;
@@ -57,6 +57,7 @@ export async function renderTraces(main, ctx) {
       limit: PAGE,
       offset,
       columns: CALL_LIST_COLUMNS,
+      include_costs: true,
     }),
     api.callsQueryStats(base),
   ]);
@@ -76,7 +77,7 @@ export async function renderTraces(main, ctx) {
       h(
         "tr",
         {},
-        ["Op", "Display name", "Status", "Latency", "Started", "Tokens", "Trace"].map((c) => h("th", {}, c)),
+        ["Op", "Display name", "Status", "Latency", "Started", "Tokens", "Cost", "Trace"].map((c) => h("th", {}, c)),
       ),
     ),
     h("tbody", {}, calls.map((c) => traceRow(c, entity, project))),
@@ -103,6 +104,7 @@ function traceRow(call, entity, project) {
     h("td", { class: "num" }, call.ended_at ? fmtMs(latencyMs(call)) : "—"),
     h("td", { title: fmtAgo(call.started_at) }, fmtTime(call.started_at)),
     h("td", { class: "num" }, tokens === null ? "—" : fmtInt(tokens)),
+    h("td", { class: "num" }, fmtCost(costOf(call))),
     h("td", { class: "mono muted", title: call.trace_id }, call.trace_id.slice(-12)),
   );
   row.addEventListener("click", (ev) => {
