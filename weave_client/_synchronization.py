@@ -42,6 +42,7 @@ __all__ = [
     "current_async_time",
     "current_time",
     "gather_bounded",
+    "mark_if_coroutine_function",
     "run_blocking",
     "sleep",
 ]
@@ -424,6 +425,20 @@ OP_TAKES = (
     "plain functions and generator functions"
     " (use async_op for coroutine functions and async generators)"
 )
+
+
+def mark_if_coroutine_function(obj: Any, func: Callable[..., Any]) -> None:
+    """Let ``obj`` (a callable object wrapping ``func``) pass as a coroutine function
+    when ``func`` is one, for frameworks that check before awaiting (Starlette's
+    background tasks, ``asyncio``/``inspect.iscoroutinefunction``)."""
+    if not inspect.iscoroutinefunction(func):
+        return
+    marker = getattr(inspect, "_is_coroutine_mark", None)  # Python 3.12+
+    if marker is not None:
+        obj._is_coroutine_marker = marker
+    legacy = getattr(asyncio.coroutines, "_is_coroutine", None)  # asyncio's, up to 3.13
+    if legacy is not None:
+        obj._is_coroutine = legacy
 
 
 def async_callable_kind(func: Callable[..., Any]) -> str | None:

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 
 from .._context import current_client
 from .._current_call import print_call_link
-from .._synchronization import OP_TAKES, callable_kind, run_blocking
+from .._synchronization import (
+    OP_TAKES,
+    callable_kind,
+    run_blocking,
+    mark_if_coroutine_function,
+)
 from .._tracing import (
     CallFrame,
     OpSave,
@@ -108,6 +113,9 @@ class Op(Generic[P, R]):
                 f" got {call_display_name!r}"
             )
         functools.update_wrapper(self, func)
+        # Frameworks (Starlette's BackgroundTasks) then await it rather than run
+        # it in a thread.
+        mark_if_coroutine_function(self, func)
         self.resolve_fn = func
         # The same function, typed loosely for the wrapper's internals.
         self._fn: Callable[..., Any] = func
