@@ -284,3 +284,23 @@ def test_back_pressure_from_other_threads_and_loops_does_not_deadlock(
     assert_stored_once(
         calls, {"s_root": per_thread, "s_leaf": per_thread, "a_leaf": 2 * per_thread}
     )
+
+
+def test_calls_queued_while_no_loop_runs_the_sender_are_kept_and_said_once(
+    local_server_url: str, entity: str, project: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def make() -> AsyncWeaveClient:
+        # Made current on this loop (the sender's home), which then ends unclosed.
+        client = AsyncWeaveClient(entity, project, server_url=local_server_url)
+        await client.__aenter__()
+        return client
+
+    client = asyncio.run(make())
+    with caplog.at_level("WARNING", logger="weave_client"):
+        # No loop runs anywhere now: the calls wait in the queue, said once.
+        assert [s_root(i) for i in range(3)]
+    warnings = [r for r in caplog.records if "no event loop runs" in r.getMessage()]
+    assert len(warnings) == 1
+    asyncio.run(client.aclose())  # the next loop sends them
+    calls = stored(local_server_url, entity, project)
+    assert_stored_once(calls, {"s_root": 3, "s_leaf": 3})

@@ -215,12 +215,13 @@ async def outer_described() -> dict[str, Any]:
 
 
 async def test_get_current_call_describes_the_call_the_server_stores(
-    local_server_url: str, entity: str, project: str
+    server_url: str, entity: str, project: str
 ) -> None:
+    # Ours, and weave's reference server in the compat tier.
     assert get_current_call() is None
     with pytest.raises(NoCurrentCallError, match="outside a traced call"):
         require_current_call()
-    async with AsyncWeaveClient(entity, project, server_url=local_server_url) as client:
+    async with AsyncWeaveClient(entity, project, server_url=server_url) as client:
         seen = await outer_described()
         calls = await stored_calls(client)
     by_id = {c.id: c for c in calls}
@@ -232,7 +233,7 @@ async def test_get_current_call_describes_the_call_the_server_stores(
     assert stored.inputs == seen["inputs"] == {"x": 3}
     assert seen["attributes"]["weave"]["source"] == "python-sdk"
     assert seen["thread_id"] is None and seen["turn_id"] is None
-    assert seen["ui_url"] == f"{local_server_url}/#/{entity}/{project}/call/{stored.id}"
+    assert seen["ui_url"] == f"{server_url}/#/{entity}/{project}/call/{stored.id}"
     # Edits made while it ran reached the server.
     assert seen["display_name"] == stored.display_name == "described 3"
     assert stored.summary is not None
