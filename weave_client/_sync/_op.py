@@ -3,7 +3,8 @@
 its generated twin ``@op`` traces plain functions and generators.
 
 A traced call costs a few microseconds on the caller's side and never waits on
-the network: the wrapper reads the current client (one contextvar), builds the
+the network: the wrapper reads the current client (the context's, else the
+process-wide default: one contextvar and one global read), builds the
 start record with the I/O-free helpers of ``_tracing``, hands it to the client's
 background sender, runs the function with the call as the current call, and
 hands over the end record. With no current client the function runs untraced.
