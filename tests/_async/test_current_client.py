@@ -26,6 +26,7 @@ from weave_client import (
 )
 from weave_client._async._client import AsyncWeaveClient
 from weave_client._context import current_client, open_clients
+from weave_client._current_call import call_ui_url
 from weave_client._models import (
     CallSchema,
     CallsQueryReq,
@@ -266,6 +267,19 @@ async def test_get_current_call_in_a_thread_started_by_an_op(
         calls = await stored_calls(client)
     assert seen == [starter_id]
     assert len(calls) == 2
+
+
+def test_ui_url_is_the_hosted_ui_or_the_local_viewer() -> None:
+    class Hosted:
+        _app_url = "https://wandb.ai"
+        server_url = "https://trace.wandb.ai"
+
+    class Local:
+        _app_url = None
+        server_url = "http://127.0.0.1:6345"
+
+    assert call_ui_url(Hosted(), "ent/my proj", "c1") == "https://wandb.ai/ent/my%20proj/weave/calls/c1"
+    assert call_ui_url(Local(), "ent/my proj", "c1") == "http://127.0.0.1:6345/#/ent/my%20proj/call/c1"
 
 
 # --- settings ---------------------------------------------------------------------
