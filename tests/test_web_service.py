@@ -17,6 +17,7 @@ import sys
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +26,9 @@ import httpx
 import pytest
 
 import weave_client
+from tests.fault_proxy import FaultProxy
+from tests.reliability.helpers import exactly_once_report, tune_for_faults
+from tests.reliability.helpers import stored_calls as raw_stored_calls
 from weave_client import (
     AsyncWeaveClient,
     Call,
@@ -33,6 +37,7 @@ from weave_client import (
     get_current_call,
     require_current_call,
 )
+from weave_client.server import start_background_server
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "scripts" / "examples" / "fastapi_app.py"
@@ -304,3 +309,92 @@ def test_calls_queued_while_no_loop_runs_the_sender_are_kept_and_said_once(
     asyncio.run(client.aclose())  # the next loop sends them
     calls = stored(local_server_url, entity, project)
     assert_stored_once(calls, {"s_root": 3, "s_leaf": 3})
+
+
+# --- threads under injected faults ------------------------------------------------------
+
+THREADS = 8
+PER_THREAD = 100  # each a root with one child: 1,600 calls per test
+
+
+@pytest.fixture
+def upstream_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh local server per test, so proxies and counts never mix."""
+    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
+    try:
+        yield str(server.url).rstrip("/")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_thread_workers_land_exactly_once_under_faults(
+    upstream_url: str, entity: str, project: str, flavour: str
+) -> None:
+    # The issue's case: a client made in the main thread, plain threading.Thread
+    # workers (each with its own event loop for the async client), 30% faults.
+    root_ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def sync_work(k: int) -> None:
+        for i in range(PER_THREAD):
+            root_ids.append(s_root(k * 1000 + i))
+
+    def loop_work(k: int) -> None:
+        async def many() -> None:
+            for i in range(PER_THREAD):
+                root_ids.append((await a_tree_of_one(k * 1000 + i))["id"])
+
+        asyncio.run(many())
+
+    def guarded(target: Any, k: int) -> None:
+        try:
+            target(k)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    def start_workers() -> list[threading.Thread]:
+        work = sync_work if flavour == "sync" else loop_work
+        threads = [threading.Thread(target=guarded, args=(work, k)) for k in range(THREADS)]
+        for t in threads:
+            t.start()
+        return threads
+
+    with FaultProxy(upstream_url, fault_rate=0.3, seed=10, slow_delay=0.6) as proxy:
+        if flavour == "sync":
+            with WeaveClient(entity, project, server_url=proxy.url) as sync_client:
+                tune_for_faults(sync_client, timeout=0.3)
+                for t in start_workers():
+                    t.join()
+                flushed = sync_client.flush(timeout=120)
+        else:
+
+            async def main() -> Any:
+                async with AsyncWeaveClient(entity, project, server_url=proxy.url) as client:
+                    tune_for_faults(client, timeout=0.3)
+                    for t in start_workers():
+                        await asyncio.to_thread(t.join)
+                    return await client.flush(timeout=120)
+
+            flushed = asyncio.run(main())
+        faults = sum(proxy.stats.values())
+    assert errors == []
+    assert faults > 0
+    assert flushed.pending == 0 and flushed.failed == 0, flushed
+    calls = raw_stored_calls(upstream_url, f"{entity}/{project}")
+    roots = {c["id"] for c in calls if c["parent_id"] is None}
+    assert roots == set(root_ids) and len(root_ids) == THREADS * PER_THREAD
+    expected = roots | {c["id"] for c in calls if c["parent_id"] in roots}
+    assert exactly_once_report(calls, expected) == {
+        "stored": 2 * THREADS * PER_THREAD,
+        "missing": 0,
+        "duplicated": 0,
+        "unexpected": 0,
+        "unfinished": 0,
+    }
+
+
+@async_op
+async def a_tree_of_one(x: int) -> dict[str, Any]:
+    await a_leaf(x)
+    return {"id": require_current_call().id}
