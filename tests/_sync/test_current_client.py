@@ -13,11 +13,17 @@ import asyncio
 import contextvars
 import inspect
 import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import weave_client
+from tests.fault_proxy import FaultProxy
+from tests.reliability.helpers import stored_calls as raw_stored_calls
+from tests.reliability.helpers import tune_for_faults
 from weave_client import (
     InvalidSettingError,
     NoCurrentCallError,
@@ -35,7 +41,8 @@ from weave_client._models import (
     ObjectVersionFilter,
     ObjQueryReq,
 )
-from weave_client._synchronization import run_blocking
+from weave_client._synchronization import run_blocking, sleep
+from weave_client.server import start_background_server
 
 API_KEY = "sk-test-0123456789abcdefXYZ"
 
@@ -281,6 +288,53 @@ def test_ui_url_is_the_hosted_ui_or_the_local_viewer() -> None:
 
     assert call_ui_url(Hosted(), "ent/my proj", "c1") == "https://wandb.ai/ent/my%20proj/weave/calls/c1"
     assert call_ui_url(Local(), "ent/my proj", "c1") == "http://127.0.0.1:6345/#/ent/my%20proj/call/c1"
+
+
+@op
+def renamed(i: int) -> int:
+    call = require_current_call()
+    call.display_name = f"renamed {i}"
+    call.summary["i"] = i
+    return i
+
+
+@pytest.fixture
+def upstream_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh local server per test."""
+    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
+    try:
+        yield str(server.url).rstrip("/")
+    finally:
+        server.stop()
+
+
+def test_display_names_set_during_an_outage_reach_the_server_from_the_wal(
+    upstream_url: str, entity: str, project: str, tmp_path: Path
+) -> None:
+    project_id = f"{entity}/{project}"
+    with FaultProxy(upstream_url, fault_rate=1.0, kinds=["503"]) as proxy:
+        with WeaveClient(
+            entity, project, server_url=proxy.url, cache_dir=tmp_path / "cache", wal=True
+        ) as client:
+            tune_for_faults(client, sender_attempts=2)
+            client._sender.replay_interval = 0.1
+            for i in range(20):
+                assert renamed(i) == i
+            result = client.flush(timeout=10)
+            assert result.failed == 0, result  # kept on disk, not given up on
+            proxy.fault_rate = 0.0  # the server comes back
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                client.flush(timeout=5)
+                landed = raw_stored_calls(upstream_url, project_id)
+                if len(landed) == 20 and all(c.get("display_name") for c in landed):
+                    break
+                sleep(0.1)
+    calls = raw_stored_calls(upstream_url, project_id)
+    assert sorted((c["inputs"]["i"], c["display_name"]) for c in calls) == [
+        (i, f"renamed {i}") for i in range(20)
+    ]
+    assert all(c["summary"]["i"] == c["inputs"]["i"] for c in calls)
 
 
 # --- settings ---------------------------------------------------------------------

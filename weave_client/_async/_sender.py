@@ -517,8 +517,18 @@ class AsyncCallSender:
         if records:
             await self._send_records(records)
         # After the records: a call's start is stored before its update.
-        for update in updates:
-            await self._update_call(update)
+        for i, update in enumerate(updates):
+            if not await self._update_call(update):
+                # Unreachable server, with a WAL: the batch's segment (these updates
+                # included) is kept for replay; the rest are not tried now.
+                self._batch_deferred = True
+                logger.warning(
+                    "weave_client: %d call display names not stored yet (the server did not"
+                    " answer); kept in the write-ahead log",
+                    len(updates) - i,
+                )
+                self._finish(len(updates) - i)
+                break
             self._finish(1)
 
     async def _send_records(self, records: list[Record]) -> None:
@@ -650,8 +660,12 @@ class AsyncCallSender:
             return payload.replace(secret.value, b"REDACTED")
         return payload
 
-    async def _update_call(self, update: CallUpdate) -> None:
-        """Store a display name set while the call ran (``/call/update``), retrying."""
+    async def _update_call(self, update: CallUpdate) -> bool:
+        """Store a display name set while the call ran (``/call/update``), retrying.
+
+        False when the server could not be reached and a write-ahead log keeps the
+        update for replay; otherwise True (stored, or logged and counted as failed).
+        """
         from .._models import CallUpdateReq
 
         req = CallUpdateReq(
@@ -662,9 +676,10 @@ class AsyncCallSender:
                 await self._api.call_update(req)
             except (APIConnectionError, APIStatusError) as exc:
                 status = getattr(exc, "status_code", None)
-                if status is not None and status < 500 and status not in (408, 429):
-                    attempt = self.max_attempts
-                if attempt >= self.max_attempts or self._closing:
+                permanent = status is not None and status < 500 and status not in (408, 429)
+                if permanent or attempt >= self.max_attempts or self._closing:
+                    if not permanent and self._wal is not None:
+                        return False  # the caller says so and keeps it
                     logger.error(
                         "weave_client: could not store the display name of call %s (%s)",
                         update.call_id,
@@ -672,10 +687,11 @@ class AsyncCallSender:
                     )
                     with self._lock:
                         self._failed += 1
-                    return
+                    return True
                 await async_sleep(min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1)))
                 continue
-            return
+            return True
+        return True
 
     async def _save_op(self, save: OpSave) -> None:
         """Store an op's source file, then the Op object that names it."""
@@ -762,7 +778,11 @@ class AsyncCallSender:
             if i < len(lines):
                 size += len(lines[i]) + 1
         for update in updates:
-            await self._update_call(update)
+            if not await self._update_call(update):
+                # Sent again with its records next time (upserts are idempotent).
+                self._wal.release(claimed)
+                self._replay_after = time.monotonic() + self.replay_interval
+                return
         self._wal.remove(claimed)
         logger.info(
             "weave_client: sent %d records from the write-ahead log (%s)",

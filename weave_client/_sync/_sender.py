@@ -518,8 +518,18 @@ class CallSender:
         if records:
             self._send_records(records)
         # After the records: a call's start is stored before its update.
-        for update in updates:
-            self._update_call(update)
+        for i, update in enumerate(updates):
+            if not self._update_call(update):
+                # Unreachable server, with a WAL: the batch's segment (these updates
+                # included) is kept for replay; the rest are not tried now.
+                self._batch_deferred = True
+                logger.warning(
+                    "weave_client: %d call display names not stored yet (the server did not"
+                    " answer); kept in the write-ahead log",
+                    len(updates) - i,
+                )
+                self._finish(len(updates) - i)
+                break
             self._finish(1)
 
     def _send_records(self, records: list[Record]) -> None:
@@ -651,8 +661,12 @@ class CallSender:
             return payload.replace(secret.value, b"REDACTED")
         return payload
 
-    def _update_call(self, update: CallUpdate) -> None:
-        """Store a display name set while the call ran (``/call/update``), retrying."""
+    def _update_call(self, update: CallUpdate) -> bool:
+        """Store a display name set while the call ran (``/call/update``), retrying.
+
+        False when the server could not be reached and a write-ahead log keeps the
+        update for replay; otherwise True (stored, or logged and counted as failed).
+        """
         from .._models import CallUpdateReq
 
         req = CallUpdateReq(
@@ -663,9 +677,10 @@ class CallSender:
                 self._api.call_update(req)
             except (APIConnectionError, APIStatusError) as exc:
                 status = getattr(exc, "status_code", None)
-                if status is not None and status < 500 and status not in (408, 429):
-                    attempt = self.max_attempts
-                if attempt >= self.max_attempts or self._closing:
+                permanent = status is not None and status < 500 and status not in (408, 429)
+                if permanent or attempt >= self.max_attempts or self._closing:
+                    if not permanent and self._wal is not None:
+                        return False  # the caller says so and keeps it
                     logger.error(
                         "weave_client: could not store the display name of call %s (%s)",
                         update.call_id,
@@ -673,10 +688,11 @@ class CallSender:
                     )
                     with self._lock:
                         self._failed += 1
-                    return
+                    return True
                 sleep(min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1)))
                 continue
-            return
+            return True
+        return True
 
     def _save_op(self, save: OpSave) -> None:
         """Store an op's source file, then the Op object that names it."""
@@ -763,7 +779,11 @@ class CallSender:
             if i < len(lines):
                 size += len(lines[i]) + 1
         for update in updates:
-            self._update_call(update)
+            if not self._update_call(update):
+                # Sent again with its records next time (upserts are idempotent).
+                self._wal.release(claimed)
+                self._replay_after = time.monotonic() + self.replay_interval
+                return
         self._wal.remove(claimed)
         logger.info(
             "weave_client: sent %d records from the write-ahead log (%s)",
