@@ -7,7 +7,9 @@ client's ``with`` block, inherited by tasks, ``asyncio.to_thread`` and
 the most recently created or entered client that is still open. Closing it
 hands the role back to the previous open one. So a client made in a web app's
 lifespan, or in the main thread, is found by request handlers, worker threads
-and other event loops, which do not share its context.
+and other event loops, which do not share its context. A client entered (or made
+by a create function) is held until closed; one only constructed is a default
+while it is referenced and no entered client is open.
 
 Reading it is on every traced call's path: one contextvar read, then one
 module-global read. This module imports neither flavour.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,6 +29,7 @@ __all__ = [
     "ContextThreadPoolExecutor",
     "Thread",
     "current_client",
+    "note_client",
     "open_clients",
     "pop_client",
     "push_client",
@@ -45,9 +49,14 @@ _current_client: contextvars.ContextVar[Any | None] = contextvars.ContextVar(
 # The process-wide default: the top of ``_open`` (None when no client is open).
 # Written under ``_registry_lock``; read without it (one global read).
 _default: Any | None = None
-# Open clients, oldest first; the last is the default.
+# Open clients that were entered or made current, oldest first; the last is the default.
 _open: list[Any] = []
-_registry_lock = threading.Lock()
+# Clients only constructed (never entered), oldest first, held weakly: the last one
+# alive is the default while no entered client is open.
+_constructed: list[weakref.ref[Any]] = []
+_weak_default: weakref.ref[Any] | None = None
+# Re-entrant: a weakref callback may run (garbage collection) while it is held.
+_registry_lock = threading.RLock()
 
 
 def current_client() -> Any | None:
@@ -59,26 +68,54 @@ def current_client() -> Any | None:
     client = _current_client.get()
     if client is not None and not client._closed:
         return client
-    return _default
+    if _default is not None:
+        return _default
+    weak = _weak_default
+    return weak() if weak is not None else None
+
+
+def _update_defaults() -> None:
+    """Recompute both defaults (call with ``_registry_lock`` held)."""
+    global _default, _weak_default
+    _default = _open[-1] if _open else None
+    _constructed[:] = [ref for ref in _constructed if ref() is not None]
+    _weak_default = _constructed[-1] if _constructed else None
+
+
+def _forget_collected(_: weakref.ref[Any]) -> None:
+    with _registry_lock:
+        _update_defaults()
+
+
+def _drop_constructed(client: Any) -> None:
+    _constructed[:] = [ref for ref in _constructed if ref() is not client]
+
+
+def note_client(client: Any) -> None:
+    """Record a newly constructed client: a default while referenced and never entered."""
+    with _registry_lock:
+        _constructed.append(weakref.ref(client, _forget_collected))
+        _update_defaults()
 
 
 def register_client(client: Any) -> None:
-    """Make ``client`` the process-wide default (again, if it already was one)."""
-    global _default
+    """Make ``client`` the process-wide default (again, if it already was one); held
+    until ``unregister_client``."""
     with _registry_lock:
         if client in _open:
             _open.remove(client)
         _open.append(client)
-        _default = client
+        _drop_constructed(client)
+        _update_defaults()
 
 
 def unregister_client(client: Any) -> None:
     """Forget a closed client; the previous open one becomes the default again."""
-    global _default
     with _registry_lock:
         if client in _open:
             _open.remove(client)
-        _default = _open[-1] if _open else None
+        _drop_constructed(client)
+        _update_defaults()
 
 
 def open_clients() -> list[Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import inspect
 import threading
 import time
@@ -130,6 +131,32 @@ def test_closing_the_default_hands_the_role_back(
         assert current_client() is first
     assert first not in open_clients() and second not in open_clients()
     assert contextvars.Context().run(current_client) is not first
+
+
+def test_a_client_only_constructed_is_the_default_while_referenced(
+    local_server_url: str, entity: str, project: str
+) -> None:
+    client = WeaveClient(entity, project, server_url=local_server_url)
+    try:
+        # Never entered: not held, yet ops anywhere report to it while it lives.
+        assert client not in open_clients()
+        assert contextvars.Context().run(current_client) is client
+        thread = threading.Thread(target=lambda: finish(leaf(5)))
+        join_all([thread])
+        calls = stored_calls(client)
+    finally:
+        client.close()
+    assert [(short(c), c.inputs["x"]) for c in calls] == [("leaf", 5)]
+    assert contextvars.Context().run(current_client) is not client
+
+
+def test_a_dropped_client_is_no_longer_the_default() -> None:
+    client = WeaveClient("ent", "dropped", server_url="http://127.0.0.1:9")
+    assert contextvars.Context().run(current_client) is client
+    del client
+    gc.collect()
+    found = contextvars.Context().run(current_client)
+    assert found is None or found.project != "dropped"
 
 
 def test_the_contexts_client_wins_over_the_default(

@@ -23,7 +23,13 @@ import pydantic
 
 from .. import _settings
 from .._cache import MISSING, DigestCache, is_digest
-from .._context import pop_client, push_client, register_client, unregister_client
+from .._context import (
+    note_client,
+    pop_client,
+    push_client,
+    register_client,
+    unregister_client,
+)
 from .._digest import bytes_digest
 from .._errors import (
     APIResponseValidationError,
@@ -256,6 +262,11 @@ class AsyncWeaveClient:
         self._closed = False
         # Tokens of push_client(): one from the create function, one per `with` entry.
         self._tokens: list[Any] = []
+        # The sender runs on this event loop (if any) until the client is entered.
+        self._sender.bind()
+        if not self._disabled:
+            # A default for ops while referenced, until entered (then held) or closed.
+            note_client(self)
 
     def __repr__(self) -> str:
         state = ", closed" if self._closed else ""
