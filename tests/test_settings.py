@@ -13,9 +13,13 @@ from weave_client._settings import (
     HOSTED_TRACE_SERVER_URL,
     Settings,
     cache_dir,
+    capture_code,
+    disabled,
     is_hosted,
     local_db_path,
     parallelism,
+    print_call_link,
+    redact_keys,
     resolve_api_key,
     resolve_server_url,
     validate_entity_project,
@@ -33,6 +37,10 @@ _ENV = (
     "WEAVE_CLIENT_DB",
     "WEAVE_PARALLELISM",
     "XDG_CACHE_HOME",
+    "WEAVE_DISABLED",
+    "WEAVE_CAPTURE_CODE",
+    "WEAVE_PRINT_CALL_LINK",
+    "WEAVE_REDACT_KEYS",
 )
 SECRET = "0123456789abcdef0123456789abcdef01234567"
 
@@ -272,3 +280,51 @@ def test_settings_for_the_embedded_server() -> None:
     assert not settings.is_hosted
     assert settings.api_key is None
     assert settings.local_db_path == local_db_path()
+
+
+# --- tracing settings ----------------------------------------------------------------
+
+
+def test_tracing_flags_default_as_documented() -> None:
+    assert disabled() is False
+    assert capture_code() is True
+    assert print_call_link() is False
+    assert redact_keys() == frozenset()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("TRUE", True), ("on", True), ("1", True),
+                                                   ("yes", True), ("false", False), ("0", False),
+                                                   ("Off", False), ("no", False)])
+def test_tracing_flags_read_weaves_boolean_words(
+    clean_env: pytest.MonkeyPatch, value: str, expected: bool
+) -> None:
+    clean_env.setenv("WEAVE_DISABLED", value)
+    clean_env.setenv("WEAVE_CAPTURE_CODE", value)
+    clean_env.setenv("WEAVE_PRINT_CALL_LINK", value)
+    assert disabled() is expected
+    assert capture_code() is expected
+    assert print_call_link() is expected
+
+
+def test_the_argument_wins_over_the_variable(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("WEAVE_DISABLED", "true")
+    clean_env.setenv("WEAVE_CAPTURE_CODE", "false")
+    assert disabled(False) is False
+    assert capture_code(True) is True
+
+
+def test_a_bad_flag_names_the_variable(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("WEAVE_CAPTURE_CODE", "sometimes")
+    with pytest.raises(InvalidSettingError, match=r"WEAVE_CAPTURE_CODE.*'sometimes'"):
+        capture_code()
+    with pytest.raises(InvalidSettingError, match="print_call_link"):
+        print_call_link(1)  # type: ignore[arg-type]
+
+
+def test_redact_keys_join_the_argument_and_the_variable(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("WEAVE_REDACT_KEYS", " Password , x-token")
+    assert redact_keys(["Secret"]) == frozenset({"secret", "password", "x-token"})
+    with pytest.raises(InvalidSettingError, match="redact_keys"):
+        redact_keys("password")
+    with pytest.raises(InvalidSettingError, match="redact_keys"):
+        redact_keys([3])

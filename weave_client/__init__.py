@@ -25,7 +25,8 @@ from ._async._pagination import AsyncBatchIterator, AsyncPaginator
 from ._async._sender import FlushResult
 from ._async._streaming import AsyncStream
 from ._async._table import Table as AsyncTable
-from ._context import ContextThreadPoolExecutor
+from ._context import ContextThreadPoolExecutor, Thread
+from ._current_call import CurrentCall, get_current_call, require_current_call
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -40,6 +41,7 @@ from ._errors import (
     InvalidNameError,
     InvalidRefError,
     InvalidSettingError,
+    NoCurrentCallError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -97,6 +99,7 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "ContextThreadPoolExecutor",
+    "CurrentCall",
     "Dataset",
     "Evaluation",
     "FlushResult",
@@ -105,6 +108,7 @@ __all__ = [
     "InvalidRefError",
     "InvalidSettingError",
     "Model",
+    "NoCurrentCallError",
     "NotFoundError",
     "Object",
     "ObjectRef",
@@ -123,6 +127,7 @@ __all__ = [
     "SyncStream",
     "Table",
     "TableRef",
+    "Thread",
     "UnprocessableEntityError",
     "UnsaveableValueError",
     "WeaveClient",
@@ -133,6 +138,8 @@ __all__ = [
     "attributes",
     "create_async_client",
     "create_client",
+    "get_current_call",
     "op",
     "parse_ref",
+    "require_current_call",
 ]

@@ -21,6 +21,7 @@
     ├── InvalidRefError (also a ValueError)
     ├── InvalidNameError (also a ValueError)
     ├── InvalidSettingError (also a ValueError)
+    ├── NoCurrentCallError (also a RuntimeError)
     └── UnsaveableValueError (also a TypeError)
 
 No message or repr in this module ever includes request headers, so an API key
@@ -45,6 +46,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidRefError",
     "InvalidSettingError",
+    "NoCurrentCallError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -190,6 +192,10 @@ class InvalidSettingError(WeaveError, ValueError):
 
     The message names the setting and its value (never an API key).
     """
+
+
+class NoCurrentCallError(WeaveError, RuntimeError):
+    """``require_current_call()`` was called outside a traced call (or in an untraced one)."""
 
 
 class UnsaveableValueError(WeaveError, TypeError):

@@ -93,8 +93,16 @@ MAX_REPR_LEN: Final = 1000
 REDACTED_VALUE: Final = "REDACTED"
 # Dict keys whose values weave's client never records in a trace (compared
 # case-insensitively); a credential passed as an argument stays out of the logs.
-_REDACT_KEYS: Final = frozenset({"api_key", "auth_headers", "authorization"})
-_REDACT_LENS: Final = frozenset(len(k) for k in _REDACT_KEYS)
+# ``set_redact_keys`` (from ``_tracing.add_redact_keys``) extends them process-wide.
+_REDACT_KEYS = frozenset({"api_key", "auth_headers", "authorization"})
+_REDACT_LENS = frozenset(len(k) for k in _REDACT_KEYS)
+
+
+def set_redact_keys(keys: frozenset[str]) -> None:
+    """Replace the redacted keys (lower-case); see ``_tracing.add_redact_keys``."""
+    global _REDACT_KEYS, _REDACT_LENS
+    _REDACT_LENS = _REDACT_LENS | frozenset(len(k) for k in keys)
+    _REDACT_KEYS = keys
 
 
 # --- results and decoded values -------------------------------------------------

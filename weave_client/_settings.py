@@ -32,9 +32,13 @@ __all__ = [
     "HOSTED_TRACE_SERVER_URL",
     "Settings",
     "cache_dir",
+    "capture_code",
+    "disabled",
     "is_hosted",
     "local_db_path",
     "parallelism",
+    "print_call_link",
+    "redact_keys",
     "resolve_api_key",
     "resolve_server_url",
     "validate_entity_project",
@@ -55,6 +59,13 @@ ENV_APP_URL: Final = "WANDB_APP_URL"
 ENV_CACHE_DIR: Final = "WEAVE_CLIENT_CACHE_DIR"
 ENV_DB: Final = "WEAVE_CLIENT_DB"
 ENV_PARALLELISM: Final = "WEAVE_PARALLELISM"
+ENV_DISABLED: Final = "WEAVE_DISABLED"
+ENV_CAPTURE_CODE: Final = "WEAVE_CAPTURE_CODE"
+ENV_PRINT_CALL_LINK: Final = "WEAVE_PRINT_CALL_LINK"
+ENV_REDACT_KEYS: Final = "WEAVE_REDACT_KEYS"
+
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
 
 _APP_NAME: Final = "weave-client"
 
@@ -212,6 +223,74 @@ def parallelism() -> int:
             f"{ENV_PARALLELISM} must be between 1 and {MAX_PARALLELISM}, got {n}"
         )
     return n
+
+
+def _flag(explicit: bool | None, option: str, env: str, default: bool) -> bool:
+    """A boolean option: the argument, else the environment variable, else ``default``.
+
+    The variable takes weave's true values (``1``, ``true``, ``yes``, ``on``) and
+    their opposites (``0``, ``false``, ``no``, ``off``), in any case; anything
+    else raises :class:`InvalidSettingError` naming it.
+    """
+    if explicit is not None:
+        if not isinstance(explicit, bool):
+            raise InvalidSettingError(f"{option} must be True or False, got {explicit!r}")
+        return explicit
+    value = _env(env)
+    if value is None:
+        return default
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise InvalidSettingError(
+        f"{env} must be one of true/false, 1/0, yes/no, on/off; got {value!r}"
+    )
+
+
+def disabled(explicit: bool | None = None) -> bool:
+    """Whether tracing is off: ``disabled=``, else ``WEAVE_DISABLED`` (default False)."""
+    return _flag(explicit, "disabled", ENV_DISABLED, False)
+
+
+def capture_code(explicit: bool | None = None) -> bool:
+    """Whether op source is uploaded: ``capture_code=``, else ``WEAVE_CAPTURE_CODE`` (default True)."""
+    return _flag(explicit, "capture_code", ENV_CAPTURE_CODE, True)
+
+
+def print_call_link(explicit: bool | None = None) -> bool:
+    """Whether each root call prints its URL: ``print_call_link=``, else
+    ``WEAVE_PRINT_CALL_LINK`` (default False; weave's default is True)."""
+    return _flag(explicit, "print_call_link", ENV_PRINT_CALL_LINK, False)
+
+
+def redact_keys(explicit: object = None) -> frozenset[str]:
+    """Extra keys whose values are recorded as ``REDACTED``, lower-cased.
+
+    ``redact_keys=`` (an iterable of str) plus ``WEAVE_REDACT_KEYS`` (comma-separated);
+    a key that is not a non-empty str raises :class:`InvalidSettingError`.
+    """
+    keys: list[str] = []
+    if explicit is not None:
+        if isinstance(explicit, str | bytes) or not hasattr(explicit, "__iter__"):
+            raise InvalidSettingError(
+                f"redact_keys must be a list of str keys, got {explicit!r}"
+            )
+        for key in explicit:
+            if not isinstance(key, str) or not key.strip():
+                raise InvalidSettingError(
+                    f"redact_keys must hold non-empty str keys, got {key!r}"
+                )
+            keys.append(key.strip())
+    value = _env(ENV_REDACT_KEYS)
+    if value is not None:
+        for key in value.split(","):
+            if not key.strip():
+                raise InvalidSettingError(
+                    f"{ENV_REDACT_KEYS} must be comma-separated non-empty keys, got {value!r}"
+                )
+            keys.append(key.strip())
+    return frozenset(k.lower() for k in keys)
 
 
 def validate_entity_project(entity: str, project: str) -> str:

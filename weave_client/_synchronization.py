@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextvars
 import inspect
 import threading
@@ -41,6 +42,7 @@ __all__ = [
     "current_async_time",
     "current_time",
     "gather_bounded",
+    "mark_if_coroutine_function",
     "run_blocking",
     "sleep",
 ]
@@ -132,10 +134,15 @@ def gather_bounded(jobs: Iterable[Callable[[], T]], limit: int) -> list[T]:
 
 
 class AsyncWorker:
-    """Runs ``target`` as an asyncio task on the loop that calls ``start()``.
+    """Runs ``target`` as an asyncio task on the client's event loop.
 
-    ``at_exit`` is accepted for parity with ``Worker`` and not used: no event loop
-    runs at interpreter exit, so async owners flush in ``aclose()`` instead.
+    The loop is the "home" loop (``bind()``, called where the client is made
+    current, or the loop the task last ran on) while it runs; ``start()`` may be
+    called from any thread: from another thread or another event loop it hands
+    the start to the home loop (``call_soon_threadsafe``). With no home loop
+    running it starts on the caller's loop. ``at_exit`` is accepted for parity
+    with ``Worker`` and not used: no event loop runs at interpreter exit, so
+    async owners flush in ``aclose()`` instead.
     """
 
     def __init__(
@@ -147,6 +154,8 @@ class AsyncWorker:
         self._target = target
         self._name = name
         self._task: asyncio.Task[None] | None = None
+        self._home: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
 
     @property
     def running(self) -> bool:
@@ -155,29 +164,105 @@ class AsyncWorker:
         task = self._task
         return task is not None and not task.done() and not task.get_loop().is_closed()
 
-    def start(self) -> None:
-        """Start the task on the running loop (RuntimeError when there is none)."""
-        if self.running:
-            return
+    def bind(self) -> None:
+        """Make the event loop running in this thread (if any) the worker's home."""
+        try:
+            self._home = asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+
+    def on_own_thread(self) -> bool:
+        """True in the thread running the worker's loop (which must never block)."""
+        home = self._home
+        return home is not None and asyncio._get_running_loop() is home
+
+    def start(self, on_start: Callable[[], None] | None = None) -> bool:
+        """Start the task (``on_start()`` first, on its loop); thread-safe.
+
+        False when no loop can run it now: no home loop is running and this
+        thread runs none (the work then waits for the next start on a loop).
+        """
+        with self._lock:
+            if self.running:
+                return True
+            loop = asyncio._get_running_loop()
+            home = self._home
+            if home is not None and home is not loop and home.is_running():
+                try:
+                    home.call_soon_threadsafe(self._start_at_home, on_start)
+                    return True
+                except RuntimeError:
+                    pass  # the home loop closed meanwhile: run on this one
+            if loop is None:
+                return False
+            self._start_on(loop, on_start)
+            return True
+
+    def _start_at_home(self, on_start: Callable[[], None] | None) -> None:
+        with self._lock:
+            if not self.running:
+                self._start_on(asyncio.get_running_loop(), on_start)
+
+    def _start_on(
+        self, loop: asyncio.AbstractEventLoop, on_start: Callable[[], None] | None
+    ) -> None:
+        if on_start is not None:
+            on_start()
+        self._home = loop
         # A fresh context: the worker must not inherit the caller's current call.
-        self._task = asyncio.get_running_loop().create_task(
-            self._target(), name=self._name, context=contextvars.Context()
-        )
+        self._task = loop.create_task(self._target(), name=self._name, context=contextvars.Context())
 
     async def join(self, timeout: float | None = None) -> bool:
-        """Wait for the target to return; False if it is still running at ``timeout``."""
-        if self._task is None or self._task.get_loop() is not asyncio.get_running_loop():
+        """Wait for the target to return; False if it is still running at ``timeout``.
+
+        Works from any event loop: the task's own, or another one (waiting on a
+        thread-safe future the task's loop resolves).
+        """
+        task = self._task
+        if task is None:
+            return True
+        loop = task.get_loop()
+        if loop is asyncio.get_running_loop():
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+            return bool(done)
+        if not self.running:
+            return True
+        finished: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def resolve(_: object) -> None:
+            if not finished.done():
+                finished.set_result(None)
+
+        def hook() -> None:
+            task.add_done_callback(resolve)
+
+        try:
+            loop.call_soon_threadsafe(hook)
+        except RuntimeError:
             return not self.running
-        done, _ = await asyncio.wait({self._task}, timeout=timeout)
-        return bool(done)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(finished), timeout)
+        except TimeoutError:
+            return task.done()
+        return True
 
     def cancel(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Cancel the task (from any thread)."""
+        task = self._task
+        if task is None:
+            return
+        loop = task.get_loop()
+        if asyncio._get_running_loop() is loop:
+            task.cancel()
+            return
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:
+            pass  # its loop is closed: the task will never run again
 
 
 class Worker:
-    """Runs ``target`` in a daemon thread started by ``start()``.
+    """Runs ``target`` in a daemon thread started by ``start()`` (thread-safe).
 
     ``at_exit``, if given, runs at interpreter exit while the thread is alive (a
     daemon thread would otherwise die with queued work); it must bound its wait.
@@ -193,23 +278,36 @@ class Worker:
         self._name = name
         self._at_exit = at_exit
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self) -> None:
-        """Start the thread (again, if a previous one has returned)."""
-        if self.running:
-            return
-        # A fresh context: the worker must not inherit the caller's current call.
-        ctx = contextvars.Context()
-        self._thread = threading.Thread(
-            target=ctx.run, args=(self._run,), name=self._name, daemon=True
-        )
-        if self._at_exit is not None:
-            atexit.register(self._at_exit)
-        self._thread.start()
+    def bind(self) -> None:
+        """Nothing to bind: a thread needs no loop (parity with ``AsyncWorker``)."""
+
+    def on_own_thread(self) -> bool:
+        """True in the worker thread itself."""
+        thread = self._thread
+        return thread is not None and thread.ident == threading.get_ident()
+
+    def start(self, on_start: Callable[[], None] | None = None) -> bool:
+        """Start the thread (again, if a previous one has returned); always True."""
+        with self._lock:
+            if self.running:
+                return True
+            if on_start is not None:
+                on_start()
+            # A fresh context: the worker must not inherit the caller's current call.
+            ctx = contextvars.Context()
+            self._thread = threading.Thread(
+                target=ctx.run, args=(self._run,), name=self._name, daemon=True
+            )
+            if self._at_exit is not None:
+                atexit.register(self._at_exit)
+            self._thread.start()
+            return True
 
     def _run(self) -> None:
         try:
@@ -232,52 +330,48 @@ class Worker:
 # --- cross-thread notification ----------------------------------------------
 
 
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class AsyncNotifier:
     """Wakes tasks waiting on a condition; ``notify()`` may be called from any thread.
 
     The asyncio primitives are not thread-safe, yet a sync ``@op`` running in a
-    worker thread reports to an async client's sender. Waiters register a future
-    on the loop; ``notify()`` resolves them directly on the loop thread and through
-    ``loop.call_soon_threadsafe`` from any other thread. Waiters re-check their
-    predicate on the loop after each wake-up, so no notification is lost.
+    worker thread (or an op on another event loop) reports to an async client's
+    sender. Each waiter registers a future of its own loop; ``notify()``
+    resolves it directly on that loop's thread and through
+    ``loop.call_soon_threadsafe`` from anywhere else. A waiter checks its
+    predicate again after registering, so no notification is lost.
     """
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
+        self._lock = threading.Lock()
         self._waiters: set[asyncio.Future[None]] = set()
 
     def bind(self) -> None:
-        """Tie the notifier to the running loop (done on first wait if not before)."""
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
+        """Nothing to bind: waiters bring their own loop (kept for parity)."""
 
     def notify(self) -> None:
         """Wake every waiter so it re-checks its predicate. Thread-safe."""
-        if threading.get_ident() == self._loop_thread:
-            if self._waiters:
-                self._wake()
+        if not self._waiters:
             return
-        # From another thread, always hop to the loop: a waiter between its
-        # predicate check and registering its future would miss a direct wake.
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._wake)
-            except RuntimeError:
-                # The loop closed between the check and the call: nobody is waiting.
-                pass
-
-    def _wake(self) -> None:
-        waiters, self._waiters = self._waiters, set()
+        with self._lock:
+            waiters, self._waiters = self._waiters, set()
+        running = asyncio._get_running_loop()
         for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
+            loop = fut.get_loop()
+            if loop is running:
+                _resolve(fut)
+                continue
+            try:
+                loop.call_soon_threadsafe(_resolve, fut)
+            except RuntimeError:
+                pass  # its loop closed: nobody waits there any more
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float | None = None) -> bool:
         """Wait until ``predicate()`` is true; False if it is still false at ``timeout``."""
-        if self._loop is None:
-            self.bind()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while not predicate():
@@ -285,13 +379,17 @@ class AsyncNotifier:
             if remaining is not None and remaining <= 0:
                 return False
             fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.add(fut)
+            with self._lock:
+                self._waiters.add(fut)
             try:
+                if predicate():  # a notify() between the check and registering
+                    return True
                 await asyncio.wait_for(fut, remaining)
             except TimeoutError:
                 pass
             finally:
-                self._waiters.discard(fut)
+                with self._lock:
+                    self._waiters.discard(fut)
         return True
 
 
@@ -327,6 +425,20 @@ OP_TAKES = (
     "plain functions and generator functions"
     " (use async_op for coroutine functions and async generators)"
 )
+
+
+def mark_if_coroutine_function(obj: Any, func: Callable[..., Any]) -> None:
+    """Let ``obj`` (a callable object wrapping ``func``) pass as a coroutine function
+    when ``func`` is one, for frameworks that check before awaiting (Starlette's
+    background tasks, ``asyncio``/``inspect.iscoroutinefunction``)."""
+    if not inspect.iscoroutinefunction(func):
+        return
+    marker = getattr(inspect, "_is_coroutine_mark", None)  # Python 3.12+
+    if marker is not None:
+        obj._is_coroutine_marker = marker
+    legacy = getattr(asyncio.coroutines, "_is_coroutine", None)  # asyncio's, up to 3.13
+    if legacy is not None:
+        obj._is_coroutine = legacy
 
 
 def async_callable_kind(func: Callable[..., Any]) -> str | None:

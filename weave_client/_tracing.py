@@ -32,12 +32,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ._digest import bytes_digest, json_digest
+from . import _serialize
+from ._digest import bytes_digest, json_digest, str_digest
 from ._ids import generate_id
 from ._serialize import encode_for_trace
 
 __all__ = [
     "CallFrame",
+    "CallUpdate",
     "FlushResult",
     "OpSave",
     "attributes",
@@ -79,6 +81,7 @@ class CallFrame:
     __slots__ = (
         "attributes",
         "child_summaries",
+        "client",
         "display_name",
         "id",
         "inputs",
@@ -87,7 +90,10 @@ class CallFrame:
         "project_id",
         "sampled",
         "started_at",
+        "summary",
+        "thread_id",
         "trace_id",
+        "turn_id",
     )
 
     def __init__(
@@ -112,6 +118,13 @@ class CallFrame:
         # Summaries of ended children, rolled into this call's summary (list.append
         # is atomic, so children ending in other threads are safe).
         self.child_summaries: list[dict[str, Any]] = []
+        # The client the call reports to (set by the op wrapper), and what the
+        # running op added to its summary via get_current_call().summary.
+        self.client: Any = None
+        self.summary: dict[str, Any] | None = None
+        # Conversation thread and turn (set by weave_client.thread scopes).
+        self.thread_id: str | None = None
+        self.turn_id: str | None = None
 
     def __repr__(self) -> str:
         return f"CallFrame(id={self.id!r}, op_name={self.op_name!r})"
@@ -188,13 +201,14 @@ def _default_attributes() -> dict[str, Any]:
     return _DEFAULT_ATTRIBUTES
 
 
-def current_attributes() -> dict[str, Any]:
-    """The merged attribute scopes plus client info under ``weave`` (read-only)."""
+def current_attributes(base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The merged attribute scopes over ``base`` (a client's ``attributes=``, from
+    ``client_attributes``), plus client info under ``weave`` (read-only)."""
     scoped = _attributes.get()
     if not scoped:
         # Shared by every call outside attributes() scopes (never mutated).
-        return _default_attributes()
-    attrs = dict(scoped)
+        return _default_attributes() if base is None else base
+    attrs = {**base, **scoped} if base is not None else dict(scoped)
     user_weave = attrs.get("weave")
     attrs["weave"] = {**user_weave, **client_info()} if isinstance(user_weave, dict) else client_info()
     return attrs
@@ -212,6 +226,47 @@ _LEAVES = (str, int, float, bool, type(None))
 # the fast path sends dicts holding them to the general encoder.
 _REDACT_KEYS = frozenset({"api_key", "auth_headers", "authorization"})
 _REDACT_LENS = frozenset(len(k) for k in _REDACT_KEYS)
+
+
+def add_redact_keys(keys: frozenset[str]) -> None:
+    """Redact these keys too (lower-case), process-wide, as weave's ``add_redact_key``.
+
+    Keys are only ever added: a client's ``redact_keys`` never un-redacts what
+    another client redacts.
+    """
+    global _REDACT_KEYS, _REDACT_LENS
+    new = frozenset(k.lower() for k in keys) - _REDACT_KEYS
+    if not new:
+        return
+    # The lengths first: a reader between the two writes only misses a new key.
+    _REDACT_LENS = _REDACT_LENS | frozenset(len(k) for k in new)
+    _REDACT_KEYS = _REDACT_KEYS | new
+    _serialize.set_redact_keys(_REDACT_KEYS)
+
+
+def client_attributes(values: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A client's ``attributes=`` as recorded on each call (client info under ``weave``).
+
+    None when there are none: calls then share the default attributes. Raises
+    ``InvalidSettingError`` for a non-mapping or a non-str key.
+    """
+    from ._errors import InvalidSettingError
+
+    if values is None:
+        return None
+    if not isinstance(values, Mapping):
+        raise InvalidSettingError(
+            f"attributes must be a mapping of str keys, got {type(values).__name__}"
+        )
+    for key in values:
+        if not isinstance(key, str):
+            raise InvalidSettingError(f"attributes keys must be str, got {key!r}")
+    if not values:
+        return None
+    attrs = encode_value(dict(values))
+    user_weave = attrs.get("weave")
+    attrs["weave"] = {**user_weave, **client_info()} if isinstance(user_weave, dict) else client_info()
+    return dict(attrs)
 
 
 def encode_value(value: Any, ref_of: Any = None) -> Any:
@@ -346,6 +401,8 @@ def make_end(
 ) -> Record:
     """The end record of a call; also rolls its summary into the parent's."""
     summary = _summary(frame, raw_output, exception)
+    if frame.summary:
+        summary = _merge_user_summary(frame.summary, summary)
     parent = frame.parent
     if parent is not None and parent.sampled:
         parent.child_summaries.append(summary)
@@ -392,6 +449,26 @@ def _summary(frame: CallFrame, raw_output: Any, exception: BaseException | None)
     key = "error" if exception is not None else "success"
     counts[key] = counts.get(key, 0) + 1
     return summary
+
+
+def _merge_user_summary(user: dict[str, Any], computed: dict[str, Any]) -> dict[str, Any]:
+    """What the op put in its summary, deep-merged under the computed values (as weave)."""
+    merged = encode_value(user)
+    if not isinstance(merged, dict):
+        merged = {}
+    elif merged is user:
+        merged = dict(user)
+
+    def deep_update(dst: dict[str, Any], src: dict[str, Any]) -> None:
+        for k, v in src.items():
+            if isinstance(v, dict) and isinstance(dst.get(k), dict):
+                dst[k] = dict(dst[k])
+                deep_update(dst[k], v)
+            else:
+                dst[k] = v
+
+    deep_update(merged, computed)
+    return merged
 
 
 def _usage_of(output: Any) -> dict[str, Any] | None:
@@ -550,6 +627,15 @@ class FlushResult:
 
 
 @dataclass(frozen=True)
+class CallUpdate:
+    """A display name set while the call ran, stored after its start (``/call/update``)."""
+
+    project_id: str
+    call_id: str
+    display_name: str | None
+
+
+@dataclass(frozen=True)
 class OpSave:
     """An op version to store ahead of its first call: the source file, then the Op object."""
 
@@ -612,6 +698,23 @@ def sanitize_name(name: str) -> str:
 
 
 OP_DECORATORS = frozenset({"async_op", "op"})
+
+
+def op_placeholder_source(func: Callable[..., Any], name: str) -> str:
+    """What is saved for an op when code capture is off (``WEAVE_CAPTURE_CODE=false``).
+
+    As weave: a stub naming the digest of the real source, so versions still
+    change when the code does, without the code itself leaving the process.
+    """
+    try:
+        digest = str_digest(inspect.getsource(func))
+    except (OSError, TypeError):
+        digest = "unavailable"
+    return (
+        "import weave\n\n@weave.op()\n"
+        f"def {name.replace('-', '_').replace('.', '_')}(*args, **kwargs):\n"
+        f"    ...  # Code-capture was disabled while saving this op (digest: {digest})\n"
+    )
 
 
 def op_source(func: Callable[..., Any], name: str) -> str:

@@ -31,7 +31,13 @@ import pydantic
 
 from .. import _settings
 from .._cache import MISSING, DigestCache, is_digest
-from .._context import pop_client, push_client
+from .._context import (
+    note_client,
+    pop_client,
+    push_client,
+    register_client,
+    unregister_client,
+)
 from .._digest import bytes_digest
 from .._errors import (
     APIResponseValidationError,
@@ -95,6 +101,7 @@ from .._serialize import (
     files_to_fetch,
 )
 from .._synchronization import AsyncLock
+from .._tracing import add_redact_keys, client_attributes
 from .._versions import ObjectVersion
 from .._wal import open_wal
 from ..integrations import activate as activate_integrations
@@ -186,9 +193,11 @@ class AsyncWeaveClient:
     Arguments: ``entity``, ``project``, ``server_url=None``, ``api_key=None``,
     ``ensure_project_exists=True``. The server is ``server_url``, else
     ``WEAVE_TRACE_SERVER_URL``, else the hosted service when ``WANDB_API_KEY`` is
-    set, else an embedded local server. Use it as a context manager (the
-    client entered last is the one traced ops report to); leaving the block
-    flushes pending calls and closes the connection pool.
+    set, else an embedded local server. Use it as a context manager; leaving the
+    block flushes pending calls and closes the connection pool. Traced ops
+    report to the client made current in their context (entered, or made by
+    ``create_async_client``), else to the most recently created or entered
+    client that is still open, from any thread or event loop.
 
     Keyword-only options: ``timeout`` and ``max_retries`` (per request),
     ``cache_dir`` (a directory that persists digest-addressed reads),
@@ -197,6 +206,17 @@ class AsyncWeaveClient:
     before sending, so they survive outages and crashes; default
     ``WEAVE_CLIENT_WAL``, off), ``autopatch`` (trace the openai and anthropic
     SDKs' calls: True, False or integration names; default ``WEAVE_AUTOPATCH``, on).
+
+    Tracing options (each also an environment variable): ``disabled``
+    (``WEAVE_DISABLED``: the client records no calls and is never current, ops
+    run untraced; reads work), ``capture_code`` (``WEAVE_CAPTURE_CODE``, default
+    True: False saves ops with a placeholder instead of their source),
+    ``print_call_link`` (``WEAVE_PRINT_CALL_LINK``, default False: print one
+    line per root call with its URL), ``redact_keys`` (``WEAVE_REDACT_KEYS``,
+    comma-separated: more argument/dict keys whose values are recorded as
+    ``REDACTED``, process-wide), ``attributes`` (a dict added to every call's
+    attributes; ``weave_client.attributes()`` scopes override it). The client's
+    own API key is replaced by ``REDACTED`` wherever it appears in a recorded call.
     """
 
     def __init__(
@@ -213,9 +233,20 @@ class AsyncWeaveClient:
         max_request_bytes: int = HOSTED_REQUEST_BYTES_LIMIT,
         wal: bool | None = None,
         autopatch: bool | Collection[str] | None = None,
+        disabled: bool | None = None,
+        capture_code: bool | None = None,
+        print_call_link: bool | None = None,
+        redact_keys: Iterable[str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
     ) -> None:
         validate_entity_project(entity, project)
+        # Settings first: a bad value fails before anything starts.
         integrations = resolve_autopatch(autopatch)
+        self._disabled = _settings.disabled(disabled)
+        self._capture_code = _settings.capture_code(capture_code)
+        self._print_call_link = _settings.print_call_link(print_call_link)
+        extra_keys = _settings.redact_keys(redact_keys)
+        self._attributes = client_attributes(attributes)
         if max_request_bytes < 1024:
             raise ValueError(f"max_request_bytes must be at least 1024, got {max_request_bytes!r}")
         self.entity = entity
@@ -240,8 +271,14 @@ class AsyncWeaveClient:
         # saving them nested inside another object stores a ref (see _ref_of).
         self._saved: dict[int, tuple[weakref.ref[Any], ObjectRef, str]] = {}
         self._sender = AsyncCallSender(
-            self._api, wal=open_wal(wal, cache_dir, self.server_url, self.project_id)
+            self._api,
+            wal=open_wal(wal, cache_dir, self.server_url, self.project_id),
+            secret=key,
         )
+        # Kept to redact it from op sources; never shown (see __repr__).
+        self._secret_text = Secret(key) if key and len(key) >= 8 else None
+        if extra_keys:
+            add_redact_keys(extra_keys)
         self._max_request_bytes = max_request_bytes
         self._ensure_project = bool(ensure_project_exists and self._wandb_base_url)
         self._project_ready = not self._ensure_project
@@ -249,8 +286,13 @@ class AsyncWeaveClient:
         self._closed = False
         # Tokens of push_client(): one from the create function, one per `with` entry.
         self._tokens: list[Any] = []
-        # LLM SDK calls (openai, anthropic) traced from now on; see weave_client.integrations.
-        activate_integrations(integrations)
+        # The sender runs on this event loop (if any) until the client is entered.
+        self._sender.bind()
+        if not self._disabled:
+            # A default for ops while referenced, until entered (then held) or closed.
+            note_client(self)
+            # LLM SDK calls (openai, anthropic) traced from now on; see weave_client.integrations.
+            activate_integrations(integrations)
 
     def __repr__(self) -> str:
         state = ", closed" if self._closed else ""
@@ -309,9 +351,23 @@ class AsyncWeaveClient:
             self._project_ready = True
 
     def _make_current(self) -> None:
+        if self._disabled:
+            return  # a disabled client records nothing: ops run untraced
+        # Current in this context, and the process-wide default for contexts
+        # that have none (other threads, event loops, a server's request tasks).
         self._tokens.append(push_client(self))
+        register_client(self)
+        # The sender runs on this event loop (if any); ops elsewhere wake it here.
+        self._sender.bind()
         # Calls an earlier process left in the write-ahead log go out at start-up.
         self._sender.resume()
+
+    def _redact_text(self, text: str) -> str:
+        """``text`` with this client's API key replaced by ``REDACTED``."""
+        if self._secret_text is None:
+            return text
+        secret = self._secret_text.get()
+        return text.replace(secret, "REDACTED") if secret in text else text
 
     async def __aenter__(self) -> Self:
         try:
@@ -345,6 +401,8 @@ class AsyncWeaveClient:
         if self._closed:
             return
         self._closed = True
+        # The previous open client becomes the default again.
+        unregister_client(self)
         try:
             await self._sender.aclose()
         finally:
@@ -1277,17 +1335,18 @@ async def create_async_client(
     server_url: str | None = None,
     api_key: str | None = None,
     ensure_project_exists: bool = True,
-    *,
-    autopatch: bool | Collection[str] | None = None,
+    **options: Any,
 ) -> AsyncWeaveClient:
     """Create a client, make sure its project exists (hosted service), and make it current.
 
-    Use the client as a context manager, so pending calls are flushed and the
-    connection pool closed at the end, or close it yourself. Arguments as
-    ``AsyncWeaveClient``.
+    It is current in this context and the process-wide default (other threads,
+    event loops and a web server's request handlers find it) until closed. Use
+    the client as a context manager, so pending calls are flushed and the
+    connection pool closed at the end, or close it yourself. Arguments and
+    keyword ``options`` as ``AsyncWeaveClient``.
     """
     client = AsyncWeaveClient(
-        entity, project, server_url, api_key, ensure_project_exists, autopatch=autopatch
+        entity, project, server_url, api_key, ensure_project_exists, **options
     )
     try:
         await client._ready()

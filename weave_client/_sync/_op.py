@@ -2,7 +2,8 @@
 """The op decorator of this flavour, ``@op``, and the traced function it makes.
 
 A traced call costs a few microseconds on the caller's side and never waits on
-the network: the wrapper reads the current client (one contextvar), builds the
+the network: the wrapper reads the current client (the context's, else the
+process-wide default: one contextvar and one global read), builds the
 start record with the I/O-free helpers of ``_tracing``, hands it to the client's
 background sender, runs the function with the call as the current call, and
 hands over the end record. With no current client the function runs untraced.
@@ -19,8 +20,14 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from .._context import current_client
+from .._current_call import print_call_link
 from .._opbase import BoundTracedOp, TracedOp
-from .._synchronization import OP_TAKES, callable_kind, run_blocking
+from .._synchronization import (
+    OP_TAKES,
+    callable_kind,
+    run_blocking,
+    mark_if_coroutine_function,
+)
 from .._tracing import (
     CallFrame,
     OpSave,
@@ -35,6 +42,7 @@ from .._tracing import (
     make_start,
     now,
     op_parameters,
+    op_placeholder_source,
     op_save,
     op_source,
     record_body,
@@ -108,6 +116,9 @@ class Op(TracedOp, Generic[P, R]):
                 f" got {call_display_name!r}"
             )
         functools.update_wrapper(self, func)
+        # Frameworks (Starlette's BackgroundTasks) then it rather than run
+        # it in a thread.
+        mark_if_coroutine_function(self, func)
         self.resolve_fn = func
         # The same function, typed loosely for the wrapper's internals.
         self._fn: Callable[..., Any] = func
@@ -122,7 +133,7 @@ class Op(TracedOp, Generic[P, R]):
         self._signature = inspect.signature(func)
         self._names, self._defaults, self._simple = op_parameters(self._signature)
         self._source: str | None = None
-        self._saves: dict[str, OpSave] = {}
+        self._saves: dict[tuple[str, bool], OpSave] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"
@@ -284,6 +295,7 @@ class Op(TracedOp, Generic[P, R]):
             if op_name is None:
                 op_name = self._register(client, sender)
             frame = CallFrame(client.project_id, op_name, parent)
+            frame.client = client
             inputs = self._bind(args, kwargs)
             display_name = self._display_name(inputs)
             if self.postprocess_inputs is not None:
@@ -291,7 +303,9 @@ class Op(TracedOp, Generic[P, R]):
             frame.inputs = encode_inputs(inputs, getattr(client, "_ref_of", None))
             frame.display_name = display_name
             frame.started_at = now()
-            sender.put(make_start(frame, current_attributes()))
+            sender.put(make_start(frame, current_attributes(client._attributes)))
+            if parent is None and client._print_call_link:
+                print_call_link(client, frame)
             return frame
         except Exception:
             logger.exception("weave_client: could not start a traced call of %s; running it untraced", self.name)
@@ -382,10 +396,12 @@ class Op(TracedOp, Generic[P, R]):
     def _register(self, client: Any, sender: Any) -> str:
         """Queue this op version's save ahead of its first call; return its ref URI."""
         project_id = client.project_id
-        save = self._saves.get(project_id)
+        capture = client._capture_code
+        save = self._saves.get((project_id, capture))
         if save is None:
-            save = op_save(project_id, self.name, self.source())
-            self._saves[project_id] = save
+            source = self.source() if capture else op_placeholder_source(self.resolve_fn, self.name)
+            save = op_save(project_id, self.name, client._redact_text(source))
+            self._saves[(project_id, capture)] = save
         uri: str = sender.queue_op_save(self, save)
         return uri
 

@@ -27,6 +27,7 @@ from .._synchronization import (
     sleep,
 )
 from .._tracing import (
+    CallUpdate,
     FlushResult,
     OpSave,
     Record,
@@ -80,6 +81,13 @@ class CallSender:
       is sent; over ``max_queue`` records go to disk only (no blocking, no drops);
       records the server did not take stay on disk and are replayed (every
       ``replay_interval`` seconds, and by the next client at start-up).
+    - ``secret``: a value (the client's API key) replaced by ``REDACTED`` wherever
+      it appears in a recorded call (keys shorter than 8 characters are not
+      searched for: they could match the JSON around the values).
+
+    Besides call records and op saves, the queue takes ``CallUpdate`` items (a
+    display name set while the call ran), sent after the batch they arrive in,
+    so after their call's start.
     """
 
     def __init__(
@@ -98,6 +106,7 @@ class CallSender:
         exit_timeout: float = 10.0,
         wal: WriteAheadLog | None = None,
         replay_interval: float = 5.0,
+        secret: str | None = None,
     ) -> None:
         if on_full not in ("block", "drop"):
             raise ValueError(f"on_full must be 'block' or 'drop', got {on_full!r}")
@@ -130,7 +139,9 @@ class CallSender:
         # Queued records below this are stored or rejected for good (WAL bookkeeping).
         self._wal_safe_seq = 0
 
-        self._queue: deque[Record | OpSave] = deque()
+        self._secret = _secret_bytes(secret)
+        self._no_loop_logged = False
+        self._queue: deque[Record | OpSave | CallUpdate] = deque()
         self._lock = threading.Lock()
         # Room in the queue, waited on by callers in other threads (never the loop).
         self._room = threading.Condition(self._lock)
@@ -217,7 +228,7 @@ class CallSender:
                     dropped,
                 )
             return False
-        if threading.get_ident() == self._worker_thread:
+        if threading.get_ident() == self._worker_thread or self._worker.on_own_thread():
             return True
         with self._room:
             progress = self._done_count
@@ -241,7 +252,7 @@ class CallSender:
                     break
         return True
 
-    def put(self, record: Record | OpSave) -> None:
+    def put(self, record: Record | OpSave | CallUpdate) -> None:
         """Queue a start/end record or an op save. Thread-safe; never blocks.
 
         The bound is applied by ``admit()`` before a call starts, so an end record
@@ -251,7 +262,7 @@ class CallSender:
             logger.error(
                 "weave_client: a traced call record arrived after the client was closed;"
                 " not sent (call id %s)",
-                record_call_id(record) if isinstance(record, tuple) else record.name,
+                _item_name(record),
             )
             with self._lock:
                 self._failed += 1
@@ -267,13 +278,15 @@ class CallSender:
             self._start()
             self._wakeup.notify()
 
-    def _journal(self, record: Record | OpSave) -> None:
+    def _journal(self, record: Record | OpSave | CallUpdate) -> None:
         """Write ``record`` to the WAL, then queue it (or, over the bound, only write it)."""
         assert self._wal is not None
         if isinstance(record, OpSave):
             line = encode_op_save(record)
+        elif isinstance(record, CallUpdate):
+            line = _encode_update(record)
         else:
-            line = encode_record(record)
+            line = self._redact(encode_record(record))
             if len(line) > self.max_item_bytes:
                 line = self._truncate(record, line, self.max_item_bytes)
         with self._lock:
@@ -312,18 +325,29 @@ class CallSender:
         self.op_refs[key] = uri
         return uri
 
+    def bind(self) -> None:
+        """Run the worker on the calling thread's event loop (if any) from now on.
+
+        Called where the client is made current: calls from other threads and
+        other event loops then wake the worker there.
+        """
+        self._worker.bind()
+
     def _start(self) -> None:
         if self._worker.running:
             return
-        try:
-            self._wakeup.bind()
-            self._progress.bind()
-            self._worker.start()
-        except RuntimeError:
-            # No event loop in this thread (a sync op in a worker thread under an
-            # async client before anything was traced on the loop): the record
-            # waits in the queue until the next put or flush on the loop.
+        if not self._worker.start():
+            # No event loop runs the worker: the client's loop has ended and this
+            # thread runs none. The records wait in the queue for the next put or
+            # flush on a loop (close() flushes); said once, never silently.
             self._wake_pending = False
+            if not self._no_loop_logged:
+                self._no_loop_logged = True
+                logger.warning(
+                    "weave_client: traced calls are queued but no event loop runs this"
+                    " async client's sender (its loop has ended); they are sent at the"
+                    " next flush() or close(), or when a traced call runs on a loop"
+                )
 
     # --- flush and close --------------------------------------------------------
 
@@ -448,7 +472,7 @@ class CallSender:
                     finally:
                         self._progress.notify()
                 continue
-            taken: list[Record | OpSave] = []
+            taken: list[Record | OpSave | CallUpdate] = []
             with self._room:
                 while self._queue and len(taken) < self.max_batch_size:
                     taken.append(self._queue.popleft())
@@ -479,16 +503,35 @@ class CallSender:
                     self._wal_safe_seq = self._done_count
                 self._progress.notify()
 
-    def _process(self, taken: list[Record | OpSave]) -> None:
+    def _process(self, taken: list[Record | OpSave | CallUpdate]) -> None:
         records: list[Record] = []
+        updates: list[CallUpdate] = []
         for item in taken:
             if isinstance(item, OpSave):
                 self._save_op(item)
                 self._finish(1)
+            elif isinstance(item, CallUpdate):
+                updates.append(item)
             else:
                 records.append(item)
-        if not records:
-            return
+        if records:
+            self._send_records(records)
+        # After the records: a call's start is stored before its update.
+        for i, update in enumerate(updates):
+            if not self._update_call(update):
+                # Unreachable server, with a WAL: the batch's segment (these updates
+                # included) is kept for replay; the rest are not tried now.
+                self._batch_deferred = True
+                logger.warning(
+                    "weave_client: %d call display names not stored yet (the server did not"
+                    " answer); kept in the write-ahead log",
+                    len(updates) - i,
+                )
+                self._finish(len(updates) - i)
+                break
+            self._finish(1)
+
+    def _send_records(self, records: list[Record]) -> None:
         # JSON encoding of a batch is CPU work: off the event loop (a thread for
         # the async client; the sync sender is its own thread already).
         payloads = run_blocking(self._encode, records)
@@ -509,7 +552,7 @@ class CallSender:
                 # event loop, which would otherwise wait a whole switch interval
                 # (5 ms) each time it needs to run.
                 time.sleep(0)
-            payload = encode_record(record)
+            payload = self._redact(encode_record(record))
             if len(payload) > self.max_item_bytes:
                 payload = self._truncate(record, payload, self.max_item_bytes)
             payloads.append(payload)
@@ -610,6 +653,46 @@ class CallSender:
         # the reply is not parsed (that would cost the loop a millisecond a batch).
         self._api.call_start_batch_encoded(body)
 
+    def _redact(self, payload: bytes) -> bytes:
+        """The record's JSON with the client's own API key replaced by ``REDACTED``."""
+        secret = self._secret
+        if secret is not None and secret.value in payload:
+            return payload.replace(secret.value, b"REDACTED")
+        return payload
+
+    def _update_call(self, update: CallUpdate) -> bool:
+        """Store a display name set while the call ran (``/call/update``), retrying.
+
+        False when the server could not be reached and a write-ahead log keeps the
+        update for replay; otherwise True (stored, or logged and counted as failed).
+        """
+        from .._models import CallUpdateReq
+
+        req = CallUpdateReq(
+            project_id=update.project_id, call_id=update.call_id, display_name=update.display_name
+        )
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                self._api.call_update(req)
+            except (APIConnectionError, APIStatusError) as exc:
+                status = getattr(exc, "status_code", None)
+                permanent = status is not None and status < 500 and status not in (408, 429)
+                if permanent or attempt >= self.max_attempts or self._closing:
+                    if not permanent and self._wal is not None:
+                        return False  # the caller says so and keeps it
+                    logger.error(
+                        "weave_client: could not store the display name of call %s (%s)",
+                        update.call_id,
+                        exc,
+                    )
+                    with self._lock:
+                        self._failed += 1
+                    return True
+                sleep(min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1)))
+                continue
+            return True
+        return True
+
     def _save_op(self, save: OpSave) -> None:
         """Store an op's source file, then the Op object that names it."""
         from .._models import FileCreateReq, ObjCreateReq, ObjSchemaForInsert
@@ -668,6 +751,7 @@ class CallSender:
             self._replay_after = time.monotonic() + self.replay_interval
             return
         lines: list[bytes] = []
+        updates: list[CallUpdate] = []
         for line in claimed.lines:
             try:
                 value = json.loads(line)
@@ -676,6 +760,8 @@ class CallSender:
                 continue
             if isinstance(value, dict) and value.get("mode") == "op_save":
                 self._save_op(decode_op_save(value))
+            elif isinstance(value, dict) and value.get("mode") == _UPDATE_MODE:
+                updates.append(_decode_update(value))
             else:
                 lines.append(line)
         start, size = 0, 0
@@ -691,6 +777,12 @@ class CallSender:
                 start, size = i, 0
             if i < len(lines):
                 size += len(lines[i]) + 1
+        for update in updates:
+            if not self._update_call(update):
+                # Sent again with its records next time (upserts are idempotent).
+                self._wal.release(claimed)
+                self._replay_after = time.monotonic() + self.replay_interval
+                return
         self._wal.remove(claimed)
         logger.info(
             "weave_client: sent %d records from the write-ahead log (%s)",
@@ -771,3 +863,62 @@ def _line_call_id(line: bytes) -> str:
         return str((req.get("start") or req.get("end"))["id"])
     except (ValueError, KeyError, TypeError):
         return "(unreadable)"
+
+
+_UPDATE_MODE = "call_update"
+
+
+def _item_name(item: Record | OpSave | CallUpdate) -> str:
+    """What a queued item is about, for log lines."""
+    if isinstance(item, OpSave):
+        return item.name
+    if isinstance(item, CallUpdate):
+        return item.call_id
+    return record_call_id(item)
+
+
+def _encode_update(update: CallUpdate) -> bytes:
+    """A ``CallUpdate`` as one write-ahead log line."""
+    return json.dumps(
+        {
+            "mode": _UPDATE_MODE,
+            "project_id": update.project_id,
+            "call_id": update.call_id,
+            "display_name": update.display_name,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def _decode_update(value: dict[str, Any]) -> CallUpdate:
+    return CallUpdate(
+        project_id=str(value["project_id"]),
+        call_id=str(value["call_id"]),
+        display_name=value.get("display_name"),
+    )
+
+
+class _SecretBytes:
+    """The API key as bytes, never shown in a repr and never pickled."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("an API key cannot be pickled")
+
+
+def _secret_bytes(secret: str | None) -> _SecretBytes | None:
+    """The secret as it appears inside a JSON string, or None when not searched for.
+
+    A short or all-numeric value could match the JSON around the values (a
+    number, a key) and break the record; such values are not searched for.
+    """
+    if not secret or len(secret) < 8 or all(c in "0123456789.eE+-" for c in secret):
+        return None
+    return _SecretBytes(json.dumps(secret)[1:-1].encode())
