@@ -26,6 +26,7 @@ from ._async._sender import FlushResult
 from ._async._streaming import AsyncStream
 from ._async._table import Table as AsyncTable
 from ._context import ContextThreadPoolExecutor
+from ._conversation import ThreadContext, thread
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -40,6 +41,7 @@ from ._errors import (
     InvalidNameError,
     InvalidRefError,
     InvalidSettingError,
+    NoCurrentClientError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -49,6 +51,7 @@ from ._errors import (
     WeaveError,
 )
 from ._flow import Model, Object, Scorer
+from ._models import ThreadSchema
 from ._refs import CallRef, ObjectRef, OpRef, Ref, TableRef, parse_ref
 from ._serialize import WeaveObject
 from ._sync._api_client import SyncAPIClient
@@ -99,6 +102,7 @@ __all__ = [
     "InvalidRefError",
     "InvalidSettingError",
     "Model",
+    "NoCurrentClientError",
     "NotFoundError",
     "Object",
     "ObjectRef",
@@ -117,6 +121,8 @@ __all__ = [
     "SyncStream",
     "Table",
     "TableRef",
+    "ThreadContext",
+    "ThreadSchema",
     "UnprocessableEntityError",
     "UnsaveableValueError",
     "WeaveClient",
@@ -129,4 +135,5 @@ __all__ = [
     "create_client",
     "op",
     "parse_ref",
+    "thread",
 ]

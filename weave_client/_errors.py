@@ -45,6 +45,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidRefError",
     "InvalidSettingError",
+    "NoCurrentClientError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -189,6 +190,10 @@ class InvalidSettingError(WeaveError, ValueError):
 
     The message names the setting and its value (never an API key).
     """
+
+
+class NoCurrentClientError(WeaveError, RuntimeError):
+    """An operation needs the current client (``my_op.calls()``) and none is open."""
 
 
 class UnsaveableValueError(WeaveError, TypeError):

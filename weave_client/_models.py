@@ -133,6 +133,9 @@ __all__ = [
     "TableUpdateReq",
     "TableUpdateRes",
     "TableUpdateSpec",
+    "ThreadSchema",
+    "ThreadsQueryFilter",
+    "ThreadsQueryReq",
     "TraceStatus",
     "WeaveSummarySchema",
 ]
@@ -717,6 +720,52 @@ class CallUpdateReq(BaseModel):
 
 class CallUpdateRes(BaseModel):
     """Reply to ``/call/update`` (empty)."""
+
+
+# ---------------------------------------------------------------------------
+# Threads (conversation threads: calls grouped by thread_id, one turn per top-level call)
+# ---------------------------------------------------------------------------
+
+
+class ThreadSchema(BaseModel):
+    """One conversation thread as ``/threads/stream_query`` returns it (figures over its turns)."""
+
+    thread_id: str
+    turn_count: int
+    """Turn calls (calls whose ``turn_id`` is their own id) in the thread."""
+    start_time: datetime.datetime
+    """Earliest start of a turn."""
+    last_updated: datetime.datetime
+    """Latest end of a turn."""
+    first_turn_id: str | None
+    """The turn that started first."""
+    last_turn_id: str | None
+    """The turn that ended last."""
+    p50_turn_duration_ms: float | None
+    """Median turn duration in milliseconds."""
+    p99_turn_duration_ms: float | None
+    """99th percentile turn duration in milliseconds."""
+
+
+class ThreadsQueryFilter(BaseModel):
+    """Filter of ``/threads/stream_query``."""
+
+    after_datetime: datetime.datetime | None = None
+    """Only threads whose turns started after this time."""
+    before_datetime: datetime.datetime | None = None
+    """Only threads whose turns started before this time."""
+    thread_ids: list[str] | None = None
+    """Only these threads."""
+
+
+class ThreadsQueryReq(BaseModel):
+    """Body of ``POST /threads/stream_query`` (the reply is JSONL of ``ThreadSchema``)."""
+
+    project_id: str
+    filter: ThreadsQueryFilter | None = None
+    limit: int | None = None
+    offset: int | None = None
+    sort_by: list[SortBy] | None = None
 
 
 # ---------------------------------------------------------------------------

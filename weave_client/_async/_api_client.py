@@ -90,6 +90,8 @@ from .._models import (
     TableRowSchema,
     TableUpdateReq,
     TableUpdateRes,
+    ThreadSchema,
+    ThreadsQueryReq,
 )
 from .._synchronization import async_sleep, current_async_time
 from ._streaming import AsyncStream
@@ -522,6 +524,15 @@ class AsyncAPIClient:
     def calls_query_stream(self, req: CallsQueryReq) -> AsyncStream[CallSchema]:
         """``POST /calls/stream_query``: the matching calls, one at a time (flat memory)."""
         return self.stream("POST", "/calls/stream_query", body=req, item_type=CallSchema)
+
+    async def threads_query(self, req: ThreadsQueryReq) -> list[ThreadSchema]:
+        """``POST /threads/stream_query``: conversation threads with their turn figures."""
+        response = await self._send(
+            "POST", "/threads/stream_query", content=_encode(req), accept="application/jsonl"
+        )
+        return parse_jsonl(
+            ThreadSchema, response.content, route="/threads/stream_query", secrets=self._secrets()
+        )
 
     async def calls_query_stats(self, req: CallsQueryStatsReq) -> CallsQueryStatsRes:
         """``POST /calls/query_stats``: how many calls match."""

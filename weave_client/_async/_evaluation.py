@@ -116,6 +116,10 @@ class _Run:
         self.failed_rows = 0
         self.failures: dict[str, int] = {}
         self.usages: list[Any] = []
+        # Scores to record as feedback on their predict calls (sent after each batch):
+        # (predict call ref, score call, scorer object, score).
+        self.scores: list[tuple[str, Any, Any, Any]] = []
+        self.feedback_failed = 0
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self._progress: Any = None
@@ -218,6 +222,15 @@ async def _run_op(fn: Any, kwargs: dict[str, Any]) -> Any:
     if _native(fn):
         return await fn(**kwargs)
     return await async_run_blocking(functools.partial(fn, **kwargs))
+
+
+async def _run_op_call(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """``_run_op`` returning ``(result, call)`` (the call None when untraced)."""
+    if _native(fn):
+        result: tuple[Any, Any] = await fn.call(**kwargs)
+        return result
+    ran: tuple[Any, Any] = await async_run_blocking(functools.partial(fn.call, **kwargs))
+    return ran
 
 
 class _EvaluateOp(AsyncOp[..., Any]):
@@ -383,7 +396,7 @@ class Evaluation(Object):
         seen = len(frame.child_summaries) if frame is not None else 0
         started = time.perf_counter()
         try:
-            output = await _run_op(predict, args)
+            output, predict_call = await _run_op_call(predict, args)
         except Exception as exc:
             if run is not None:
                 run.failed("predict", exc)
@@ -397,15 +410,25 @@ class Evaluation(Object):
         scorer_input = {**args, **example}
         scores: dict[str, Any] = {}
         plan = run.scorer_plan if run is not None else self._scorer_plan()
+        unsent: list[tuple[str, Any, Any, Any]] = []
         for scorer, name, score in plan:
             score_args = scorer_arguments(scorer, scorer_input, output)
             try:
-                result = await _run_op(score, score_args)
+                result, score_call = await _run_op_call(score, score_args)
             except Exception as exc:
                 if run is not None:
                     run.failed(name, exc)
-                result = None
+                result, score_call = None, None
             scores[name] = result
+            if predict_call is not None and score_call is not None:
+                # As weave's evaluation (apply_scorer): each score is feedback on
+                # the predict call.
+                unsent.append((predict_call.ref.uri(), score_call, scorer, result))
+        if run is not None:
+            run.scores.extend(unsent)
+        else:
+            for item in unsent:
+                await _send_score(item, None)
         return {"output": output, "scores": scores, "model_latency": latency}
 
     @async_op(name="Evaluation.summarize")
@@ -458,8 +481,10 @@ class Evaluation(Object):
                     if len(batch) >= batch_size:
                         results.extend(await self._run_rows(model, batch, run, limit))
                         batch = []
+                        await _send_scores(run, limit)
             if batch:
                 results.extend(await self._run_rows(model, batch, run, limit))
+            await _send_scores(run, limit)
         finally:
             _current_run.reset(token)
             run.close()
@@ -555,6 +580,43 @@ def _as_model(model: Any) -> Any:
     raise TypeError(
         f"evaluate() takes a Model or an op (a function decorated with @async_op/@op), got {model!r}"
     )
+
+
+async def _send_scores(run: _Run, limit: int) -> None:
+    """Record the scores of the rows run so far as feedback (``limit`` requests at once)."""
+    items, run.scores = run.scores, []
+    if not items:
+        return
+    failed_before = run.feedback_failed
+    await async_gather_bounded([functools.partial(_send_score, item, run) for item in items], limit)
+    failed = run.feedback_failed - failed_before
+    if failed:
+        logger.warning(
+            "weave_client: %d of %d scores could not be recorded as feedback on their"
+            " predict calls (the scores are in the results and the summary)",
+            failed,
+            len(items),
+        )
+
+
+async def _send_score(item: tuple[str, Any, Any, Any], run: _Run | None) -> None:
+    """One score as ``wandb.runnable.<scorer>`` feedback; a failure is counted, not raised."""
+    predict_ref, score_call, scorer, result = item
+    client = score_call._client
+    try:
+        ref = None if is_op(scorer) else client._ref_of(scorer)
+        await client._add_score_feedback(
+            predict_ref, score_call, ref.uri() if ref is not None else None, result
+        )
+    except Exception as exc:
+        if run is None:
+            logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
+            return
+        with run._lock:
+            run.feedback_failed += 1
+            first = run.feedback_failed == 1
+        if first:
+            logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
 
 
 def _predict_op(model: Any) -> Any:

@@ -91,6 +91,8 @@ from .._models import (
     TableRowSchema,
     TableUpdateReq,
     TableUpdateRes,
+    ThreadSchema,
+    ThreadsQueryReq,
 )
 from .._synchronization import sleep, current_time
 from ._streaming import SyncStream
@@ -523,6 +525,15 @@ class SyncAPIClient:
     def calls_query_stream(self, req: CallsQueryReq) -> SyncStream[CallSchema]:
         """``POST /calls/stream_query``: the matching calls, one at a time (flat memory)."""
         return self.stream("POST", "/calls/stream_query", body=req, item_type=CallSchema)
+
+    def threads_query(self, req: ThreadsQueryReq) -> list[ThreadSchema]:
+        """``POST /threads/stream_query``: conversation threads with their turn figures."""
+        response = self._send(
+            "POST", "/threads/stream_query", content=_encode(req), accept="application/jsonl"
+        )
+        return parse_jsonl(
+            ThreadSchema, response.content, route="/threads/stream_query", secrets=self._secrets()
+        )
 
     def calls_query_stats(self, req: CallsQueryStatsReq) -> CallsQueryStatsRes:
         """``POST /calls/query_stats``: how many calls match."""

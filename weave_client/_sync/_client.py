@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import datetime
 import functools
 import json
 import logging
 import os
 import weakref
-from collections.abc import Generator, Iterator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeAlias
 
@@ -34,7 +35,7 @@ from .._errors import (
     RequestTooLargeError,
     UnsaveableValueError,
 )
-from .._flow import objectify, register_object_ops
+from .._flow import objectify, register_object_ops, runnable_feedback
 from .._http import Secret
 from .._models import (
     CallReadReq,
@@ -65,6 +66,9 @@ from .._models import (
     TableRowFilter,
     TableSchemaForInsert,
     TableUpdateReq,
+    ThreadSchema,
+    ThreadsQueryFilter,
+    ThreadsQueryReq,
 )
 from .._refs import (
     CallRef,
@@ -79,6 +83,7 @@ from .._refs import (
 )
 from .._serialize import EncodedValue, PendingFile, decode, encode_for_save, files_to_fetch
 from .._synchronization import Lock
+from .._tracing import encode_value
 from .._versions import ObjectVersion
 from .._wal import open_wal
 from ._api_client import SyncAPIClient
@@ -1058,6 +1063,47 @@ class WeaveClient:
         )
         return SyncBatchIterator(lambda: stream, batch_size=batch_size)
 
+    def threads(
+        self,
+        thread_ids: Sequence[str] | None = None,
+        *,
+        after: datetime.datetime | None = None,
+        before: datetime.datetime | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        sort_by: SortByLike | None = None,
+    ) -> list[ThreadSchema]:
+        """This project's conversation threads (``weave_client.thread`` blocks), with
+        figures over their turns: ``turn_count``, ``start_time``, ``last_updated``,
+        ``first_turn_id``, ``last_turn_id``, ``p50_turn_duration_ms``, ``p99_turn_duration_ms``.
+
+        Newest activity first unless ``sort_by`` names one of those fields.
+        ``after``/``before`` keep the turns started in that window. A thread's
+        calls: ``calls(thread_ids=[tid])``; its turns are those with ``turn_id == id``.
+        """
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        if offset is not None and (not isinstance(offset, int) or offset < 0):
+            raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+        if isinstance(thread_ids, str):
+            raise TypeError(f"thread_ids must be a list of ids, got the str {thread_ids!r}")
+        thread_filter = None
+        if thread_ids is not None or after is not None or before is not None:
+            thread_filter = ThreadsQueryFilter(
+                thread_ids=list(thread_ids) if thread_ids is not None else None,
+                after_datetime=after,
+                before_datetime=before,
+            )
+        req = ThreadsQueryReq(
+            project_id=self.project_id,
+            filter=thread_filter,
+            limit=limit,
+            offset=offset,
+            sort_by=_sort_by(sort_by, _check_thread_sort_field),
+        )
+        self._before_calls_read()
+        return self._api.threads_query(req)
+
     def _call(self, call_id: str, project_id: str) -> Call:
         self._before_calls_read()
         res = self._api.call_read(CallReadReq(project_id=project_id, id=call_id))
@@ -1111,7 +1157,13 @@ class WeaveClient:
     # --- feedback -----------------------------------------------------------
 
     def _add_feedback(
-        self, target: Any, feedback_type: str, payload: Mapping[str, Any] | None
+        self,
+        target: Any,
+        feedback_type: str,
+        payload: Mapping[str, Any] | None,
+        *,
+        runnable_ref: str | None = None,
+        call_ref: str | None = None,
     ) -> str:
         weave_ref = _ref_uri(target)
         if payload is not None and not isinstance(payload, Mapping):
@@ -1124,9 +1176,26 @@ class WeaveClient:
                 weave_ref=weave_ref,
                 feedback_type=feedback_type,
                 payload=dict(payload or {}),
+                runnable_ref=runnable_ref,
+                call_ref=call_ref,
             )
         )
         return res.id
+
+    def _add_score_feedback(
+        self, call_ref: str, score_call: Call, scorer_ref: str | None, output: Any
+    ) -> str:
+        """Record a scorer's result on the call it scored, as weave's ``_send_score_call``:
+        type ``wandb.runnable.<scorer>``, payload ``{"output": ...}``, the scorer (object or
+        op) as ``runnable_ref`` and the score call as ``call_ref``."""
+        feedback_type, runnable_ref = runnable_feedback(scorer_ref, score_call.op_name)
+        return self._add_feedback(
+            call_ref,
+            feedback_type,
+            {"output": encode_value(output, self._ref_of)},
+            runnable_ref=runnable_ref,
+            call_ref=score_call.ref.uri(),
+        )
 
     def feedback(
         self,
@@ -1344,7 +1413,9 @@ def _check_sort_field(entry: SortBy) -> SortBy:
     return entry
 
 
-def _sort_by(sort_by: SortByLike | None) -> list[SortBy] | None:
+def _sort_by(
+    sort_by: SortByLike | None, check: Callable[[SortBy], SortBy] | None = None
+) -> list[SortBy] | None:
     if sort_by is None:
         return None
     items = [sort_by] if isinstance(sort_by, (str, SortBy, Mapping)) else list(sort_by)
@@ -1371,7 +1442,26 @@ def _sort_by(sort_by: SortByLike | None) -> list[SortBy] | None:
             raise ValueError(
                 f"invalid sort_by entry {item!r} (use 'field', '-field', 'field desc' or SortBy)"
             )
-    return [_check_sort_field(entry) for entry in out]
+    return [(check or _check_sort_field)(entry) for entry in out]
+
+
+_THREAD_SORT_FIELDS = (
+    "thread_id",
+    "turn_count",
+    "start_time",
+    "last_updated",
+    "p50_turn_duration_ms",
+    "p99_turn_duration_ms",
+)
+
+
+def _check_thread_sort_field(entry: SortBy) -> SortBy:
+    if entry.field not in _THREAD_SORT_FIELDS:
+        raise ValueError(
+            f"invalid threads() sort_by field {entry.field!r}: expected one of "
+            f"{', '.join(_THREAD_SORT_FIELDS)}"
+        )
+    return entry
 
 
 def _query(query: Query | Mapping[str, Any] | None) -> Query | None:

@@ -61,6 +61,7 @@ from .._models import (
     TableQueryStatsRes,
     TableUpdateReq,
     TableUpdateRes,
+    ThreadsQueryReq,
 )
 from ._calls import CallStore
 from ._calls_query import QueryError
@@ -68,6 +69,7 @@ from ._common import InvalidRequest, NotFound
 from ._db import Database
 from ._feedback import FeedbackStore
 from ._objects import ObjectStore
+from ._threads import ThreadStore
 from ._viewer import viewer_router
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
@@ -305,6 +307,7 @@ def create_app(
     objects = ObjectStore(db)
     calls = CallStore(db, read_refs=objects.refs_read_batch)
     feedback = FeedbackStore(db)
+    threads = ThreadStore(db)
 
     app = FastAPI(title="weave-client local trace server", docs_url=None, redoc_url=None)
     app.state.db = db
@@ -402,6 +405,12 @@ def create_app(
     @app.post("/calls/query_stats")
     def calls_query_stats(req: CallsQueryStatsReq) -> CallsQueryStatsRes:
         return calls.query_stats(req)
+
+    # -- threads (conversation threads; see _threads.py) ----------------------------
+
+    @app.post("/threads/stream_query")
+    def threads_stream_query(req: ThreadsQueryReq) -> StreamingResponse:
+        return StreamingResponse(threads.stream_lines(req), media_type=JSONL)
 
     # -- objects ------------------------------------------------------------------
 
