@@ -68,7 +68,7 @@ def test_each_top_level_call_is_a_turn_and_children_share_it(
 
     calls = stored(client)
     assert [short(c) for c in calls] == ["chat", "lookup"] * 3
-    turn1, child1, turn2, child2, out, out_child = calls
+    turn1, child1, turn2, child2, out, _ = calls
     assert [(c.thread_id, c.turn_id) for c in calls] == [
         ("conv-42", turn1.id),
         ("conv-42", turn1.id),
