@@ -133,5 +133,5 @@ async def test_op_calls_lists_the_ops_calls_newest_first(client: AsyncWeaveClien
 
 
 async def test_op_calls_needs_a_client() -> None:
-    with pytest.raises(weave_client.NoCurrentClientError, match="answer.calls\\(\\)"):
+    with pytest.raises(weave_client.NoCurrentClientError, match=r"answer\.calls\(\)"):
         await answer.calls()

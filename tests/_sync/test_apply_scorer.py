@@ -134,5 +134,5 @@ def test_op_calls_lists_the_ops_calls_newest_first(client: WeaveClient) -> None:
 
 
 def test_op_calls_needs_a_client() -> None:
-    with pytest.raises(weave_client.NoCurrentClientError, match="answer.calls\\(\\)"):
+    with pytest.raises(weave_client.NoCurrentClientError, match=r"answer\.calls\(\)"):
         answer.calls()
