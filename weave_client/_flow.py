@@ -14,6 +14,7 @@ model's and a scorer's arguments the way weave's ``apply_model_async`` and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import weakref
 from collections.abc import Callable, Mapping
@@ -415,6 +416,7 @@ class ApplyScorerResult(NamedTuple):
     score_call: Any
 
 
+@functools.lru_cache(maxsize=256)
 def runnable_feedback(scorer_ref: str | None, score_op_name: str) -> tuple[str, str]:
     """``(feedback_type, runnable_ref)`` of a score, as weave records it.
 

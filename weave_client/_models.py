@@ -1110,6 +1110,21 @@ class FeedbackCreateRes(BaseModel):
     payload: dict[str, Any]
 
 
+# Newer weave's ``/feedback/batch/create`` (the hosted service has it; weave 0.51.59 has
+# neither the route nor these models, so they stay out of ``__all__``, which the compat
+# tier checks against 0.51.59).
+class FeedbackCreateBatchReq(BaseModel):
+    """Body of ``POST /feedback/batch/create``: several feedback records at once."""
+
+    batch: list[FeedbackCreateReq]
+
+
+class FeedbackCreateBatchRes(BaseModel):
+    """Reply to ``/feedback/batch/create``: one ``FeedbackCreateRes`` per item, in order."""
+
+    res: list[FeedbackCreateRes]
+
+
 class Feedback(FeedbackCreateReq):
     """A stored feedback record."""
 

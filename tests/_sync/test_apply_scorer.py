@@ -136,3 +136,24 @@ def test_op_calls_lists_the_ops_calls_newest_first(client: WeaveClient) -> None:
 def test_op_calls_needs_a_client() -> None:
     with pytest.raises(weave_client.NoCurrentClientError, match=r"answer\.calls\(\)"):
         answer.calls()
+
+
+def test_many_scores_go_in_batches_and_a_bad_record_only_loses_itself(
+    local_client: WeaveClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What the evaluation uses: /feedback/batch/create, one record at a time when a
+    # batch is refused (weave 0.51.59's server, without the route, is covered by the
+    # evaluation's feedback test against the reference server).
+    _, call = answer.call("x")
+    _, score_call = shouted.call("x", "X")
+    assert call is not None and score_call is not None
+    reqs = [
+        local_client._score_feedback(call.ref.uri(), score_call, None, {"n": i}) for i in range(5)
+    ]
+    reqs[2] = reqs[2].model_copy(update={"runnable_ref": "not-a-ref"})
+    assert local_client._add_feedback_many(reqs, 4) == 1
+    assert local_client._feedback_batches is True
+    stored = call.feedback.query()
+    assert sorted(f.payload["output"]["n"] for f in stored) == [0, 1, 3, 4]
+    assert "feedback wandb.runnable.shouted on" in caplog.text
+    assert "could not be stored" in caplog.text

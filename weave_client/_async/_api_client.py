@@ -58,6 +58,8 @@ from .._models import (
     CallStartRes,
     CallUpdateReq,
     CallUpdateRes,
+    FeedbackCreateBatchReq,
+    FeedbackCreateBatchRes,
     FeedbackCreateReq,
     FeedbackCreateRes,
     FeedbackPurgeReq,
@@ -612,6 +614,10 @@ class AsyncAPIClient:
     async def feedback_create(self, req: FeedbackCreateReq) -> FeedbackCreateRes:
         """``POST /feedback/create``: attach feedback to a ref."""
         return await self._post("/feedback/create", req, FeedbackCreateRes)
+
+    async def feedback_create_batch(self, req: FeedbackCreateBatchReq) -> FeedbackCreateBatchRes:
+        """``POST /feedback/batch/create``: several feedback records at once (newer servers)."""
+        return await self._post("/feedback/batch/create", req, FeedbackCreateBatchRes)
 
     async def feedback_query(self, req: FeedbackQueryReq) -> FeedbackQueryRes:
         """``POST /feedback/query``: feedback records matching a query."""

@@ -28,6 +28,7 @@ from .._context import pop_client, push_client
 from .._digest import bytes_digest
 from .._errors import (
     APIResponseValidationError,
+    APIStatusError,
     ClientClosedError,
     InvalidRefError,
     NotFoundError,
@@ -44,6 +45,7 @@ from .._models import (
     CallsQueryReq,
     CallUpdateReq,
     Feedback,
+    FeedbackCreateBatchReq,
     FeedbackCreateReq,
     FeedbackPurgeReq,
     FeedbackQueryReq,
@@ -81,7 +83,7 @@ from .._refs import (
     validate_object_name,
 )
 from .._serialize import EncodedValue, PendingFile, decode, encode_for_save, files_to_fetch
-from .._synchronization import AsyncLock
+from .._synchronization import AsyncLock, async_gather_bounded
 from .._tracing import encode_value
 from .._versions import ObjectVersion
 from .._wal import open_wal
@@ -105,6 +107,8 @@ SortByLike: TypeAlias = SortKey | Sequence[SortKey]
 """One sort key or a list of them (the first sorts first)."""
 
 _FILTER_FIELDS = frozenset(CallsFilter.model_fields)
+# Feedback records per /feedback/batch/create request.
+_FEEDBACK_BATCH = 500
 _OBJECT_FILTER_FIELDS = frozenset(ObjectVersionFilter.model_fields)
 
 
@@ -224,6 +228,8 @@ class AsyncWeaveClient:
             self._api, wal=open_wal(wal, cache_dir, self.server_url, self.project_id)
         )
         self._max_request_bytes = max_request_bytes
+        # Whether the server has /feedback/batch/create (None: not known yet).
+        self._feedback_batches: bool | None = None
         self._ensure_project = bool(ensure_project_exists and self._wandb_base_url)
         self._project_ready = not self._ensure_project
         self._project_lock = AsyncLock()
@@ -1181,20 +1187,81 @@ class AsyncWeaveClient:
         )
         return res.id
 
-    async def _add_score_feedback(
+    def _score_feedback(
         self, call_ref: str, score_call: Call, scorer_ref: str | None, output: Any
-    ) -> str:
-        """Record a scorer's result on the call it scored, as weave's ``_send_score_call``:
-        type ``wandb.runnable.<scorer>``, payload ``{"output": ...}``, the scorer (object or
-        op) as ``runnable_ref`` and the score call as ``call_ref``."""
+    ) -> FeedbackCreateReq:
+        """A scorer's result as feedback on the call it scored, as weave's ``_send_score_call``
+        records it: type ``wandb.runnable.<scorer>``, payload ``{"output": ...}``, the scorer
+        (object or op) as ``runnable_ref`` and the score call as ``call_ref``."""
         feedback_type, runnable_ref = runnable_feedback(scorer_ref, score_call.op_name)
-        return await self._add_feedback(
-            call_ref,
-            feedback_type,
-            {"output": encode_value(output, self._ref_of)},
+        return FeedbackCreateReq(
+            project_id=score_call.project_id,
+            weave_ref=call_ref,
+            feedback_type=feedback_type,
+            payload={"output": encode_value(output, self._ref_of)},
             runnable_ref=runnable_ref,
             call_ref=score_call.ref.uri(),
         )
+
+    async def _add_score_feedback(
+        self, call_ref: str, score_call: Call, scorer_ref: str | None, output: Any
+    ) -> str:
+        """Store one score as feedback (see ``_score_feedback``); returns its id."""
+        req = self._score_feedback(call_ref, score_call, scorer_ref, output)
+        await self._ready()
+        res = await self._api.feedback_create(req)
+        return res.id
+
+    async def _add_feedback_many(self, reqs: list[FeedbackCreateReq], limit: int) -> int:
+        """Store many feedback records; returns how many could not be stored (logged).
+
+        Sent in batches where the server has ``/feedback/batch/create`` (ours and the
+        hosted service), else one request per record, ``limit`` at a time.
+        """
+        if not reqs:
+            return 0
+        await self._ready()
+        singles: list[FeedbackCreateReq] = []
+        failed = 0
+        for start in range(0, len(reqs), _FEEDBACK_BATCH):
+            chunk = reqs[start : start + _FEEDBACK_BATCH]
+            if self._feedback_batches is False:
+                singles.extend(chunk)
+                continue
+            try:
+                await self._api.feedback_create_batch(FeedbackCreateBatchReq(batch=chunk))
+                self._feedback_batches = True
+            except NotFoundError:
+                # No such route (an older server): one request per record from now on.
+                self._feedback_batches = False
+                singles.extend(chunk)
+            except APIStatusError:
+                # One bad record (or too large a batch) fails the whole batch: store the
+                # records one by one, so only the bad ones are lost (and logged).
+                self._feedback_batches = True
+                singles.extend(chunk)
+            except Exception as exc:
+                failed += len(chunk)
+                logger.warning(
+                    "weave_client: %d feedback records could not be stored: %r", len(chunk), exc
+                )
+
+        async def create(req: FeedbackCreateReq) -> bool:
+            try:
+                await self._api.feedback_create(req)
+                return True
+            except Exception as exc:
+                logger.warning(
+                    "weave_client: feedback %s on %s could not be stored: %r",
+                    req.feedback_type,
+                    req.weave_ref,
+                    exc,
+                )
+                return False
+
+        jobs = [functools.partial(create, req) for req in singles]
+        stored = await async_gather_bounded(jobs, limit) if jobs else []
+        return failed + stored.count(False)
 
     async def feedback(
         self,

@@ -191,6 +191,9 @@ class _Run:
 # of a batch (waiting for its slowest row) costs about 1%.
 _BATCH_WAVES = 100
 
+# Scores held before a row sends them as feedback (one /feedback/batch/create request).
+_SCORES_BATCH = 500
+
 # The run an evaluate() is in (tasks and worker threads inherit it), so the
 # traced predict_and_score keeps weave's signature (self, model, example).
 _current_run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar(
@@ -425,10 +428,11 @@ class Evaluation(Object):
                 # the predict call.
                 unsent.append((predict_call.ref.uri(), score_call, scorer, result))
         if run is not None:
-            run.scores.extend(unsent)
+            with run._lock:
+                run.scores.extend(unsent)
         else:
             for item in unsent:
-                await _send_score(item, None)
+                await _send_score(item)
         return {"output": output, "scores": scores, "model_latency": latency}
 
     @async_op(name="Evaluation.summarize")
@@ -527,6 +531,9 @@ class Evaluation(Object):
         finally:
             _current_row.reset(token)
         run.row_done(failed=bool(failed))
+        if len(run.scores) >= _SCORES_BATCH:
+            # Scores go out while the other rows run (one row slot sends a batch).
+            await _send_scores(run, 1)
         return result
 
     def _parallelism(self) -> int:
@@ -583,14 +590,29 @@ def _as_model(model: Any) -> Any:
 
 
 async def _send_scores(run: _Run, limit: int) -> None:
-    """Record the scores of the rows run so far as feedback (``limit`` requests at once)."""
-    items, run.scores = run.scores, []
+    """Record the scores of the rows run so far as feedback on their predict calls
+    (batched; a record that cannot be stored is logged and counted, never raised)."""
+    with run._lock:
+        items, run.scores = run.scores, []
     if not items:
         return
-    failed_before = run.feedback_failed
-    await async_gather_bounded([functools.partial(_send_score, item, run) for item in items], limit)
-    failed = run.feedback_failed - failed_before
+    client = items[0][1]._client
+    reqs = []
+    failed = 0
+    for predict_ref, score_call, scorer, result in items:
+        try:
+            ref = None if is_op(scorer) else client._ref_of(scorer)
+            reqs.append(
+                client._score_feedback(
+                    predict_ref, score_call, ref.uri() if ref is not None else None, result
+                )
+            )
+        except Exception as exc:
+            failed += 1
+            logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
+    failed += await client._add_feedback_many(reqs, limit)
     if failed:
+        run.feedback_failed += failed
         logger.warning(
             "weave_client: %d of %d scores could not be recorded as feedback on their"
             " predict calls (the scores are in the results and the summary)",
@@ -599,8 +621,8 @@ async def _send_scores(run: _Run, limit: int) -> None:
         )
 
 
-async def _send_score(item: tuple[str, Any, Any, Any], run: _Run | None) -> None:
-    """One score as ``wandb.runnable.<scorer>`` feedback; a failure is counted, not raised."""
+async def _send_score(item: tuple[str, Any, Any, Any]) -> None:
+    """One score as feedback, outside an ``evaluate`` run; a failure is logged, not raised."""
     predict_ref, score_call, scorer, result = item
     client = score_call._client
     try:
@@ -609,14 +631,7 @@ async def _send_score(item: tuple[str, Any, Any, Any], run: _Run | None) -> None
             predict_ref, score_call, ref.uri() if ref is not None else None, result
         )
     except Exception as exc:
-        if run is None:
-            logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
-            return
-        with run._lock:
-            run.feedback_failed += 1
-            first = run.feedback_failed == 1
-        if first:
-            logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
+        logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
 
 
 def _predict_op(model: Any) -> Any:

@@ -59,6 +59,8 @@ from .._models import (
     CallStartRes,
     CallUpdateReq,
     CallUpdateRes,
+    FeedbackCreateBatchReq,
+    FeedbackCreateBatchRes,
     FeedbackCreateReq,
     FeedbackCreateRes,
     FeedbackPurgeReq,
@@ -613,6 +615,10 @@ class SyncAPIClient:
     def feedback_create(self, req: FeedbackCreateReq) -> FeedbackCreateRes:
         """``POST /feedback/create``: attach feedback to a ref."""
         return self._post("/feedback/create", req, FeedbackCreateRes)
+
+    def feedback_create_batch(self, req: FeedbackCreateBatchReq) -> FeedbackCreateBatchRes:
+        """``POST /feedback/batch/create``: several feedback records at once (newer servers)."""
+        return self._post("/feedback/batch/create", req, FeedbackCreateBatchRes)
 
     def feedback_query(self, req: FeedbackQueryReq) -> FeedbackQueryRes:
         """``POST /feedback/query``: feedback records matching a query."""

@@ -33,6 +33,8 @@ from .._models import (
     CallStartRes,
     CallUpdateReq,
     CallUpdateRes,
+    FeedbackCreateBatchReq,
+    FeedbackCreateBatchRes,
     FeedbackCreateReq,
     FeedbackCreateRes,
     FeedbackPurgeReq,
@@ -490,6 +492,10 @@ def create_app(
     @app.post("/feedback/create")
     def feedback_create(req: FeedbackCreateReq) -> FeedbackCreateRes:
         return FeedbackCreateRes.model_validate(feedback.create(req))
+
+    @app.post("/feedback/batch/create")
+    def feedback_batch_create(req: FeedbackCreateBatchReq) -> FeedbackCreateBatchRes:
+        return FeedbackCreateBatchRes.model_validate({"res": feedback.create_batch(req.batch)})
 
     @app.post("/feedback/query")
     def feedback_query(req: FeedbackQueryReq) -> Response:
