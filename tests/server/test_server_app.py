@@ -42,6 +42,7 @@ POST_ROUTES = [
     "/feedback/query",
     "/feedback/purge",
     "/feedback/replace",
+    "/feedback/batch/create",
 ]
 KEY = "s3cret-key-for-tests"
 
