@@ -50,7 +50,7 @@ from ._errors import (
     UnsaveableValueError,
     WeaveError,
 )
-from ._flow import Model, Object, Scorer
+from ._flow import ApplyScorerResult, Model, Object, Scorer
 from ._models import ThreadSchema
 from ._refs import CallRef, ObjectRef, OpRef, Ref, TableRef, parse_ref
 from ._serialize import WeaveObject
@@ -74,6 +74,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "ApplyScorerResult",
     "AsyncAPIClient",
     "AsyncBatchIterator",
     "AsyncCall",
