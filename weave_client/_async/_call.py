@@ -333,7 +333,8 @@ async def _call_op(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, Call | None]:
         return result
     if is_async_function(op_function(fn)):
         raise TypeError(
-            f"{op_of(fn).name} is an async function; apply it with an AsyncWeaveClient's calls"
+            f"scorer {op_of(fn).name} is an async function: apply it to the calls of an"
+            " AsyncWeaveClient (weave_client.AsyncCall)"
         )
     ran: tuple[Any, Call | None] = await async_run_blocking(functools.partial(fn.call, **kwargs))
     return ran
