@@ -674,3 +674,32 @@ def test_all_exports_exist_and_models_have_docstrings() -> None:
         obj = getattr(_models, name)
         if isinstance(obj, type) and issubclass(obj, pydantic.BaseModel):
             assert obj.__doc__ and obj.__doc__.strip(), f"{name} has no docstring"
+
+
+def test_thread_models_as_weaves() -> None:
+    # ThreadSchema's figures are required (nullable) fields, as in weave's interface.
+    with pytest.raises(pydantic.ValidationError, match="p99_turn_duration_ms"):
+        _models.ThreadSchema.model_validate(
+            {
+                "thread_id": "t",
+                "turn_count": 1,
+                "start_time": "2025-01-01T00:00:00Z",
+                "last_updated": "2025-01-01T00:00:01Z",
+                "first_turn_id": "a",
+                "last_turn_id": "a",
+                "p50_turn_duration_ms": 1000.0,
+            }
+        )
+    req = _models.ThreadsQueryReq.model_validate(
+        {"project_id": "e/p", "filter": {"thread_ids": ["t"]}, "sort_by": [
+            {"field": "turn_count", "direction": "desc"}]}
+    )
+    assert json.loads(req.model_dump_json(exclude_none=True)) == {
+        "project_id": "e/p",
+        "filter": {"thread_ids": ["t"]},
+        "sort_by": [{"field": "turn_count", "direction": "desc"}],
+    }
+    assert CallsFilter(thread_ids=["t"], turn_ids=["a"]).model_dump(exclude_none=True) == {
+        "thread_ids": ["t"],
+        "turn_ids": ["a"],
+    }

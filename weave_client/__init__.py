@@ -26,6 +26,7 @@ from ._async._sender import FlushResult
 from ._async._streaming import AsyncStream
 from ._async._table import Table as AsyncTable
 from ._context import ContextThreadPoolExecutor, Thread
+from ._conversation import ThreadContext, thread
 from ._current_call import CurrentCall, get_current_call, require_current_call
 from ._errors import (
     APIConnectionError,
@@ -42,6 +43,7 @@ from ._errors import (
     InvalidRefError,
     InvalidSettingError,
     NoCurrentCallError,
+    NoCurrentClientError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -50,7 +52,8 @@ from ._errors import (
     UnsaveableValueError,
     WeaveError,
 )
-from ._flow import Model, Object, Scorer
+from ._flow import ApplyScorerResult, Model, Object, Scorer
+from ._models import ThreadSchema
 from ._opbase import register_decorators
 from ._refs import CallRef, ObjectRef, OpRef, Ref, TableRef, parse_ref
 from ._serialize import WeaveObject
@@ -79,6 +82,7 @@ __all__ = [
     "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
+    "ApplyScorerResult",
     "AsyncAPIClient",
     "AsyncBatchIterator",
     "AsyncCall",
@@ -109,6 +113,7 @@ __all__ = [
     "InvalidSettingError",
     "Model",
     "NoCurrentCallError",
+    "NoCurrentClientError",
     "NotFoundError",
     "Object",
     "ObjectRef",
@@ -128,6 +133,8 @@ __all__ = [
     "Table",
     "TableRef",
     "Thread",
+    "ThreadContext",
+    "ThreadSchema",
     "UnprocessableEntityError",
     "UnsaveableValueError",
     "WeaveClient",
@@ -142,4 +149,5 @@ __all__ = [
     "op",
     "parse_ref",
     "require_current_call",
+    "thread",
 ]

@@ -47,6 +47,7 @@ __all__ = [
     "InvalidRefError",
     "InvalidSettingError",
     "NoCurrentCallError",
+    "NoCurrentClientError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -196,6 +197,10 @@ class InvalidSettingError(WeaveError, ValueError):
 
 class NoCurrentCallError(WeaveError, RuntimeError):
     """``require_current_call()`` was called outside a traced call (or in an untraced one)."""
+
+
+class NoCurrentClientError(WeaveError, RuntimeError):
+    """An operation needs the current client (``my_op.calls()``) and none is open."""
 
 
 class UnsaveableValueError(WeaveError, TypeError):

@@ -14,10 +14,11 @@ model's and a scorer's arguments the way weave's ``apply_model_async`` and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +29,8 @@ from ._tracing import sanitize_name
 
 __all__ = [
     "INFER_METHOD_NAMES",
+    "RUNNABLE_FEEDBACK_TYPE_PREFIX",
+    "ApplyScorerResult",
     "ArgumentMismatchError",
     "Model",
     "Object",
@@ -40,6 +43,7 @@ __all__ = [
     "op_function",
     "op_of",
     "register_object_ops",
+    "runnable_feedback",
     "scorer_arguments",
     "scorer_name",
 ]
@@ -369,3 +373,37 @@ def _columns(row: Mapping[str, Any]) -> str:
     keys = list(row)
     shown = ", ".join(map(repr, keys[:10]))
     return f"[{shown}{', ...' if len(keys) > 10 else ''}]"
+
+
+# --- scores as feedback (weave's _send_score_call / _add_runnable_feedback) ---------------
+
+RUNNABLE_FEEDBACK_TYPE_PREFIX = "wandb.runnable"
+"""Feedback type prefix of a scorer's result on the call it scored."""
+
+
+class ApplyScorerResult(NamedTuple):
+    """What ``call.apply_scorer(scorer)`` returns: the score and the scorer's call.
+
+    Unpacks as ``result, score_call = await call.apply_scorer(scorer)``.
+    ``score_call`` is None when the scorer ran untraced.
+    """
+
+    result: Any
+    score_call: Any
+
+
+@functools.lru_cache(maxsize=256)
+def runnable_feedback(scorer_ref: str | None, score_op_name: str) -> tuple[str, str]:
+    """``(feedback_type, runnable_ref)`` of a score, as weave records it.
+
+    The runnable is the saved ``Scorer`` object when there is one (``scorer_ref``),
+    else the score op (its ref URI, the score call's ``op_name``); the type is
+    ``wandb.runnable.<its name>``.
+    """
+    from ._refs import ObjectRef, parse_ref
+
+    runnable_ref = scorer_ref or score_op_name
+    ref = parse_ref(runnable_ref)
+    if not isinstance(ref, ObjectRef):  # OpRef is an ObjectRef of kind op
+        raise TypeError(f"a scorer's runnable ref must be an op or object ref, got {runnable_ref!r}")
+    return f"{RUNNABLE_FEEDBACK_TYPE_PREFIX}.{ref.name}", runnable_ref

@@ -141,6 +141,9 @@ __all__ = [
     "TableUpdateReq",
     "TableUpdateRes",
     "TableUpdateSpec",
+    "ThreadSchema",
+    "ThreadsQueryFilter",
+    "ThreadsQueryReq",
     "TraceStatus",
     "WeaveSummarySchema",
 ]
@@ -728,6 +731,52 @@ class CallUpdateRes(BaseModel):
 
 
 # ---------------------------------------------------------------------------
+# Threads (conversation threads: calls grouped by thread_id, one turn per top-level call)
+# ---------------------------------------------------------------------------
+
+
+class ThreadSchema(BaseModel):
+    """One conversation thread as ``/threads/stream_query`` returns it (figures over its turns)."""
+
+    thread_id: str
+    turn_count: int
+    """Turn calls (calls whose ``turn_id`` is their own id) in the thread."""
+    start_time: datetime.datetime
+    """Earliest start of a turn."""
+    last_updated: datetime.datetime
+    """Latest end of a turn."""
+    first_turn_id: str | None
+    """The turn that started first."""
+    last_turn_id: str | None
+    """The turn that ended last."""
+    p50_turn_duration_ms: float | None
+    """Median turn duration in milliseconds."""
+    p99_turn_duration_ms: float | None
+    """99th percentile turn duration in milliseconds."""
+
+
+class ThreadsQueryFilter(BaseModel):
+    """Filter of ``/threads/stream_query``."""
+
+    after_datetime: datetime.datetime | None = None
+    """Only threads whose turns started after this time."""
+    before_datetime: datetime.datetime | None = None
+    """Only threads whose turns started before this time."""
+    thread_ids: list[str] | None = None
+    """Only these threads."""
+
+
+class ThreadsQueryReq(BaseModel):
+    """Body of ``POST /threads/stream_query`` (the reply is JSONL of ``ThreadSchema``)."""
+
+    project_id: str
+    filter: ThreadsQueryFilter | None = None
+    limit: int | None = None
+    offset: int | None = None
+    sort_by: list[SortBy] | None = None
+
+
+# ---------------------------------------------------------------------------
 # Objects
 # ---------------------------------------------------------------------------
 
@@ -1067,6 +1116,21 @@ class FeedbackCreateRes(BaseModel):
     created_at: datetime.datetime
     wb_user_id: str
     payload: dict[str, Any]
+
+
+# Newer weave's ``/feedback/batch/create`` (the hosted service has it; weave 0.51.59 has
+# neither the route nor these models, so they stay out of ``__all__``, which the compat
+# tier checks against 0.51.59).
+class FeedbackCreateBatchReq(BaseModel):
+    """Body of ``POST /feedback/batch/create``: several feedback records at once."""
+
+    batch: list[FeedbackCreateReq]
+
+
+class FeedbackCreateBatchRes(BaseModel):
+    """Reply to ``/feedback/batch/create``: one ``FeedbackCreateRes`` per item, in order."""
+
+    res: list[FeedbackCreateRes]
 
 
 class Feedback(FeedbackCreateReq):

@@ -62,6 +62,10 @@ logger = logging.getLogger("weave_client")
 _current: contextvars.ContextVar[CallFrame | None] = contextvars.ContextVar(
     "weave_client_current_call", default=None
 )
+# The conversation thread id of ``weave_client.thread(...)`` blocks (None outside).
+_thread: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "weave_client_thread_id", default=None
+)
 # Merged ``attributes({...})`` scopes of the running context.
 _attributes: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
     "weave_client_attributes", default=None
@@ -122,9 +126,19 @@ class CallFrame:
         # running op added to its summary via get_current_call().summary.
         self.client: Any = None
         self.summary: dict[str, Any] | None = None
-        # Conversation thread and turn (set by weave_client.thread scopes).
-        self.thread_id: str | None = None
-        self.turn_id: str | None = None
+        # The conversation thread (``weave_client.thread``) and turn of this call,
+        # as weave's create_call sets them: inside a thread block, a call whose
+        # parent is outside that thread starts a turn (its turn_id is its own id);
+        # its descendants in the same thread carry the same turn_id.
+        thread_id = _thread.get()
+        self.thread_id: str | None = thread_id
+        self.turn_id: str | None
+        if thread_id is None:
+            self.turn_id = None
+        elif parent is None or parent.thread_id != thread_id:
+            self.turn_id = self.id
+        else:
+            self.turn_id = parent.turn_id
 
     def __repr__(self) -> str:
         return f"CallFrame(id={self.id!r}, op_name={self.op_name!r})"
@@ -356,7 +370,7 @@ def exception_json(exc: BaseException) -> str:
 # A queued record is a flat tuple, not the nested wire dict: 100,000 queued calls
 # must stay well under 100 MB. ``record_body`` builds the wire form when encoding.
 #   start: ("start", project_id, id, op_name, display_name, trace_id, parent_id,
-#           started_at, attributes, inputs)
+#           started_at, attributes, inputs, thread_id, turn_id)
 #   end:   ("end", project_id, id, ended_at, output, summary, exception)
 Record = tuple[Any, ...]
 
@@ -370,6 +384,8 @@ _START_FIELDS = (
     "started_at",
     "attributes",
     "inputs",
+    "thread_id",
+    "turn_id",
 )
 _END_FIELDS = ("project_id", "id", "ended_at", "output", "summary", "exception")
 
@@ -389,6 +405,8 @@ def make_start(frame: CallFrame, attrs: dict[str, Any]) -> Record:
         frame.started_at,
         attrs,
         frame.inputs,
+        frame.thread_id,
+        frame.turn_id,
     )
 
 
@@ -423,6 +441,9 @@ def record_body(record: Record) -> dict[str, Any]:
     if record[0] == "start":
         body = dict(zip(_START_FIELDS, record[1:], strict=True))
         body["started_at"] = iso_timestamp(body["started_at"])
+        # Sent only inside a thread block: most calls have neither.
+        if body["thread_id"] is None:
+            del body["thread_id"], body["turn_id"]
     else:
         body = dict(zip(_END_FIELDS, record[1:], strict=True))
         body["ended_at"] = iso_timestamp(body["ended_at"])

@@ -123,6 +123,41 @@ async def test_call_tree_and_refs_match_weave(server_url: str, entity: str, proj
     assert "parallelism" not in stored and "verbose" not in stored
 
 
+async def test_each_score_is_feedback_on_its_predict_call(
+    server_url: str, entity: str, project: str
+) -> None:
+    # As weave's evaluation (apply_scorer on the model's call): one
+    # wandb.runnable.<scorer> feedback per score, on the predict call.
+    async with AsyncWeaveClient(entity, project, server_url=server_url) as client:
+        evaluation = Evaluation(dataset=ROWS, scorers=[exact, length, Match()], verbose=False)
+        await evaluation.evaluate(Upper())
+        await client.flush()
+        calls = await client.calls()
+        feedback = await client.feedback_query()
+    by_id = {c.id: c for c in calls}
+    predicts = {c.ref.uri(): c for c in calls if c.op_short_name == "Upper.predict"}
+    assert len(predicts) == 3 and len(feedback) == 9
+    kinds: dict[str, set[str]] = {}
+    for fb in feedback:
+        assert fb.weave_ref in predicts
+        kinds.setdefault(fb.weave_ref, set()).add(fb.feedback_type)
+        assert fb.call_ref is not None and fb.runnable_ref is not None
+        score_call = by_id[fb.call_ref.rsplit("/", 1)[1]]
+        predict = predicts[fb.weave_ref]
+        # The score call is the predict call's sibling under predict_and_score.
+        assert score_call.parent_id == predict.parent_id
+        assert fb.payload == {"output": score_call.output}
+        if fb.feedback_type == "wandb.runnable.Match":
+            assert "/object/Match:" in fb.runnable_ref
+        else:
+            assert fb.runnable_ref == score_call.op_name
+    assert set(kinds) == set(predicts)
+    assert all(
+        k == {"wandb.runnable.exact", "wandb.runnable.length", "wandb.runnable.Match"}
+        for k in kinds.values()
+    )
+
+
 # --- the summary ------------------------------------------------------------------------
 
 

@@ -20,6 +20,9 @@ What we add, and why:
   of pydantic models straight to ``StreamingResponse``, which cannot send models; we encode
   each model as one JSON line. The first item is pulled before the response starts, so a bad
   request still gets an error status instead of a 200 with a broken body.
+- ``/threads/stream_query``: 0.51.59's interface (and its SQLite server) answer
+  ``threads_query_stream``, and its remote client posts to this route, but its route table
+  has no entry for it; we serve it over the interface, JSON lines as the other streams.
 - ``wb_user_id``: the hosted service fills it from the authenticated user, and weave's SQLite
   server insists on it for deletes, updates and feedback; we fill it with a fixed user id.
 - Errors: 0.51.59 ships no exception handlers (every error would be a bare 500, which
@@ -46,7 +49,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 from weave.trace_server import errors as ts_errors
 from weave.trace_server import sqlite_trace_server, trace_server_converter
@@ -275,6 +278,12 @@ def create_app(db_path: str) -> FastAPI:
     app.include_router(
         generate_routes(router, ServiceDependency(service_factory=lambda _auth: service))
     )
+
+    @app.post("/threads/stream_query")
+    def threads_stream_query(req: tsi.ThreadsQueryReq) -> StreamingResponse:
+        threads = service.trace_server_interface.threads_query_stream(req)
+        return StreamingResponse(_jsonl(threads), media_type="application/jsonl")
+
     for error_type, _status, _reason in _ERRORS:
         app.add_exception_handler(error_type, _weave_error)
     return app

@@ -3,8 +3,8 @@
 Both log to weave's reference server (each in a project of its own). weave's side runs
 in the pinned compat venv (``.venv-compat``), pointed at the server the way
 ``scripts/bench_weave.py`` does it (no W&B involved). Then the two projects are read
-back over the wire and compared: the call tree (op names, nesting, counts), the
-inputs of the root (``self`` and ``model`` as object refs), the classes of the objects
+back over the wire and compared: the call tree (op names, nesting, counts), each score's
+``wandb.runnable`` feedback on its predict call, the inputs of the root (``self`` and ``model`` as object refs), the classes of the objects
 each side saved, and the keys and numbers of the summary.
 """
 
@@ -124,7 +124,29 @@ async def _project_state(client: AsyncWeaveClient) -> dict[str, Any]:
 
     [root] = children[None]
     objs = await client._api.objs_query(ObjQueryReq(project_id=client.project_id))
-    return {"tree": tree(root), "root": root, "objs": objs.objs}
+    # Each score's feedback: its type, what it is on, the runnable, the score call, the
+    # payload (calls by op name, refs by kind and name: ids and digests differ).
+    by_id = {c.id: c for c in calls}
+
+    def call_op(uri: str | None) -> str | None:
+        ref = parse_ref(uri) if uri else None
+        return _short(by_id[ref.id].op_name) if ref is not None else None  # type: ignore[union-attr]
+
+    def runnable(uri: str | None) -> tuple[str, str] | None:
+        ref = parse_ref(uri) if uri else None
+        return (uri.split("/")[-2], ref.name) if uri and ref else None  # type: ignore[union-attr]
+
+    feedback = sorted(
+        (
+            f.feedback_type,
+            call_op(f.weave_ref),
+            runnable(f.runnable_ref),
+            call_op(f.call_ref),
+            json.dumps(f.payload, sort_keys=True),
+        )
+        for f in await client.feedback_query()
+    )
+    return {"tree": tree(root), "root": root, "objs": objs.objs, "feedback": feedback}
 
 
 @pytest.mark.compat
@@ -148,6 +170,9 @@ async def test_same_evaluation_same_tree_objects_and_summary(
 
     # The call tree: same ops, same nesting, same counts.
     assert our_state["tree"] == weave_state["tree"]
+    # The scores as feedback on the predict calls: same types, targets, runnables, payloads.
+    assert len(weave_state["feedback"]) == 3 * len(ROWS)
+    assert our_state["feedback"] == weave_state["feedback"]
     assert our_state["tree"][0] == "Evaluation.evaluate"
 
     # The root's inputs: self and model are refs to saved objects of the same names.

@@ -216,6 +216,30 @@ _PAYLOADS: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     ("TableCreateRes", {"digest": "d"}),
+    (
+        "ThreadsQueryReq",
+        {
+            "project_id": PROJECT,
+            "filter": {"thread_ids": ["conv-42"], "after_datetime": "2025-01-01T00:00:00Z"},
+            "limit": 10,
+            "offset": 5,
+            "sort_by": [{"field": "last_updated", "direction": "desc"}],
+        },
+    ),
+    (
+        "ThreadSchema",
+        {
+            "thread_id": "conv-42",
+            "turn_count": 3,
+            "start_time": "2025-01-01T00:00:00Z",
+            "last_updated": "2025-01-01T00:00:22Z",
+            "first_turn_id": "a1",
+            "last_turn_id": "a3",
+            "p50_turn_duration_ms": 2000.0,
+            "p99_turn_duration_ms": None,
+        },
+    ),
+    ("CallsFilter", {"thread_ids": ["conv-42"], "turn_ids": ["a1"]}),
     ("FeedbackReplaceReq", {**FEEDBACK_CREATE, "feedback_id": "f1"}),
     (
         "FeedbackPurgeReq",

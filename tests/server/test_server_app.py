@@ -25,6 +25,7 @@ POST_ROUTES = [
     "/calls/stream_query",
     "/calls/query_stats",
     "/calls/delete",
+    "/threads/stream_query",
     "/obj/create",
     "/obj/read",
     "/objs/query",
@@ -41,6 +42,7 @@ POST_ROUTES = [
     "/feedback/query",
     "/feedback/purge",
     "/feedback/replace",
+    "/feedback/batch/create",
 ]
 KEY = "s3cret-key-for-tests"
 

@@ -166,3 +166,37 @@ def test_query_errors_name_the_field(http: httpx.Client, project_id: str) -> Non
     assert r.status_code == 400 and "nope" in r.json()["reason"]
     r = http.post("/feedback/query", json={"project_id": project_id, "query": eq("bogus", 1)})
     assert r.status_code == 400 and "bogus" in r.json()["reason"]
+
+
+def test_batch_create_stores_all_in_order_or_none(http: httpx.Client, project_id: str) -> None:
+    # Newer weave's /feedback/batch/create (the client sends evaluation scores through it).
+    call = f"weave:///{project_id}/call/a"
+
+    def item(i: int, **extra: Any) -> dict[str, Any]:
+        return {
+            "project_id": project_id,
+            "weave_ref": call,
+            "feedback_type": "wandb.runnable.exact",
+            "payload": {"output": i},
+            "runnable_ref": f"weave:///{project_id}/op/exact:abc",
+            "call_ref": f"weave:///{project_id}/call/s{i}",
+            **extra,
+        }
+
+    r = http.post("/feedback/batch/create", json={"batch": [item(i) for i in range(3)]})
+    assert r.status_code == 200, r.text
+    res = r.json()["res"]
+    assert len(res) == 3 and len({x["id"] for x in res}) == 3
+    stored = fq(http, project_id, sort_by=[{"field": "created_at", "direction": "asc"}])
+    assert sorted(f["payload"]["output"] for f in stored) == [0, 1, 2]
+    by_id = {f["id"]: f for f in stored}
+    assert [by_id[x["id"]]["call_ref"] for x in res] == [
+        f"weave:///{project_id}/call/s{i}" for i in range(3)
+    ]
+    assert {f["runnable_ref"] for f in stored} == {f"weave:///{project_id}/op/exact:abc"}
+
+    # One bad record: a 400 naming it, and nothing of the batch stored.
+    bad = [item(10), item(11, runnable_ref="not-a-ref"), item(12)]
+    r = http.post("/feedback/batch/create", json={"batch": bad})
+    assert r.status_code == 400 and r.json()["reason"].startswith("batch[1].runnable_ref")
+    assert len(fq(http, project_id)) == 3

@@ -441,3 +441,56 @@ def test_a_running_trace(view: Page, viewer_server: BackgroundServer) -> None:
     assert view.page.locator(".trow").nth(0).locator(".bar.open").count() == 1
     assert view.page.locator(".trow").nth(1).locator(".bar-label").inner_text() == "1.00 s"
     view.shot("trace-running")
+
+
+def test_threads_list_and_a_threads_turns(view: Page, viewer_server: BackgroundServer) -> None:
+    project_id = "viewer-team/threads"
+    t0 = datetime.now(UTC) - timedelta(minutes=2)
+    batch: list[dict[str, Any]] = []
+
+    def call(thread: str, at: float, took: float, text: str, parent: str | None = None,
+             turn: str | None = None) -> str:
+        call_id = str(uuid.uuid4())
+        start = t0 + timedelta(seconds=at)
+        batch.append({"mode": "start", "req": {"start": {
+            "project_id": project_id, "id": call_id, "trace_id": turn or call_id,
+            "parent_id": parent, "op_name": "lookup" if parent else "chat",
+            "started_at": start.isoformat(), "attributes": {}, "inputs": {"text": text},
+            "thread_id": thread, "turn_id": turn or call_id,
+        }}})
+        batch.append({"mode": "end", "req": {"end": {
+            "project_id": project_id, "id": call_id, "output": text.upper(), "summary": {},
+            "ended_at": (start + timedelta(seconds=took)).isoformat(),
+        }}})
+        return call_id
+
+    first = call("conv-a", 0, 1.0, "hello")
+    call("conv-a", 0.2, 0.5, "hello", parent=first, turn=first)
+    second = call("conv-a", 10, 3.0, "and then?")
+    call("conv-a", 10.5, 1.0, "and then?", parent=second, turn=second)
+    call("conv-b", 30, 2.0, "another conversation")
+    assert httpx.post(viewer_server.url + "/call/upsert_batch", json={"batch": batch}).status_code == 200
+
+    view.goto("#/" + project_id + "/threads")
+    rows = view.page.locator("table.threads tbody tr")
+    expect(rows).to_have_count(2)
+    expect(view.page.locator(".tabs a.tab.active")).to_have_text("Threads")
+    # Latest activity first; turns only (the nested lookups are not counted).
+    cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(2)]
+    assert [c[:2] for c in cells] == [["conv-b", "1"], ["conv-a", "2"]]
+    assert cells[1][4] == "2.00 s" and cells[1][5] == "2.98 s"  # p50 and p99 of 1 s and 3 s
+    view.shot("threads-list")
+
+    rows.nth(1).locator("a.thread-id").click()
+    turns = view.page.locator("table.turns tbody tr")
+    expect(turns).to_have_count(2)
+    texts = [turns.nth(i).locator("td").all_inner_texts() for i in range(2)]
+    assert [t[1] for t in texts] == ["chat", "chat"]
+    assert "hello" in texts[0][2] and "AND THEN?" in texts[1][3]
+    assert view.page.locator(".page-head .meta").inner_text().startswith("2 turns")
+    view.shot("thread-turns")
+
+    turns.nth(1).locator("a.turn-link").click()
+    expect(view.page.locator(".trow.selected .op")).to_have_text("chat")
+    expect(view.page.locator(".trow")).to_have_count(2)
+    assert view.page.url.endswith(f"?call={second}")

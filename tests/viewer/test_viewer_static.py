@@ -28,6 +28,7 @@ ALLOWED_ROUTES = {
     "/table/query",
     "/table/query_stats",
     "/feedback/query",
+    "/threads/stream_query",
     "/refs/read_batch",
     "/file/content",
     "/viewer/projects",

@@ -64,6 +64,8 @@ from .._models import (
     CostPurgeRes,
     CostQueryReq,
     CostQueryRes,
+    FeedbackCreateBatchReq,
+    FeedbackCreateBatchRes,
     FeedbackCreateReq,
     FeedbackCreateRes,
     FeedbackPurgeReq,
@@ -96,6 +98,8 @@ from .._models import (
     TableRowSchema,
     TableUpdateReq,
     TableUpdateRes,
+    ThreadSchema,
+    ThreadsQueryReq,
 )
 from .._synchronization import async_sleep, current_async_time
 from ._streaming import AsyncStream
@@ -529,6 +533,15 @@ class AsyncAPIClient:
         """``POST /calls/stream_query``: the matching calls, one at a time (flat memory)."""
         return self.stream("POST", "/calls/stream_query", body=req, item_type=CallSchema)
 
+    async def threads_query(self, req: ThreadsQueryReq) -> list[ThreadSchema]:
+        """``POST /threads/stream_query``: conversation threads with their turn figures."""
+        response = await self._send(
+            "POST", "/threads/stream_query", content=_encode(req), accept="application/jsonl"
+        )
+        return parse_jsonl(
+            ThreadSchema, response.content, route="/threads/stream_query", secrets=self._secrets()
+        )
+
     async def calls_query_stats(self, req: CallsQueryStatsReq) -> CallsQueryStatsRes:
         """``POST /calls/query_stats``: how many calls match."""
         return await self._post("/calls/query_stats", req, CallsQueryStatsRes)
@@ -607,6 +620,10 @@ class AsyncAPIClient:
     async def feedback_create(self, req: FeedbackCreateReq) -> FeedbackCreateRes:
         """``POST /feedback/create``: attach feedback to a ref."""
         return await self._post("/feedback/create", req, FeedbackCreateRes)
+
+    async def feedback_create_batch(self, req: FeedbackCreateBatchReq) -> FeedbackCreateBatchRes:
+        """``POST /feedback/batch/create``: several feedback records at once (newer servers)."""
+        return await self._post("/feedback/batch/create", req, FeedbackCreateBatchRes)
 
     async def feedback_query(self, req: FeedbackQueryReq) -> FeedbackQueryRes:
         """``POST /feedback/query``: feedback records matching a query."""

@@ -117,6 +117,10 @@ class _Run:
         self.failed_rows = 0
         self.failures: dict[str, int] = {}
         self.usages: list[Any] = []
+        # Scores to record as feedback on their predict calls (sent after each batch):
+        # (predict call ref, score call, scorer object, score).
+        self.scores: list[tuple[str, Any, Any, Any]] = []
+        self.feedback_failed = 0
         self._lock = threading.Lock()
         self._warned: set[str] = set()
         self._progress: Any = None
@@ -188,6 +192,9 @@ class _Run:
 # of a batch (waiting for its slowest row) costs about 1%.
 _BATCH_WAVES = 100
 
+# Scores held before a row sends them as feedback (one /feedback/batch/create request).
+_SCORES_BATCH = 500
+
 # The run an evaluate() is in (tasks and worker threads inherit it), so the
 # traced predict_and_score keeps weave's signature (self, model, example).
 _current_run: contextvars.ContextVar[_Run | None] = contextvars.ContextVar(
@@ -220,6 +227,15 @@ async def _run_op(fn: Any, kwargs: dict[str, Any]) -> Any:
     if _native(fn):
         return await fn(**kwargs)
     return await async_run_blocking(functools.partial(fn, **kwargs))
+
+
+async def _run_op_call(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """``_run_op`` returning ``(result, call)`` (the call None when untraced)."""
+    if _native(fn):
+        result: tuple[Any, Any] = await fn.call(**kwargs)
+        return result
+    ran: tuple[Any, Any] = await async_run_blocking(functools.partial(fn.call, **kwargs))
+    return ran
 
 
 class _EvaluateOp(AsyncOp[..., Any]):
@@ -385,7 +401,7 @@ class Evaluation(Object):
         seen = len(frame.child_summaries) if frame is not None else 0
         started = time.perf_counter()
         try:
-            output = await _run_op(predict, args)
+            output, predict_call = await _run_op_call(predict, args)
         except Exception as exc:
             if run is not None:
                 run.failed("predict", exc)
@@ -399,15 +415,26 @@ class Evaluation(Object):
         scorer_input = {**args, **example}
         scores: dict[str, Any] = {}
         plan = run.scorer_plan if run is not None else self._scorer_plan()
+        unsent: list[tuple[str, Any, Any, Any]] = []
         for scorer, name, score in plan:
             score_args = scorer_arguments(scorer, scorer_input, output)
             try:
-                result = await _run_op(score, score_args)
+                result, score_call = await _run_op_call(score, score_args)
             except Exception as exc:
                 if run is not None:
                     run.failed(name, exc)
-                result = None
+                result, score_call = None, None
             scores[name] = result
+            if predict_call is not None and score_call is not None:
+                # As weave's evaluation (apply_scorer): each score is feedback on
+                # the predict call.
+                unsent.append((predict_call.ref.uri(), score_call, scorer, result))
+        if run is not None:
+            with run._lock:
+                run.scores.extend(unsent)
+        else:
+            for item in unsent:
+                await _send_score(item)
         return {"output": output, "scores": scores, "model_latency": latency}
 
     @async_op(name="Evaluation.summarize")
@@ -460,8 +487,10 @@ class Evaluation(Object):
                     if len(batch) >= batch_size:
                         results.extend(await self._run_rows(model, batch, run, limit))
                         batch = []
+                        await _send_scores(run, limit)
             if batch:
                 results.extend(await self._run_rows(model, batch, run, limit))
+            await _send_scores(run, limit)
         finally:
             _current_run.reset(token)
             run.close()
@@ -504,6 +533,9 @@ class Evaluation(Object):
         finally:
             _current_row.reset(token)
         run.row_done(failed=bool(failed))
+        if len(run.scores) >= _SCORES_BATCH:
+            # Scores go out while the other rows run (one row slot sends a batch).
+            await _send_scores(run, 1)
         return result
 
     def _parallelism(self) -> int:
@@ -557,6 +589,51 @@ def _as_model(model: Any) -> Any:
     raise TypeError(
         f"evaluate() takes a Model or an op (a function decorated with @async_op), got {model!r}"
     )
+
+
+async def _send_scores(run: _Run, limit: int) -> None:
+    """Record the scores of the rows run so far as feedback on their predict calls
+    (batched; a record that cannot be stored is logged and counted, never raised)."""
+    with run._lock:
+        items, run.scores = run.scores, []
+    if not items:
+        return
+    client = items[0][1]._client
+    reqs = []
+    failed = 0
+    for predict_ref, score_call, scorer, result in items:
+        try:
+            ref = None if is_op(scorer) else client._ref_of(scorer)
+            reqs.append(
+                client._score_feedback(
+                    predict_ref, score_call, ref.uri() if ref is not None else None, result
+                )
+            )
+        except Exception as exc:
+            failed += 1
+            logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
+    failed += await client._add_feedback_many(reqs, limit)
+    if failed:
+        run.feedback_failed += failed
+        logger.warning(
+            "weave_client: %d of %d scores could not be recorded as feedback on their"
+            " predict calls (the scores are in the results and the summary)",
+            failed,
+            len(items),
+        )
+
+
+async def _send_score(item: tuple[str, Any, Any, Any]) -> None:
+    """One score as feedback, outside an ``evaluate`` run; a failure is logged, not raised."""
+    predict_ref, score_call, scorer, result = item
+    client = score_call._client
+    try:
+        ref = None if is_op(scorer) else client._ref_of(scorer)
+        await client._add_score_feedback(
+            predict_ref, score_call, ref.uri() if ref is not None else None, result
+        )
+    except Exception as exc:
+        logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
 
 
 def _predict_op(model: Any) -> Any:

@@ -167,6 +167,48 @@ class AsyncOp(TracedOp, Generic[P, R]):
             )
         return cast(tuple[Any, "Call | None"], await self._traced_function(args, kwargs, True))
 
+    async def calls(
+        self,
+        filter: Any = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        sort_by: Any = None,
+        query: Any = None,
+        columns: Any = None,
+        **filter_fields: Any,
+    ) -> list[Call]:
+        """This op's calls in the current client's project, newest first (weave's ``op.calls()``).
+
+        Takes the arguments of ``client.calls()`` (``limit``, ``sort_by``, ``query``,
+        filter fields such as ``trace_roots_only=True`` or ``thread_ids=[...]``);
+        ``NoCurrentClientError`` when no client is open.
+        """
+        from .._errors import NoCurrentClientError
+
+        client = current_client()
+        if client is None:
+            raise NoCurrentClientError(
+                f"{self.name}.calls() reads the calls of the current client; open a client first"
+            )
+        if "op_names" in filter_fields:
+            raise TypeError(f"{self.name}.calls() lists this op's calls; op_names cannot be given")
+        # A plain name matches every version of the op (see client.calls()).
+        op_names = [self.name]
+        calls: list[Call] = await client.calls(
+            filter,
+            limit=limit,
+            offset=offset,
+            sort_by=sort_by if sort_by is not None else [
+                {"field": "started_at", "direction": "desc"},
+                {"field": "id", "direction": "desc"},
+            ],
+            query=query,
+            columns=columns,
+            op_names=op_names,
+            **filter_fields,
+        )
+        return calls
+
     async def _traced_function(self, args: Any, kwargs: Any, with_call: bool) -> Any:
         """Run the function traced; its result, or ``(result, call)`` when ``with_call``.
 
@@ -431,6 +473,10 @@ class _BoundOp(BoundTracedOp):
         """``(result, call)`` for this bound method; see ``AsyncOp.call``."""
         return self.op.call(self.__self__, *args, **kwargs)
 
+    def calls(self, *args: Any, **kwargs: Any) -> Any:
+        """This op's calls; see ``AsyncOp.calls``."""
+        return self.op.calls(*args, **kwargs)
+
     @property
     def name(self) -> str:
         return self.op.name
@@ -521,6 +567,8 @@ def _make_call(client: Any, frame: CallFrame, end: Record | None) -> Call | None
         "display_name": frame.display_name,
         "trace_id": frame.trace_id,
         "parent_id": parent.id if parent is not None else None,
+        "thread_id": frame.thread_id,
+        "turn_id": frame.turn_id,
         "started_at": iso_timestamp(frame.started_at),
         "ended_at": ended["ended_at"],
         # Copies: the recorded summary and attributes may be shared, read-only dicts.

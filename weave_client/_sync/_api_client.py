@@ -65,6 +65,8 @@ from .._models import (
     CostPurgeRes,
     CostQueryReq,
     CostQueryRes,
+    FeedbackCreateBatchReq,
+    FeedbackCreateBatchRes,
     FeedbackCreateReq,
     FeedbackCreateRes,
     FeedbackPurgeReq,
@@ -97,6 +99,8 @@ from .._models import (
     TableRowSchema,
     TableUpdateReq,
     TableUpdateRes,
+    ThreadSchema,
+    ThreadsQueryReq,
 )
 from .._synchronization import sleep, current_time
 from ._streaming import SyncStream
@@ -530,6 +534,15 @@ class SyncAPIClient:
         """``POST /calls/stream_query``: the matching calls, one at a time (flat memory)."""
         return self.stream("POST", "/calls/stream_query", body=req, item_type=CallSchema)
 
+    def threads_query(self, req: ThreadsQueryReq) -> list[ThreadSchema]:
+        """``POST /threads/stream_query``: conversation threads with their turn figures."""
+        response = self._send(
+            "POST", "/threads/stream_query", content=_encode(req), accept="application/jsonl"
+        )
+        return parse_jsonl(
+            ThreadSchema, response.content, route="/threads/stream_query", secrets=self._secrets()
+        )
+
     def calls_query_stats(self, req: CallsQueryStatsReq) -> CallsQueryStatsRes:
         """``POST /calls/query_stats``: how many calls match."""
         return self._post("/calls/query_stats", req, CallsQueryStatsRes)
@@ -608,6 +621,10 @@ class SyncAPIClient:
     def feedback_create(self, req: FeedbackCreateReq) -> FeedbackCreateRes:
         """``POST /feedback/create``: attach feedback to a ref."""
         return self._post("/feedback/create", req, FeedbackCreateRes)
+
+    def feedback_create_batch(self, req: FeedbackCreateBatchReq) -> FeedbackCreateBatchRes:
+        """``POST /feedback/batch/create``: several feedback records at once (newer servers)."""
+        return self._post("/feedback/batch/create", req, FeedbackCreateBatchRes)
 
     def feedback_query(self, req: FeedbackQueryReq) -> FeedbackQueryRes:
         """``POST /feedback/query``: feedback records matching a query."""

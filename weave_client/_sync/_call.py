@@ -9,9 +9,12 @@ through that client's connection and project.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._context import using_client
+from .._flow import ApplyScorerResult
 from .._models import CallSchema, Feedback
 from .._refs import CallRef
 
@@ -66,6 +69,7 @@ class Call:
     """A traced call read from the server.
 
     Fields mirror the wire ``CallSchema``: ``id``, ``trace_id``, ``parent_id``,
+    ``thread_id`` and ``turn_id`` (set inside ``weave_client.thread`` blocks),
     ``op_name`` (the op's ref URI for traced ops), ``display_name``, ``inputs``,
     ``output``, ``exception``, ``summary``, ``attributes``, ``started_at``,
     ``ended_at``. ``inputs`` and ``output`` are decoded: nested objects come back
@@ -80,6 +84,8 @@ class Call:
     project_id: str
     trace_id: str
     parent_id: str | None
+    thread_id: str | None
+    turn_id: str | None
     op_name: str
     display_name: str | None
     inputs: dict[str, Any]
@@ -109,6 +115,8 @@ class Call:
         started_at: datetime.datetime | None = None,
         ended_at: datetime.datetime | None = None,
         deleted_at: datetime.datetime | None = None,
+        thread_id: str | None = None,
+        turn_id: str | None = None,
     ) -> None:
         self._client = client
         self.id = id
@@ -125,6 +133,8 @@ class Call:
         self.started_at = started_at
         self.ended_at = ended_at
         self.deleted_at = deleted_at
+        self.thread_id = thread_id
+        self.turn_id = turn_id
         self._feedback: CallFeedback | None = None
 
     @classmethod
@@ -153,6 +163,8 @@ class Call:
             started_at=schema.started_at,
             ended_at=schema.ended_at,
             deleted_at=schema.deleted_at,
+            thread_id=schema.thread_id,
+            turn_id=schema.turn_id,
         )
 
     def __repr__(self) -> str:
@@ -237,6 +249,54 @@ class Call:
             raise ValueError("display name is empty (pass None to remove it)")
         self.display_name = self._client._set_call_display_name(self.id, name)
 
+    def apply_scorer(
+        self, scorer: Any, additional_scorer_kwargs: Mapping[str, Any] | None = None
+    ) -> ApplyScorerResult:
+        """Score this call's output with ``scorer`` and record the score as feedback.
+
+        As weave's ``Call.apply_scorer``: the scorer (an op, a plain function, or a
+        ``Scorer``) gets this call's inputs (without ``self``) plus
+        ``additional_scorer_kwargs`` by name, and its ``output``; its call is traced
+        by this call's client. The score is stored on this call as
+        ``wandb.runnable.<scorer name>`` feedback referring to the scorer
+        (``runnable_ref``) and the score call (``call_ref``). Returns
+        ``ApplyScorerResult(result, score_call)``.
+        """
+        from .._flow import Object, as_op, is_op, score_op, scorer_arguments, scorer_name
+        from .._refs import ObjectRef
+        from .._tracing import sanitize_name
+
+        if not is_op(scorer) and not (isinstance(scorer, Object) or hasattr(scorer, "score")):
+            scorer = as_op(scorer, what="scorer")
+        if additional_scorer_kwargs is not None and not isinstance(
+            additional_scorer_kwargs, Mapping
+        ):
+            raise TypeError(
+                "additional_scorer_kwargs must be a dict, got "
+                f"{type(additional_scorer_kwargs).__name__}"
+            )
+        client = self._client
+        example = {k: v for k, v in self.inputs.items() if k != "self"}
+        example.update(additional_scorer_kwargs or {})
+        output = self.output
+        if isinstance(output, ObjectRef):
+            output = client.get(output)
+        scorer_ref: str | None = None
+        if not is_op(scorer):
+            # A Scorer object is the runnable weave names (saved, as weave saves
+            # the object inputs of a call).
+            ref = client._ref_of(scorer)
+            if ref is None:
+                ref = client.save(scorer, sanitize_name(scorer_name(scorer)))
+            scorer_ref = ref.uri()
+        score = score_op(scorer)
+        args = scorer_arguments(scorer, example, output)
+        with using_client(client):
+            result, score_call = _call_op(score, args)
+        if score_call is not None:
+            client._add_score_feedback(self.ref.uri(), score_call, scorer_ref, result)
+        return ApplyScorerResult(result, score_call)
+
     def delete(self) -> None:
         """Delete this call and its descendants."""
         self._client.delete_call(self)
@@ -258,4 +318,24 @@ class Call:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "deleted_at": self.deleted_at,
+            "thread_id": self.thread_id,
+            "turn_id": self.turn_id,
         }
+
+
+def _call_op(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, Call | None]:
+    """``fn.call(**kwargs)``: an op of this flavour directly; a sync op under the async
+    flavour in a worker thread (context copied, so its call nests where it belongs)."""
+    from .._flow import is_async_function, op_function, op_of
+    from .._synchronization import callable_kind, run_blocking
+
+    if callable_kind(op_function(fn)) == "function":
+        result: tuple[Any, Call | None] = fn.call(**kwargs)
+        return result
+    if is_async_function(op_function(fn)):
+        raise TypeError(
+            f"scorer {op_of(fn).name} is an async function: apply it to the calls of an"
+            " WeaveClient (weave_client.SyncCall)"
+        )
+    ran: tuple[Any, Call | None] = run_blocking(functools.partial(fn.call, **kwargs))
+    return ran

@@ -20,6 +20,7 @@ import weakref
 from collections.abc import (
     Generator,
     Iterator,
+    Callable,
     Collection,
     Iterable,
     Mapping,
@@ -42,13 +43,14 @@ from .._context import (
 from .._digest import bytes_digest
 from .._errors import (
     APIResponseValidationError,
+    APIStatusError,
     ClientClosedError,
     InvalidRefError,
     NotFoundError,
     RequestTooLargeError,
     UnsaveableValueError,
 )
-from .._flow import register_object_ops
+from .._flow import register_object_ops, runnable_feedback
 from .._http import Secret
 from .._models import (
     CallReadReq,
@@ -60,6 +62,7 @@ from .._models import (
     CostCreateRes,
     CostQueryOutput,
     Feedback,
+    FeedbackCreateBatchReq,
     FeedbackCreateReq,
     FeedbackPurgeReq,
     FeedbackQueryReq,
@@ -81,6 +84,9 @@ from .._models import (
     TableRowFilter,
     TableSchemaForInsert,
     TableUpdateReq,
+    ThreadSchema,
+    ThreadsQueryFilter,
+    ThreadsQueryReq,
 )
 from .._refs import (
     CallRef,
@@ -101,8 +107,8 @@ from .._serialize import (
     encode_for_save,
     files_to_fetch,
 )
-from .._synchronization import Lock
-from .._tracing import add_redact_keys, client_attributes
+from .._synchronization import Lock, gather_bounded
+from .._tracing import add_redact_keys, client_attributes, encode_value
 from .._versions import ObjectVersion
 from .._wal import open_wal
 from ..integrations import activate as activate_integrations
@@ -129,6 +135,8 @@ SortByLike: TypeAlias = SortKey | Sequence[SortKey]
 """One sort key or a list of them (the first sorts first)."""
 
 _FILTER_FIELDS = frozenset(CallsFilter.model_fields)
+# Feedback records per /feedback/batch/create request.
+_FEEDBACK_BATCH = 500
 _OBJECT_FILTER_FIELDS = frozenset(ObjectVersionFilter.model_fields)
 
 
@@ -281,6 +289,8 @@ class WeaveClient:
         if extra_keys:
             add_redact_keys(extra_keys)
         self._max_request_bytes = max_request_bytes
+        # Whether the server has /feedback/batch/create (None: not known yet).
+        self._feedback_batches: bool | None = None
         self._ensure_project = bool(ensure_project_exists and self._wandb_base_url)
         self._project_ready = not self._ensure_project
         self._project_lock = Lock()
@@ -1146,6 +1156,47 @@ class WeaveClient:
         )
         return SyncBatchIterator(lambda: stream, batch_size=batch_size)
 
+    def threads(
+        self,
+        thread_ids: Sequence[str] | None = None,
+        *,
+        after: datetime.datetime | None = None,
+        before: datetime.datetime | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        sort_by: SortByLike | None = None,
+    ) -> list[ThreadSchema]:
+        """This project's conversation threads (``weave_client.thread`` blocks), with
+        figures over their turns: ``turn_count``, ``start_time``, ``last_updated``,
+        ``first_turn_id``, ``last_turn_id``, ``p50_turn_duration_ms``, ``p99_turn_duration_ms``.
+
+        Newest activity first unless ``sort_by`` names one of those fields.
+        ``after``/``before`` keep the turns started in that window. A thread's
+        calls: ``calls(thread_ids=[tid])``; its turns are those with ``turn_id == id``.
+        """
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be a non-negative int, got {limit!r}")
+        if offset is not None and (not isinstance(offset, int) or offset < 0):
+            raise ValueError(f"offset must be a non-negative int, got {offset!r}")
+        if isinstance(thread_ids, str):
+            raise TypeError(f"thread_ids must be a list of ids, got the str {thread_ids!r}")
+        thread_filter = None
+        if thread_ids is not None or after is not None or before is not None:
+            thread_filter = ThreadsQueryFilter(
+                thread_ids=list(thread_ids) if thread_ids is not None else None,
+                after_datetime=after,
+                before_datetime=before,
+            )
+        req = ThreadsQueryReq(
+            project_id=self.project_id,
+            filter=thread_filter,
+            limit=limit,
+            offset=offset,
+            sort_by=_sort_by(sort_by, _check_thread_sort_field),
+        )
+        self._before_calls_read()
+        return self._api.threads_query(req)
+
     def _call(self, call_id: str, project_id: str) -> Call:
         self._before_calls_read()
         res = self._api.call_read(CallReadReq(project_id=project_id, id=call_id))
@@ -1199,7 +1250,13 @@ class WeaveClient:
     # --- feedback -----------------------------------------------------------
 
     def _add_feedback(
-        self, target: Any, feedback_type: str, payload: Mapping[str, Any] | None
+        self,
+        target: Any,
+        feedback_type: str,
+        payload: Mapping[str, Any] | None,
+        *,
+        runnable_ref: str | None = None,
+        call_ref: str | None = None,
     ) -> str:
         weave_ref = _ref_uri(target)
         if payload is not None and not isinstance(payload, Mapping):
@@ -1212,9 +1269,87 @@ class WeaveClient:
                 weave_ref=weave_ref,
                 feedback_type=feedback_type,
                 payload=dict(payload or {}),
+                runnable_ref=runnable_ref,
+                call_ref=call_ref,
             )
         )
         return res.id
+
+    def _score_feedback(
+        self, call_ref: str, score_call: Call, scorer_ref: str | None, output: Any
+    ) -> FeedbackCreateReq:
+        """A scorer's result as feedback on the call it scored, as weave's ``_send_score_call``
+        records it: type ``wandb.runnable.<scorer>``, payload ``{"output": ...}``, the scorer
+        (object or op) as ``runnable_ref`` and the score call as ``call_ref``."""
+        feedback_type, runnable_ref = runnable_feedback(scorer_ref, score_call.op_name)
+        return FeedbackCreateReq(
+            project_id=score_call.project_id,
+            weave_ref=call_ref,
+            feedback_type=feedback_type,
+            payload={"output": encode_value(output, self._ref_of)},
+            runnable_ref=runnable_ref,
+            call_ref=score_call.ref.uri(),
+        )
+
+    def _add_score_feedback(
+        self, call_ref: str, score_call: Call, scorer_ref: str | None, output: Any
+    ) -> str:
+        """Store one score as feedback (see ``_score_feedback``); returns its id."""
+        req = self._score_feedback(call_ref, score_call, scorer_ref, output)
+        self._ready()
+        res = self._api.feedback_create(req)
+        return res.id
+
+    def _add_feedback_many(self, reqs: list[FeedbackCreateReq], limit: int) -> int:
+        """Store many feedback records; returns how many could not be stored (logged).
+
+        Sent in batches where the server has ``/feedback/batch/create`` (ours and the
+        hosted service), else one request per record, ``limit`` at a time.
+        """
+        if not reqs:
+            return 0
+        self._ready()
+        singles: list[FeedbackCreateReq] = []
+        failed = 0
+        for start in range(0, len(reqs), _FEEDBACK_BATCH):
+            chunk = reqs[start : start + _FEEDBACK_BATCH]
+            if self._feedback_batches is False:
+                singles.extend(chunk)
+                continue
+            try:
+                self._api.feedback_create_batch(FeedbackCreateBatchReq(batch=chunk))
+                self._feedback_batches = True
+            except NotFoundError:
+                # No such route (an older server): one request per record from now on.
+                self._feedback_batches = False
+                singles.extend(chunk)
+            except APIStatusError:
+                # One bad record (or too large a batch) fails the whole batch: store the
+                # records one by one, so only the bad ones are lost (and logged).
+                self._feedback_batches = True
+                singles.extend(chunk)
+            except Exception as exc:
+                failed += len(chunk)
+                logger.warning(
+                    "weave_client: %d feedback records could not be stored: %r", len(chunk), exc
+                )
+
+        def create(req: FeedbackCreateReq) -> bool:
+            try:
+                self._api.feedback_create(req)
+                return True
+            except Exception as exc:
+                logger.warning(
+                    "weave_client: feedback %s on %s could not be stored: %r",
+                    req.feedback_type,
+                    req.weave_ref,
+                    exc,
+                )
+                return False
+
+        jobs = [functools.partial(create, req) for req in singles]
+        stored = gather_bounded(jobs, limit) if jobs else []
+        return failed + stored.count(False)
 
     def feedback(
         self,
@@ -1475,7 +1610,9 @@ def _check_sort_field(entry: SortBy) -> SortBy:
     return entry
 
 
-def _sort_by(sort_by: SortByLike | None) -> list[SortBy] | None:
+def _sort_by(
+    sort_by: SortByLike | None, check: Callable[[SortBy], SortBy] | None = None
+) -> list[SortBy] | None:
     if sort_by is None:
         return None
     items = [sort_by] if isinstance(sort_by, (str, SortBy, Mapping)) else list(sort_by)
@@ -1502,7 +1639,26 @@ def _sort_by(sort_by: SortByLike | None) -> list[SortBy] | None:
             raise ValueError(
                 f"invalid sort_by entry {item!r} (use 'field', '-field', 'field desc' or SortBy)"
             )
-    return [_check_sort_field(entry) for entry in out]
+    return [(check or _check_sort_field)(entry) for entry in out]
+
+
+_THREAD_SORT_FIELDS = (
+    "thread_id",
+    "turn_count",
+    "start_time",
+    "last_updated",
+    "p50_turn_duration_ms",
+    "p99_turn_duration_ms",
+)
+
+
+def _check_thread_sort_field(entry: SortBy) -> SortBy:
+    if entry.field not in _THREAD_SORT_FIELDS:
+        raise ValueError(
+            f"invalid threads() sort_by field {entry.field!r}: expected one of "
+            f"{', '.join(_THREAD_SORT_FIELDS)}"
+        )
+    return entry
 
 
 def _query(query: Query | Mapping[str, Any] | None) -> Query | None:

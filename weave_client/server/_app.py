@@ -36,6 +36,8 @@ from .._models import (
     CostPurgeRes,
     CostQueryReq,
     CostQueryRes,
+    FeedbackCreateBatchReq,
+    FeedbackCreateBatchRes,
     FeedbackCreateReq,
     FeedbackCreateRes,
     FeedbackPurgeReq,
@@ -64,6 +66,7 @@ from .._models import (
     TableQueryStatsRes,
     TableUpdateReq,
     TableUpdateRes,
+    ThreadsQueryReq,
 )
 from ._calls import CallStore
 from ._costs import CostStore
@@ -71,6 +74,7 @@ from ._db import Database
 from ._feedback import FeedbackStore
 from ._http_errors import error_response, install_error_handlers, send_error
 from ._objects import ObjectStore
+from ._threads import ThreadStore
 from ._viewer import viewer_router
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
@@ -266,6 +270,7 @@ def create_app(
     calls = CallStore(db, read_refs=objects.refs_read_batch)
     feedback = FeedbackStore(db)
     costs = CostStore(db)
+    threads = ThreadStore(db)
 
     app = FastAPI(title="weave-client local trace server", docs_url=None, redoc_url=None)
     app.state.db = db
@@ -323,6 +328,12 @@ def create_app(
     @app.post("/calls/query_stats")
     def calls_query_stats(req: CallsQueryStatsReq) -> CallsQueryStatsRes:
         return calls.query_stats(req)
+
+    # -- threads (conversation threads; see _threads.py) ----------------------------
+
+    @app.post("/threads/stream_query")
+    def threads_stream_query(req: ThreadsQueryReq) -> StreamingResponse:
+        return StreamingResponse(threads.stream_lines(req), media_type=JSONL)
 
     # -- objects ------------------------------------------------------------------
 
@@ -402,6 +413,10 @@ def create_app(
     @app.post("/feedback/create")
     def feedback_create(req: FeedbackCreateReq) -> FeedbackCreateRes:
         return FeedbackCreateRes.model_validate(feedback.create(req))
+
+    @app.post("/feedback/batch/create")
+    def feedback_batch_create(req: FeedbackCreateBatchReq) -> FeedbackCreateBatchRes:
+        return FeedbackCreateBatchRes.model_validate({"res": feedback.create_batch(req.batch)})
 
     @app.post("/feedback/query")
     def feedback_query(req: FeedbackQueryReq) -> Response:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ._schema import CALLS_DDL, STORE_DDL
+from ._schema import CALLS_ADDED_COLUMNS, CALLS_DDL, CALLS_MIGRATED_DDL, STORE_DDL
 
 __all__ = ["Database"]
 
@@ -37,6 +37,21 @@ class Database:
         self._closed = False
         self._writer = self._connect()
         self._writer.executescript(CALLS_DDL + STORE_DDL)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a database made by an earlier release up to the current schema.
+
+        Only additive steps (new nullable columns, new indexes), each a no-op
+        when already applied, so opening a database twice or with an older
+        server running elsewhere stays safe.
+        """
+        conn = self._writer
+        have = {row["name"] for row in conn.execute("PRAGMA table_info(calls)")}
+        for column, sql_type in CALLS_ADDED_COLUMNS:
+            if column not in have:
+                conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
+        conn.executescript(CALLS_MIGRATED_DDL)
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE).

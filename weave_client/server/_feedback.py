@@ -170,6 +170,21 @@ class FeedbackStore:
         with self.db.write() as conn:
             return self._insert(conn, req, payload, text)
 
+    def create_batch(self, reqs: list[FeedbackCreateReq]) -> list[dict[str, Any]]:
+        """``/feedback/batch/create``: every item checked first, then all stored in one
+        transaction (all or none); the replies in order."""
+        payloads = []
+        for i, req in enumerate(reqs):
+            try:
+                payloads.append(_validate(req))
+            except InvalidRequest as exc:
+                raise InvalidRequest(f"batch[{i}].{exc}") from None
+        with self.db.write() as conn:
+            return [
+                self._insert(conn, req, payload, text)
+                for req, (payload, text) in zip(reqs, payloads, strict=True)
+            ]
+
     def replace(self, req: FeedbackReplaceReq) -> dict[str, Any]:
         """``/feedback/replace``: delete ``feedback_id`` and create the new record, atomically."""
         payload, text = _validate(req)

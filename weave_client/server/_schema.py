@@ -48,6 +48,15 @@ CREATE INDEX IF NOT EXISTS calls_parent ON calls (project_id, parent_id);
 CREATE INDEX IF NOT EXISTS calls_op ON calls (project_id, op_name);
 """
 
+# Columns added to ``calls`` after its first release, with their types: a database
+# made before them gets them with ``ALTER TABLE ... ADD COLUMN`` (existing rows read
+# NULL), then the indexes that use them. See ``Database.__init__``.
+CALLS_ADDED_COLUMNS = (("thread_id", "TEXT"), ("turn_id", "TEXT"))
+CALLS_MIGRATED_DDL = """
+CREATE INDEX IF NOT EXISTS calls_thread ON calls (project_id, thread_id)
+    WHERE thread_id IS NOT NULL;
+"""
+
 # Columns of ``calls`` that hold JSON text.
 CALLS_JSON_COLUMNS = frozenset(
     {"attributes", "inputs", "output", "summary", "input_refs", "output_refs"}

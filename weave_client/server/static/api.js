@@ -66,6 +66,15 @@ export async function postText(route, body) {
   return res.text();
 }
 
+/** POST a JSON body, return the JSON-lines reply as a list (the stream routes). */
+export async function postJsonl(route, body) {
+  const text = await postText(route, body);
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line));
+}
+
 export async function getJson(route) {
   const res = await request(route, { method: "GET" });
   return res.json();
@@ -94,6 +103,7 @@ export const api = {
   projects: () => getJson("/viewer/projects"),
   callsQuery: (req) => post("/calls/query", req),
   callsQueryStats: (req) => post("/calls/query_stats", req),
+  threadsQuery: (req) => postJsonl("/threads/stream_query", req),
   callRead: (projectId, id) => post("/call/read", { project_id: projectId, id }),
   objsQuery: (req) => post("/objs/query", req),
   objRead: (projectId, objectId, digest) =>

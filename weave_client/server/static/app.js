@@ -8,11 +8,13 @@
 //   #/{entity}/{project}/objects/{name}?digest=
 //   #/{entity}/{project}/table/{digest}?offset=
 //   #/{entity}/{project}/evals[/{call_id}]?offset=
+//   #/{entity}/{project}/threads[/{thread_id}]?offset=
 
 import { errorBox, h, replace, route } from "./dom.js";
 import { renderEvaluation, renderEvaluations } from "./evals.js";
 import { renderObject, renderObjects, renderTable } from "./objects.js";
 import { renderProjects } from "./projects.js";
+import { renderThread, renderThreads } from "./threads.js";
 import { renderCallRedirect, renderTrace } from "./trace.js";
 import { renderTraces } from "./traces.js";
 
@@ -47,12 +49,14 @@ const VIEWS = {
   objects: (ctx) => (ctx.rest.length ? renderObject(main, ctx) : renderObjects(main, ctx)),
   table: (ctx) => renderTable(main, ctx),
   evals: (ctx) => (ctx.rest.length ? renderEvaluation(main, ctx) : renderEvaluations(main, ctx)),
+  threads: (ctx) => (ctx.rest.length ? renderThread(main, ctx) : renderThreads(main, ctx)),
 };
 
 const TABS = [
   ["traces", "Traces"],
   ["objects", "Objects"],
   ["evals", "Evaluations"],
+  ["threads", "Threads"],
 ];
 
 function renderChrome(entity, project, view) {
@@ -98,7 +102,7 @@ async function render() {
   };
   const viewFn = VIEWS[view];
   if (!viewFn) {
-    replace(main, errorBox(`No view named ${JSON.stringify(view)} (try traces, objects or evals).`));
+    replace(main, errorBox(`No view named ${JSON.stringify(view)} (try traces, objects, evals or threads).`));
     return;
   }
   try {
