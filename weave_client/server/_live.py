@@ -1,0 +1,420 @@
+"""Live traces: the ``/calls/watch`` WebSocket route and its in-process broadcaster.
+
+Every change to a call is numbered in SQLite: the write path
+(``CallStore.changes``) appends a row to ``call_events`` (``seq``, project,
+call id, kind) in the transaction that stores the change, so the sequence is
+monotonic and survives restarts (one small insert per start or end; triggers
+on ``calls`` were measured at three times that cost). After each commit it
+calls :meth:`Broadcaster.committed`; with nobody watching that is one
+attribute test.
+
+One dispatcher task per server reads the new events (one query whatever the
+number of watchers), turns each into its JSON message once, and puts it on
+the bounded queue of every watcher whose filter it matches. A watcher whose
+queue is full is closed with :data:`CLOSE_TOO_SLOW`; nobody else waits for it.
+
+Protocol: the client sends one JSON message ``{"project_id": ..., "filter":
+{CallsFilter fields}, "since": seq | null}``; the server answers
+``{"kind": "ready", "seq": N}`` once it has replayed the stored events after
+``since`` (none when ``since`` is null), then ``{"kind": "start" | "end" |
+"update" | "delete", "seq": N, "call": {CallSchema}}`` as calls change. The
+call is the one stored when the event is sent (a start event of a call that
+already ended carries its end too). Resuming with ``since`` = the last seq
+received gives every later event once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .._models import CallsFilter
+from ._calls_query import row_to_call
+from ._db import Database
+
+__all__ = [
+    "CLOSE_BAD_REQUEST",
+    "CLOSE_TOO_SLOW",
+    "DEFAULT_WATCH_QUEUE",
+    "EVENTS_DDL",
+    "Broadcaster",
+    "watch_route",
+]
+
+logger = logging.getLogger("weave_client.server")
+
+# Close codes of /calls/watch (4000-4999 is the application range of RFC 6455).
+CLOSE_BAD_REQUEST = 4400  # the subscribe message is not valid; retrying will not help
+CLOSE_TOO_SLOW = 4408  # the watcher's queue overflowed; reconnect with since=<last seq>
+
+# Events a watcher may have waiting before it is closed as too slow.
+DEFAULT_WATCH_QUEUE = 10_000
+# Events read per query (dispatcher and replay).
+_PAGE = 1000
+# Seconds a client has to send its subscribe message.
+_SUBSCRIBE_TIMEOUT = 30.0
+
+EVENTS_DDL = """
+CREATE TABLE IF NOT EXISTS call_events (
+    seq        INTEGER PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    call_id    TEXT NOT NULL,
+    kind       TEXT NOT NULL
+)
+"""
+_INSERT = "INSERT INTO call_events (project_id, call_id, kind) VALUES (?, ?, ?)"
+
+_SELECT = (
+    "SELECT e.seq AS seq, e.kind AS kind, c.* FROM call_events AS e "
+    "JOIN calls AS c ON c.project_id = e.project_id AND c.id = e.call_id "
+    # (An end stored before its start is announced when the start arrives.)
+    "AND c.started_at IS NOT NULL "
+)
+
+
+def install(db: Database) -> None:
+    """Create the events table (idempotent)."""
+    with db.write() as conn:
+        conn.execute(EVENTS_DDL)
+
+
+class Subscribe(BaseModel):
+    """The first message a client sends on ``/calls/watch``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: str
+    filter: CallsFilter | None = None
+    since: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stored event, ready to send: ``text`` is the JSON message."""
+
+    seq: int
+    project_id: str
+    call: dict[str, Any]
+    text: str
+
+
+def _event(row: sqlite3.Row) -> Event:
+    call = row_to_call(row)
+    message = {"kind": row["kind"], "seq": row["seq"], "call": call}
+    return Event(row["seq"], call["project_id"], call, orjson.dumps(message).decode())
+
+
+class CallMatcher:
+    """``CallsFilter`` semantics of the query compiler, in Python, for one project.
+
+    ``input_refs``/``output_refs`` are not supported here (the subscribe
+    message is refused naming them).
+    """
+
+    def __init__(self, project_id: str, f: CallsFilter | None) -> None:
+        self.project_id = project_id
+        f = f or CallsFilter()
+        if f.input_refs or f.output_refs:
+            raise ValueError("filter.input_refs and filter.output_refs are not supported by watch")
+        self._exact: set[str] = set()
+        self._prefixes: list[str] = []
+        for name in f.op_names or ():
+            if name.endswith(":*"):
+                self._prefixes.append(name[:-1])
+            elif name.startswith(("weave:///", "weave-trace-internal:///")):
+                self._exact.add(name)
+            else:
+                self._exact.add(name)
+                self._prefixes.append(f"weave:///{project_id}/op/{name}:")
+        self._ops = bool(f.op_names)
+        self._sets: list[tuple[str, set[str]]] = []
+        for key, values in (
+            ("parent_id", f.parent_ids),
+            ("trace_id", f.trace_ids),
+            ("id", f.call_ids),
+            ("wb_user_id", f.wb_user_ids),
+            ("wb_run_id", f.wb_run_ids),
+        ):
+            if values:
+                self._sets.append((key, set(values)))
+        # As the query compiler: an empty list of thread or turn ids matches nothing.
+        for key, maybe in (("thread_id", f.thread_ids), ("turn_id", f.turn_ids)):
+            if maybe is not None:
+                self._sets.append((key, set(maybe)))
+        self._roots_only = bool(f.trace_roots_only)
+
+    def __call__(self, event: Event) -> bool:
+        if event.project_id != self.project_id:
+            return False
+        call = event.call
+        if self._roots_only and call.get("parent_id") is not None:
+            return False
+        if self._ops:
+            op = call.get("op_name") or ""
+            if op not in self._exact and not any(op.startswith(p) for p in self._prefixes):
+                return False
+        return all(call.get(key) in values for key, values in self._sets)
+
+
+@dataclass(eq=False)
+class Watcher:
+    """One connected client: its filter and its bounded queue of messages."""
+
+    matches: CallMatcher
+    maxsize: int
+    queue: asyncio.Queue[Event] = field(init=False)
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.maxsize)
+
+    def offer(self, event: Event) -> bool:
+        """Queue ``event``; False (and ``overflowed`` set) when the queue is full."""
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+            return False
+        return True
+
+
+class Broadcaster:
+    """Fans the stored call events out to the connected watchers.
+
+    The write path (``CallStore.changes``) records events and calls :meth:`committed`.
+    """
+
+    def __init__(self, db: Database, *, queue_size: int = DEFAULT_WATCH_QUEUE) -> None:
+        if queue_size < 1:
+            raise ValueError(f"watch queue_size: must be at least 1, got {queue_size!r}")
+        self.db = db
+        self.queue_size = queue_size
+        self._watchers: set[Watcher] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending = False
+        # The last seq the dispatcher handed out (None while nobody watches).
+        self._pos: int | None = None
+
+    # -- the write path's hooks (CallStore.changes) ---------------------------------
+
+    def record_write(
+        self,
+        conn: sqlite3.Connection,
+        starts: list[tuple[Any, ...]],
+        full: list[tuple[Any, ...]],
+        ends: Iterable[tuple[str, str]],
+    ) -> None:
+        """Number the stored starts and ends (in the write's transaction).
+
+        A call stored whole (start and end in one batch) gets one ``end`` event.
+        """
+        events = [(r[0], r[1], "start") for r in starts]
+        events.extend((r[0], r[1], "end") for r in full)
+        events.extend((p, c, "end") for p, c in ends)
+        conn.executemany(_INSERT, events)
+
+    def record_update(self, conn: sqlite3.Connection, project_id: str, call_id: str) -> None:
+        conn.execute(_INSERT, (project_id, call_id, "update"))
+
+    def record_delete(self, conn: sqlite3.Connection, project_id: str, deleted_at: str) -> None:
+        conn.execute(
+            "INSERT INTO call_events (project_id, call_id, kind) "
+            "SELECT project_id, id, 'delete' FROM calls WHERE project_id = ? AND deleted_at = ?",
+            (project_id, deleted_at),
+        )
+
+    def committed(self) -> None:
+        """Say that calls were stored. Cheap with nobody watching; safe from any thread."""
+        if not self._watchers or self._pending:
+            return
+        self._pending = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(wake.set)
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _head(self) -> int:
+        with self.db.read() as conn:
+            (head,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM call_events").fetchone()
+        return int(head)
+
+    def read(self, after: int, project_id: str | None = None) -> list[Event]:
+        """Up to a page of events after ``after`` (of one project, or all), in order."""
+        with self.db.read() as conn:
+            if project_id is None:
+                rows = conn.execute(
+                    _SELECT + "WHERE e.seq > ? ORDER BY e.seq LIMIT ?", (after, _PAGE)
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    _SELECT + "WHERE e.seq > ? AND e.project_id = ? ORDER BY e.seq LIMIT ?",
+                    (after, project_id, _PAGE),
+                ).fetchall()
+        return [_event(r) for r in rows]
+
+    # -- watchers --------------------------------------------------------------------
+
+    async def register(self, watcher: Watcher) -> int:
+        """Add a watcher; returns the seq after which it gets every matching event."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()
+            self._lock = asyncio.Lock()
+        assert self._lock is not None
+        async with self._lock:
+            if self._pos is None:
+                self._pos = await anyio.to_thread.run_sync(self._head)
+            self._watchers.add(watcher)
+            pos = self._pos
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._dispatch(), name="weave-calls-watch")
+        return pos
+
+    def unregister(self, watcher: Watcher) -> None:
+        self._watchers.discard(watcher)
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None and self._lock is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._pending = False
+            async with self._lock:
+                if not self._watchers:
+                    self._pos = None
+                    continue
+                while self._pos is not None:
+                    try:
+                        events = await anyio.to_thread.run_sync(self.read, self._pos)
+                    except Exception:
+                        logger.exception("calls/watch: reading call events failed")
+                        break
+                    for event in events:
+                        for watcher in list(self._watchers):
+                            if watcher.matches(event) and not watcher.offer(event):
+                                self._watchers.discard(watcher)
+                    if events:
+                        self._pos = events[-1].seq
+                    if len(events) < _PAGE:
+                        break
+
+    async def close(self) -> None:
+        """Stop the dispatcher (the server is stopping)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
+async def _subscribe(ws: WebSocket) -> Subscribe | None:
+    """The client's subscribe message, or None after closing with the reason it is bad."""
+    try:
+        with anyio.fail_after(_SUBSCRIBE_TIMEOUT):
+            raw = await ws.receive_text()
+        return Subscribe.model_validate_json(raw)
+    except TimeoutError:
+        reason = f"no subscribe message within {_SUBSCRIBE_TIMEOUT:.0f} s"
+    except ValidationError as exc:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in exc.errors()
+        )
+        reason = f"invalid subscribe message: {where}"
+    except (KeyError, RuntimeError):
+        reason = "the subscribe message must be a JSON text message"
+    await ws.close(CLOSE_BAD_REQUEST, reason[:120])
+    return None
+
+
+async def _send_events(
+    ws: WebSocket, broadcaster: Broadcaster, watcher: Watcher, sub: Subscribe, pos: int
+) -> None:
+    """Replay the stored events after ``since``, say ready, then forward the live ones."""
+    cursor = pos
+    if sub.since is not None:
+        cursor = sub.since
+        while True:
+            events = await anyio.to_thread.run_sync(broadcaster.read, cursor, sub.project_id)
+            for event in events:
+                if watcher.matches(event):
+                    await ws.send_text(event.text)
+            if events:
+                cursor = events[-1].seq
+            if len(events) < _PAGE:
+                break
+        cursor = max(cursor, pos)
+    await ws.send_text(orjson.dumps({"kind": "ready", "seq": cursor}).decode())
+    while True:
+        event = await watcher.queue.get()
+        if event.seq > cursor:
+            await ws.send_text(event.text)
+            cursor = event.seq
+
+
+async def _until_disconnect(ws: WebSocket) -> None:
+    # Clients send nothing after subscribing; reading notices them leaving.
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await ws.receive()
+
+
+async def watch_route(ws: WebSocket, broadcaster: Broadcaster) -> None:
+    """Serve one ``/calls/watch`` connection (see the module docstring)."""
+    await ws.accept()
+    sub = await _subscribe(ws)
+    if sub is None:
+        return
+    try:
+        watcher = Watcher(CallMatcher(sub.project_id, sub.filter), broadcaster.queue_size)
+    except ValueError as exc:
+        await ws.close(CLOSE_BAD_REQUEST, str(exc))
+        return
+    pos = await broadcaster.register(watcher)
+    tasks = [
+        asyncio.create_task(_send_events(ws, broadcaster, watcher, sub, pos)),
+        asyncio.create_task(_until_disconnect(ws)),
+        asyncio.create_task(watcher.overflowed.wait()),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        broadcaster.unregister(watcher)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if watcher.overflowed.is_set():
+        logger.warning(
+            "calls/watch: closing a watcher of %s that fell %d events behind",
+            sub.project_id,
+            broadcaster.queue_size,
+        )
+        with contextlib.suppress(Exception):
+            with anyio.fail_after(5):
+                await ws.close(
+                    CLOSE_TOO_SLOW,
+                    f"too slow: more than {broadcaster.queue_size} events waiting; "
+                    "reconnect with since=<last seq>",
+                )
+        return
+    for task in done:
+        error = task.exception() if not task.cancelled() else None
+        if error is not None and not isinstance(
+            error, WebSocketDisconnect | RuntimeError | OSError
+        ):
+            logger.error("calls/watch: watcher of %s failed: %r", sub.project_id, error)
+            with contextlib.suppress(Exception):
+                await ws.close(1011, f"server error: {type(error).__name__}")
