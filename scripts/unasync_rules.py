@@ -48,6 +48,11 @@ REPLACEMENTS: dict[str, str] = {
     "aiter_bytes": "iter_bytes",
     "aiter_raw": "iter_raw",
     "aread": "read",
+    # httpx-ws
+    "aconnect_ws": "connect_ws",
+    "AsyncWebSocketSession": "WebSocketSession",
+    # contextlib
+    "aclosing": "closing",
     # typing
     "Awaitable": "Callable",
     "AsyncContextManager": "ContextManager",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -287,7 +287,7 @@ class ChangeLog(Protocol):
         conn: sqlite3.Connection,
         starts: list[StartRow],
         full: list[tuple[Any, ...]],
-        ends: Iterable[tuple[str, str]],
+        ends: Mapping[tuple[str, str], EndRow],
     ) -> None: ...
 
     def record_update(self, conn: sqlite3.Connection, project_id: str, call_id: str) -> None: ...

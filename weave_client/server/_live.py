@@ -29,16 +29,18 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio.to_thread
 import orjson
 from fastapi import WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
+from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
 from .._models import CallsFilter
+from ._calls import _START_COLUMNS
 from ._calls_query import row_to_call
 from ._db import Database
 
@@ -52,10 +54,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("weave_client.server")
-
-# Close codes of /calls/watch (4000-4999 is the application range of RFC 6455).
-CLOSE_BAD_REQUEST = 4400  # the subscribe message is not valid; retrying will not help
-CLOSE_TOO_SLOW = 4408  # the watcher's queue overflowed; reconnect with since=<last seq>
 
 # Events a watcher may have waiting before it is closed as too slow.
 DEFAULT_WATCH_QUEUE = 10_000
@@ -72,6 +70,8 @@ CREATE TABLE IF NOT EXISTS call_events (
     kind       TEXT NOT NULL
 )
 """
+# Where ended_at is in a row of a call stored whole (CallStore's start row + end row[2:]).
+_FULL_ENDED_AT = 2 + len(_START_COLUMNS)
 _INSERT = "INSERT INTO call_events (project_id, call_id, kind) VALUES (?, ?, ?)"
 
 _SELECT = (
@@ -86,16 +86,6 @@ def install(db: Database) -> None:
     """Create the events table (idempotent)."""
     with db.write() as conn:
         conn.execute(EVENTS_DDL)
-
-
-class Subscribe(BaseModel):
-    """The first message a client sends on ``/calls/watch``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    project_id: str
-    filter: CallsFilter | None = None
-    since: int | None = None
 
 
 @dataclass(frozen=True)
@@ -215,15 +205,20 @@ class Broadcaster:
         conn: sqlite3.Connection,
         starts: list[tuple[Any, ...]],
         full: list[tuple[Any, ...]],
-        ends: Iterable[tuple[str, str]],
+        ends: Mapping[tuple[str, str], tuple[Any, ...]],
     ) -> None:
         """Number the stored starts and ends (in the write's transaction).
 
-        A call stored whole (start and end in one batch) gets one ``end`` event.
+        Starts come first, in batch order, then the ends in the order of their
+        ``ended_at`` (a child before its parent). A call stored whole (start and
+        end in one batch) gets one ``end`` event.
         """
         events = [(r[0], r[1], "start") for r in starts]
-        events.extend((r[0], r[1], "end") for r in full)
-        events.extend((p, c, "end") for p, c in ends)
+        if full or ends:
+            ended = [(r[_FULL_ENDED_AT], r[0], r[1]) for r in full]
+            ended.extend((r[2], p, c) for (p, c), r in ends.items())
+            ended.sort(key=lambda e: e[0])
+            events.extend((p, c, "end") for _, p, c in ended)
         conn.executemany(_INSERT, events)
 
     def record_update(self, conn: sqlite3.Connection, project_id: str, call_id: str) -> None:
@@ -321,12 +316,12 @@ class Broadcaster:
                 await self._task
 
 
-async def _subscribe(ws: WebSocket) -> Subscribe | None:
+async def _subscribe(ws: WebSocket) -> WatchSubscribe | None:
     """The client's subscribe message, or None after closing with the reason it is bad."""
     try:
         with anyio.fail_after(_SUBSCRIBE_TIMEOUT):
             raw = await ws.receive_text()
-        return Subscribe.model_validate_json(raw)
+        return WatchSubscribe.model_validate_json(raw)
     except TimeoutError:
         reason = f"no subscribe message within {_SUBSCRIBE_TIMEOUT:.0f} s"
     except ValidationError as exc:
@@ -341,7 +336,7 @@ async def _subscribe(ws: WebSocket) -> Subscribe | None:
 
 
 async def _send_events(
-    ws: WebSocket, broadcaster: Broadcaster, watcher: Watcher, sub: Subscribe, pos: int
+    ws: WebSocket, broadcaster: Broadcaster, watcher: Watcher, sub: WatchSubscribe, pos: int
 ) -> None:
     """Replay the stored events after ``since``, say ready, then forward the live ones."""
     cursor = pos
