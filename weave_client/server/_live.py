@@ -59,6 +59,8 @@ logger = logging.getLogger("weave_client.server")
 DEFAULT_WATCH_QUEUE = 10_000
 # Events read per query (dispatcher and replay).
 _PAGE = 1000
+# Seconds between looks for events written by other processes on the same database.
+_LOOK_INTERVAL = 0.5
 # Seconds a client has to send its subscribe message.
 _SUBSCRIBE_TIMEOUT = 30.0
 
@@ -286,13 +288,18 @@ class Broadcaster:
     async def _dispatch(self) -> None:
         assert self._wake is not None and self._lock is not None
         while True:
-            await self._wake.wait()
+            # Also look every so often while watched: another process's server
+            # may write to the same database file (the embedded servers do).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _LOOK_INTERVAL)
             self._wake.clear()
             self._pending = False
             async with self._lock:
                 if not self._watchers:
+                    # Nobody watches: stop (register() starts a new dispatcher).
                     self._pos = None
-                    continue
+                    self._task = None
+                    return
                 while self._pos is not None:
                     try:
                         events = await anyio.to_thread.run_sync(self.read, self._pos)
