@@ -1,8 +1,9 @@
 """The wire protocol of live traces (``/calls/watch``), shared by the server and both clients.
 
 The client sends one JSON text message, :class:`WatchSubscribe`; the server
-answers ``{"kind": "ready", "seq": N}`` and then one message per call event,
-``{"kind": "start" | "end" | "update" | "delete", "seq": N, "call": CallSchema}``.
+answers ``{"kind": "ready", "seq": N}`` and then the call events,
+``{"kind": "start" | "end" | "update" | "delete", "seq": N, "call": CallSchema}``;
+events waiting together share one text message, one JSON object per line.
 ``seq`` grows by one per stored event and survives server restarts; resuming
 with ``since`` = the last seq received gives every later event exactly once.
 """

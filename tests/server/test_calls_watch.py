@@ -23,6 +23,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
 from weave_client._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW
+from weave_client._models import CallSchema
 from weave_client.server import BackgroundServer, start_background_server
 
 PROJECT = "watch-team/watch"
@@ -61,7 +62,12 @@ def _subscribe(ws: WebSocketSession, **sub: Any) -> int:
 
 
 def _events(ws: WebSocketSession, n: int) -> list[dict[str, Any]]:
-    return [json.loads(ws.receive_text(timeout=30)) for _ in range(n)]
+    """The next ``n`` messages (events waiting together share a message, one per line)."""
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        out.extend(json.loads(line) for line in ws.receive_text(timeout=30).split("\n"))
+    assert len(out) == n, out
+    return out
 
 
 @pytest.fixture
@@ -107,6 +113,13 @@ def test_since_replays_and_filters(server: BackgroundServer) -> None:
             ("end", other),
         ]
         assert got[3] == {"kind": "ready", "seq": 3}
+        # The call in an event is the call /calls/query returns, field for field.
+        queried = http.post(server.url + "/calls/query", json={"project_id": PROJECT}).json()
+        by_id = {c["id"]: c for c in queried["calls"]}
+        for event in got[:3]:
+            same = by_id[event["call"]["id"]]
+            assert CallSchema.model_validate(event["call"]) == CallSchema.model_validate(same)
+            assert event["call"]["summary"] == same["summary"]
         for sub, want in (
             ({"filter": {"trace_roots_only": True}}, {root, other}),
             ({"filter": {"op_names": ["child"]}}, {child}),
@@ -118,8 +131,11 @@ def test_since_replays_and_filters(server: BackgroundServer) -> None:
             with connect_ws(server.url + "/calls/watch", http) as ws:
                 ws.send_text(json.dumps({"project_id": PROJECT, "since": 0, **sub}))
                 ids = set()
-                while (msg := json.loads(ws.receive_text(timeout=30)))["kind"] != "ready":
-                    ids.add(msg["call"]["id"])
+                while True:
+                    msgs = [json.loads(t) for t in ws.receive_text(timeout=30).split("\n")]
+                    ids.update(m["call"]["id"] for m in msgs if m["kind"] != "ready")
+                    if msgs[-1]["kind"] == "ready":
+                        break
             assert ids == want, sub
         # Another project sees nothing of these.
         with connect_ws(server.url + "/calls/watch", http) as ws:
@@ -183,8 +199,8 @@ class _RawWatcher:
             for event in self._read():
                 if isinstance(event, CloseConnection):
                     return event.code, event.reason, count
-                if isinstance(event, TextMessage) and event.message_finished:
-                    count += 1
+                if isinstance(event, TextMessage):
+                    count += event.data.count("\n") + (1 if event.message_finished else 0)
 
     def close(self) -> None:
         self.sock.close()

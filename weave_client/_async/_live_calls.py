@@ -201,22 +201,27 @@ class AsyncLiveCalls:
         try:
             await ws.send_text(subscribe.model_dump_json(exclude_none=True))
             while True:
-                message: dict[str, Any] = json.loads(await ws.receive_text())
-                kind, seq = message.get("kind"), message.get("seq")
-                if not isinstance(seq, int):
-                    continue
-                if kind == "ready":
-                    self.cursor = max(self.cursor or 0, seq)
-                    continue
-                if kind not in EVENT_KINDS or (self.cursor is not None and seq <= self.cursor):
-                    continue
-                schema = CallSchema.model_validate(message["call"])
-                self.cursor = seq
-                yield CallEvent(
-                    cast(CallEventKind, kind), seq, Call._from_schema(self._client, schema)
-                )
+                # One event per line (events waiting together share a message).
+                for line in (await ws.receive_text()).split("\n"):
+                    event = self._event(json.loads(line))
+                    if event is not None:
+                        yield event
         finally:
             await session.__aexit__(None, None, None)
+
+    def _event(self, message: dict[str, Any]) -> CallEvent | None:
+        """The event of one message (None for ``ready`` and what was delivered already)."""
+        kind, seq = message.get("kind"), message.get("seq")
+        if not isinstance(seq, int):
+            return None
+        if kind == "ready":
+            self.cursor = max(self.cursor or 0, seq)
+            return None
+        if kind not in EVENT_KINDS or (self.cursor is not None and seq <= self.cursor):
+            return None
+        schema = CallSchema.model_validate(message["call"])
+        self.cursor = seq
+        return CallEvent(cast(CallEventKind, kind), seq, Call._from_schema(self._client, schema))
 
     # -- polling fallback -------------------------------------------------------------
 

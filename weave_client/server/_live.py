@@ -29,7 +29,8 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,8 +42,9 @@ from pydantic import ValidationError
 from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
 from .._models import CallsFilter
 from ._calls import _START_COLUMNS
-from ._calls_query import row_to_call
+from ._calls_query import _LATENCY_SQL, _STATUS_SQL, _TRACE_NAME_SQL, CALL_COLUMNS
 from ._db import Database
+from ._schema import CALLS_JSON_COLUMNS
 
 __all__ = [
     "CLOSE_BAD_REQUEST",
@@ -59,6 +61,9 @@ logger = logging.getLogger("weave_client.server")
 DEFAULT_WATCH_QUEUE = 10_000
 # Events read per query (dispatcher and replay).
 _PAGE = 1000
+# Most events (and about the most characters) sent in one WebSocket message.
+_PER_MESSAGE = 200
+_MESSAGE_CHARS = 1_000_000
 # Seconds between looks for events written by other processes on the same database.
 _LOOK_INTERVAL = 0.5
 # Seconds a client has to send its subscribe message.
@@ -76,8 +81,47 @@ CREATE TABLE IF NOT EXISTS call_events (
 _FULL_ENDED_AT = 2 + len(_START_COLUMNS)
 _INSERT = "INSERT INTO call_events (project_id, call_id, kind) VALUES (?, ?, ?)"
 
+
+def _summary_sql() -> str:
+    """``summary`` with ``summary.weave`` derived, in SQL, as ``derive_weave_summary`` does."""
+    base = (
+        "json_set(COALESCE(c.summary, '{}'), "
+        f"'$.weave.status', {_STATUS_SQL}, '$.weave.trace_name', {_TRACE_NAME_SQL})"
+    )
+    timed = (
+        f"(CASE WHEN {_LATENCY_SQL} IS NULL THEN {base} "
+        f"ELSE json_set({base}, '$.weave.latency_ms', {_LATENCY_SQL}) END)"
+    )
+    return (
+        "(CASE WHEN c.display_name IS NULL OR c.display_name = '' THEN "
+        f"{timed} ELSE json_set({timed}, '$.weave.display_name', c.display_name) END)"
+    )
+
+
+def _call_json_sql() -> str:
+    """The call in the trace API's ``CallSchema`` as JSON text, built by SQLite (no Python)."""
+    parts = []
+    for column in CALL_COLUMNS:
+        if column == "summary":
+            expr = _summary_sql()
+        elif column == "display_name":
+            expr = "NULLIF(c.display_name, '')"
+        elif column in CALLS_JSON_COLUMNS:
+            expr = f"json(c.{column})"
+        else:
+            expr = f"c.{column}"
+        parts.append(f"'{column}', {expr}")
+    return "json_object(" + ", ".join(parts) + ")"
+
+
+# The message of each event is made in the query: the dispatcher's Python per
+# event is a filter test and a string join, whatever the size of the call.
 _SELECT = (
-    "SELECT e.seq AS seq, e.kind AS kind, c.* FROM call_events AS e "
+    "SELECT e.seq AS seq, c.project_id AS project_id, c.id AS id, c.op_name AS op_name, "
+    "c.trace_id AS trace_id, c.parent_id AS parent_id, c.thread_id AS thread_id, "
+    "c.turn_id AS turn_id, c.wb_user_id AS wb_user_id, c.wb_run_id AS wb_run_id, "
+    f"json_object('kind', e.kind, 'seq', e.seq, 'call', {_call_json_sql()}) AS message "
+    "FROM call_events AS e "
     "JOIN calls AS c ON c.project_id = e.project_id AND c.id = e.call_id "
     # (An end stored before its start is announced when the start arrives.)
     "AND c.started_at IS NOT NULL "
@@ -90,20 +134,19 @@ def install(db: Database) -> None:
         conn.execute(EVENTS_DDL)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
-    """One stored event, ready to send: ``text`` is the JSON message."""
+    """One stored event, ready to send: ``text`` is its JSON message, ``call`` the
+    call's id columns (what filters test)."""
 
     seq: int
     project_id: str
-    call: dict[str, Any]
+    call: sqlite3.Row
     text: str
 
 
 def _event(row: sqlite3.Row) -> Event:
-    call = row_to_call(row)
-    message = {"kind": row["kind"], "seq": row["seq"], "call": call}
-    return Event(row["seq"], call["project_id"], call, orjson.dumps(message).decode())
+    return Event(row["seq"], row["project_id"], row, row["message"])
 
 
 class CallMatcher:
@@ -144,39 +187,49 @@ class CallMatcher:
             if maybe is not None:
                 self._sets.append((key, set(maybe)))
         self._roots_only = bool(f.trace_roots_only)
+        self._only_project = not (self._ops or self._sets or self._roots_only)
+
+    def select(self, events: list[Event]) -> list[Event]:
+        """The events of ``events`` that match, in order."""
+        pid = self.project_id
+        if self._only_project:
+            return [e for e in events if e.project_id == pid]
+        return [e for e in events if e.project_id == pid and self(e)]
 
     def __call__(self, event: Event) -> bool:
         if event.project_id != self.project_id:
             return False
         call = event.call
-        if self._roots_only and call.get("parent_id") is not None:
+        if self._roots_only and call["parent_id"] is not None:
             return False
         if self._ops:
-            op = call.get("op_name") or ""
+            op = call["op_name"] or ""
             if op not in self._exact and not any(op.startswith(p) for p in self._prefixes):
                 return False
-        return all(call.get(key) in values for key, values in self._sets)
+        return all(call[key] in values for key, values in self._sets)
 
 
 @dataclass(eq=False)
 class Watcher:
-    """One connected client: its filter and its bounded queue of messages."""
+    """One connected client: its filter and its bounded queue of events to send."""
 
     matches: CallMatcher
     maxsize: int
-    queue: asyncio.Queue[Event] = field(init=False)
+    pending: deque[Event] = field(default_factory=deque)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(self.maxsize)
-
-    def offer(self, event: Event) -> bool:
-        """Queue ``event``; False (and ``overflowed`` set) when the queue is full."""
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+    def offer(self, events: list[Event]) -> bool:
+        """Queue the events of ``events`` this watcher wants; False (and ``overflowed``
+        set) when that would put more than ``maxsize`` in its queue."""
+        wanted = self.matches.select(events)
+        if not wanted:
+            return True
+        if len(self.pending) + len(wanted) > self.maxsize:
             self.overflowed.set()
             return False
+        self.pending.extend(wanted)
+        self.ready.set()
         return True
 
 
@@ -306,10 +359,9 @@ class Broadcaster:
                     except Exception:
                         logger.exception("calls/watch: reading call events failed")
                         break
-                    for event in events:
-                        for watcher in list(self._watchers):
-                            if watcher.matches(event) and not watcher.offer(event):
-                                self._watchers.discard(watcher)
+                    for watcher in list(self._watchers):
+                        if not watcher.offer(events):
+                            self._watchers.discard(watcher)
                     if events:
                         self._pos = events[-1].seq
                     if len(events) < _PAGE:
@@ -345,26 +397,50 @@ async def _subscribe(ws: WebSocket) -> WatchSubscribe | None:
 async def _send_events(
     ws: WebSocket, broadcaster: Broadcaster, watcher: Watcher, sub: WatchSubscribe, pos: int
 ) -> None:
-    """Replay the stored events after ``since``, say ready, then forward the live ones."""
+    """Replay the stored events after ``since``, say ready, then forward the live ones.
+
+    Events waiting together go out as one message, one JSON object per line
+    (a watcher that keeps up gets one event per message).
+    """
     cursor = pos
     if sub.since is not None:
         cursor = sub.since
         while True:
             events = await anyio.to_thread.run_sync(broadcaster.read, cursor, sub.project_id)
-            for event in events:
-                if watcher.matches(event):
-                    await ws.send_text(event.text)
+            for message in _messages([e.text for e in watcher.matches.select(events)]):
+                await ws.send_text(message)
             if events:
                 cursor = events[-1].seq
             if len(events) < _PAGE:
                 break
         cursor = max(cursor, pos)
     await ws.send_text(orjson.dumps({"kind": "ready", "seq": cursor}).decode())
+    pending = watcher.pending
     while True:
-        event = await watcher.queue.get()
-        if event.seq > cursor:
-            await ws.send_text(event.text)
-            cursor = event.seq
+        await watcher.ready.wait()
+        watcher.ready.clear()
+        while pending:
+            batch = [pending.popleft()]
+            size = len(batch[0].text)
+            while pending and len(batch) < _PER_MESSAGE and size < _MESSAGE_CHARS:
+                batch.append(pending.popleft())
+                size += len(batch[-1].text)
+            texts = [e.text for e in batch if e.seq > cursor]
+            if texts:
+                await ws.send_text("\n".join(texts))
+                cursor = batch[-1].seq
+
+
+def _messages(texts: list[str]) -> Iterator[str]:
+    """Event texts joined into messages of at most _PER_MESSAGE events or about _MESSAGE_CHARS."""
+    start, size = 0, 0
+    for i, text in enumerate(texts):
+        if i > start and (i - start >= _PER_MESSAGE or size + len(text) > _MESSAGE_CHARS):
+            yield "\n".join(texts[start:i])
+            start, size = i, 0
+        size += len(text)
+    if start < len(texts):
+        yield "\n".join(texts[start:])
 
 
 async def _until_disconnect(ws: WebSocket) -> None:

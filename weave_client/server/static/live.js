@@ -45,23 +45,29 @@ export function watchCalls(projectId, filter, onEvents, onState = () => {}) {
       state();
     };
     sock.onmessage = (msg) => {
-      let data;
-      try {
-        data = JSON.parse(msg.data);
-      } catch {
-        return;
+      // One event per line: events waiting together share a message.
+      const fresh = [];
+      for (const line of String(msg.data).split("\n")) {
+        let data;
+        try {
+          data = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (typeof data.seq !== "number") continue;
+        if (data.kind === "ready") {
+          since = Math.max(since ?? 0, data.seq);
+          attempt = 0;
+          state();
+          continue;
+        }
+        if (since !== null && data.seq <= since) continue;
+        since = data.seq;
+        fresh.push(data);
       }
-      if (typeof data.seq !== "number") return;
-      if (data.kind === "ready") {
-        since = Math.max(since ?? 0, data.seq);
-        attempt = 0;
-        state();
-        return;
-      }
-      if (since !== null && data.seq <= since) return;
-      since = data.seq;
-      if (paused) held.push(data);
-      else onEvents([data]);
+      if (!fresh.length) return;
+      if (paused) held.push(...fresh);
+      else onEvents(fresh);
     };
     sock.onclose = (ev) => {
       if (ws !== sock) return;
