@@ -97,6 +97,12 @@ def _serve(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("bench_live: the server did not start")
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _ingest(http: httpx.Client, url: str, bodies: list[bytes], calls: int) -> float:
     start = time.perf_counter()
     for body in bodies:
@@ -137,8 +143,13 @@ async def _watchers_main(url: str, n: int) -> None:
     tasks = [asyncio.create_task(watch(k)) for k in range(n)]
     await ready.wait()
     print("ready", flush=True)
-    # Run until the bench closes our stdin, then report how many events each got.
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    # The bench then says how many events to expect (a line on stdin): wait for them
+    # (at most a minute), report how many each watcher got.
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    expect = int(line or 0)
+    deadline = time.monotonic() + 60
+    while min(counts) < expect and time.monotonic() < deadline:  # noqa: ASYNC110 (a bench probe)
+        await asyncio.sleep(0.05)
     print("counts " + " ".join(map(str, counts)), flush=True)
     for t in tasks:
         t.cancel()
@@ -202,12 +213,20 @@ def main() -> int:
                 _ingest(http, url, _bodies(2000), 2000)  # warm up
                 without: list[float] = []
                 with_: list[float] = []
+                cpu_without: list[float] = []
+                cpu_with: list[float] = []
                 received = 0
                 for _ in range(args.rounds):
-                    without.append(_ingest(http, url, _bodies(args.calls), args.calls))
+                    bodies = _bodies(args.calls)
+                    cpu = _cpu(server.pid)
+                    without.append(_ingest(http, url, bodies, args.calls))
+                    cpu_without.append(_cpu(server.pid) - cpu)
                     watchers = _start_watchers(url, args.watchers)
-                    with_.append(_ingest(http, url, _bodies(args.calls), args.calls))
-                    out, _ = watchers.communicate("", timeout=300)
+                    bodies = _bodies(args.calls)
+                    cpu = _cpu(server.pid)
+                    with_.append(_ingest(http, url, bodies, args.calls))
+                    out, _ = watchers.communicate(f"{2 * args.calls}\n", timeout=300)
+                    cpu_with.append(_cpu(server.pid) - cpu)  # ingestion and fan-out
                     counts = [int(c) for c in out.split("counts ")[-1].split()]
                     received += min(counts)
                 base, watched = statistics.median(without), statistics.median(with_)
@@ -224,10 +243,16 @@ def main() -> int:
                     f"events each watcher received while loaded (fewest): {received:,} "
                     f"of {2 * args.calls * args.rounds:,}"
                 )
+                k = 1000 / args.calls
+                print(
+                    "server CPU per 1,000 calls: "
+                    f"{statistics.median(cpu_without) * k * 1000:.0f} ms without watchers, "
+                    f"{statistics.median(cpu_with) * k * 1000:.0f} ms with (ingestion and fan-out)"
+                )
 
                 watchers = _start_watchers(url, args.watchers)
                 lat = _latency(http, url, watchers, args.latency_calls)
-                watchers.communicate("", timeout=60)
+                watchers.communicate("0\n", timeout=60)
                 if len(lat) < args.latency_calls:
                     print(f"latency: only {len(lat)} of {args.latency_calls} end events arrived")
                     ok = False

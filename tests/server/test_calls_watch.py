@@ -100,8 +100,9 @@ def test_each_change_once_in_order(server: BackgroundServer) -> None:
 def test_since_replays_and_filters(server: BackgroundServer) -> None:
     root, child, other = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
     with httpx.Client() as http:
-        batch = [_start(root), _start(child, "child", root), _start(other, "other"),
-                 _end(child), _end(root), _end(other)]  # fmt: skip
+        batch = [_start(root, display_name="Root"), _start(child, "child", root),
+                 _start(other, "other"), _end(child, exception="boom"), _end(root),
+                 _end(other, summary={"status_counts": {"error": 1}, "weave": {"x": 1}})]  # fmt: skip
         _post(http, server.url, "/call/upsert_batch", {"batch": batch})
         # Stored whole in one batch: one end event per call, the child's first.
         with connect_ws(server.url + "/calls/watch", http) as ws:

@@ -83,19 +83,16 @@ _INSERT = "INSERT INTO call_events (project_id, call_id, kind) VALUES (?, ?, ?)"
 
 
 def _summary_sql() -> str:
-    """``summary`` with ``summary.weave`` derived, in SQL, as ``derive_weave_summary`` does."""
-    base = (
-        "json_set(COALESCE(c.summary, '{}'), "
-        f"'$.weave.status', {_STATUS_SQL}, '$.weave.trace_name', {_TRACE_NAME_SQL})"
+    """``summary`` with ``summary.weave`` derived, in SQL, as ``derive_weave_summary`` does.
+
+    A JSON merge patch: the derived keys replace stored ones, a null one
+    (latency of a running call, an empty display name) is left out.
+    """
+    derived = (
+        f"json_object('status', {_STATUS_SQL}, 'latency_ms', {_LATENCY_SQL}, "
+        f"'trace_name', {_TRACE_NAME_SQL}, 'display_name', NULLIF(c.display_name, ''))"
     )
-    timed = (
-        f"(CASE WHEN {_LATENCY_SQL} IS NULL THEN {base} "
-        f"ELSE json_set({base}, '$.weave.latency_ms', {_LATENCY_SQL}) END)"
-    )
-    return (
-        "(CASE WHEN c.display_name IS NULL OR c.display_name = '' THEN "
-        f"{timed} ELSE json_set({timed}, '$.weave.display_name', c.display_name) END)"
-    )
+    return f"json_patch(COALESCE(c.summary, '{{}}'), json_object('weave', {derived}))"
 
 
 def _call_json_sql() -> str:
