@@ -202,6 +202,9 @@ def main() -> int:
     parser.add_argument("--watchers-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.watchers_child:
+        # The watchers stand in for clients on other machines (browsers, monitors): on
+        # this machine their own CPU must not be charged to the server, so they run niced.
+        os.nice(10)
         url, n = args.watchers_child
         asyncio.run(_watchers_main(url, int(n)))
         return 0

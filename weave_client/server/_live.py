@@ -30,7 +30,7 @@ import contextlib
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,7 +62,7 @@ DEFAULT_WATCH_QUEUE = 10_000
 # Events read per query (dispatcher and replay).
 _PAGE = 1000
 # Most events (and about the most characters) sent in one WebSocket message.
-_PER_MESSAGE = 200
+_PER_MESSAGE = 1000
 _MESSAGE_CHARS = 1_000_000
 # Seconds between looks for events written by other processes on the same database.
 _LOOK_INTERVAL = 0.5
@@ -185,6 +185,8 @@ class CallMatcher:
                 self._sets.append((key, set(maybe)))
         self._roots_only = bool(f.trace_roots_only)
         self._only_project = not (self._ops or self._sets or self._roots_only)
+        # Watchers with equal keys select the same events.
+        self.key = (project_id, f.model_dump_json(exclude_none=True))
 
     def select(self, events: list[Event]) -> list[Event]:
         """The events of ``events`` that match, in order."""
@@ -206,28 +208,64 @@ class CallMatcher:
         return all(call[key] in values for key, values in self._sets)
 
 
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Events sent as one message: ``text`` is their messages, one per line."""
+
+    events: list[Event]
+    text: str
+
+    def after(self, cursor: int) -> str | None:
+        """The message without the events up to ``cursor`` (None when nothing is left)."""
+        if self.events[-1].seq <= cursor:
+            return None
+        if self.events[0].seq > cursor:
+            return self.text
+        return "\n".join(e.text for e in self.events if e.seq > cursor)
+
+
+def _chunks(events: list[Event]) -> list[Chunk]:
+    """Events cut into messages of at most _PER_MESSAGE events or about _MESSAGE_CHARS."""
+    out: list[Chunk] = []
+    start, size = 0, 0
+    for i, event in enumerate(events):
+        if i > start and (i - start >= _PER_MESSAGE or size + len(event.text) > _MESSAGE_CHARS):
+            part = events[start:i]
+            out.append(Chunk(part, "\n".join(e.text for e in part)))
+            start, size = i, 0
+        size += len(event.text)
+    if start < len(events):
+        part = events[start:]
+        out.append(Chunk(part, "\n".join(e.text for e in part)))
+    return out
+
+
 @dataclass(eq=False)
 class Watcher:
-    """One connected client: its filter and its bounded queue of events to send."""
+    """One connected client: its filter and its bounded queue of messages to send."""
 
     matches: CallMatcher
     maxsize: int
-    pending: deque[Event] = field(default_factory=deque)
+    pending: deque[Chunk] = field(default_factory=deque)
+    waiting: int = 0  # events in pending
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def offer(self, events: list[Event]) -> bool:
-        """Queue the events of ``events`` this watcher wants; False (and ``overflowed``
-        set) when that would put more than ``maxsize`` in its queue."""
-        wanted = self.matches.select(events)
-        if not wanted:
-            return True
-        if len(self.pending) + len(wanted) > self.maxsize:
+    def offer(self, chunks: list[Chunk], count: int) -> bool:
+        """Queue ``chunks`` (``count`` events); False (and ``overflowed`` set) when that
+        would put more than ``maxsize`` events in its queue."""
+        if self.waiting + count > self.maxsize:
             self.overflowed.set()
             return False
-        self.pending.extend(wanted)
+        self.pending.extend(chunks)
+        self.waiting += count
         self.ready.set()
         return True
+
+    def take(self) -> Chunk:
+        chunk = self.pending.popleft()
+        self.waiting -= len(chunk.events)
+        return chunk
 
 
 class Broadcaster:
@@ -356,8 +394,15 @@ class Broadcaster:
                     except Exception:
                         logger.exception("calls/watch: reading call events failed")
                         break
+                    # Watchers with the same filter share the selection and its messages.
+                    shared: dict[tuple[str, str], tuple[list[Chunk], int]] = {}
                     for watcher in list(self._watchers):
-                        if not watcher.offer(events):
+                        key = watcher.matches.key
+                        if key not in shared:
+                            selected = watcher.matches.select(events)
+                            shared[key] = (_chunks(selected), len(selected))
+                        chunks, count = shared[key]
+                        if count and not watcher.offer(chunks, count):
                             self._watchers.discard(watcher)
                     if events:
                         self._pos = events[-1].seq
@@ -404,40 +449,23 @@ async def _send_events(
         cursor = sub.since
         while True:
             events = await anyio.to_thread.run_sync(broadcaster.read, cursor, sub.project_id)
-            for message in _messages([e.text for e in watcher.matches.select(events)]):
-                await ws.send_text(message)
+            for chunk in _chunks(watcher.matches.select(events)):
+                await ws.send_text(chunk.text)
             if events:
                 cursor = events[-1].seq
             if len(events) < _PAGE:
                 break
         cursor = max(cursor, pos)
     await ws.send_text(orjson.dumps({"kind": "ready", "seq": cursor}).decode())
-    pending = watcher.pending
     while True:
         await watcher.ready.wait()
         watcher.ready.clear()
-        while pending:
-            batch = [pending.popleft()]
-            size = len(batch[0].text)
-            while pending and len(batch) < _PER_MESSAGE and size < _MESSAGE_CHARS:
-                batch.append(pending.popleft())
-                size += len(batch[-1].text)
-            texts = [e.text for e in batch if e.seq > cursor]
-            if texts:
-                await ws.send_text("\n".join(texts))
-                cursor = batch[-1].seq
-
-
-def _messages(texts: list[str]) -> Iterator[str]:
-    """Event texts joined into messages of at most _PER_MESSAGE events or about _MESSAGE_CHARS."""
-    start, size = 0, 0
-    for i, text in enumerate(texts):
-        if i > start and (i - start >= _PER_MESSAGE or size + len(text) > _MESSAGE_CHARS):
-            yield "\n".join(texts[start:i])
-            start, size = i, 0
-        size += len(text)
-    if start < len(texts):
-        yield "\n".join(texts[start:])
+        while watcher.pending:
+            chunk = watcher.take()
+            text = chunk.after(cursor)
+            if text is not None:
+                await ws.send_text(text)
+                cursor = chunk.events[-1].seq
 
 
 async def _until_disconnect(ws: WebSocket) -> None:
