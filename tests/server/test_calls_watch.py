@@ -159,6 +159,20 @@ def test_bad_subscription_is_closed_with_4400(server: BackgroundServer) -> None:
         assert words in info.value.reason
 
 
+def test_events_written_by_another_server_on_the_same_file(tmp_path: Path) -> None:
+    # An embedded server in a traced program and `calls --follow`'s own server share the file.
+    db = tmp_path / "shared.db"
+    with start_background_server(db) as watched, start_background_server(db) as writer:
+        call_id = str(uuid.uuid4())
+        with httpx.Client() as http, connect_ws(watched.url + "/calls/watch", http) as ws:
+            _subscribe(ws)
+            _post(
+                http, writer.url, "/call/upsert_batch", {"batch": [_start(call_id), _end(call_id)]}
+            )
+            (event,) = _events(ws, 1)
+    assert (event["kind"], event["call"]["id"]) == ("end", call_id)
+
+
 def test_basic_auth_as_every_route(tmp_path: Path) -> None:
     with start_background_server(tmp_path / "auth.db", api_key=KEY) as server:
         for auth in (None, ("api", "wrong")):
@@ -193,15 +207,19 @@ class _RawWatcher:
         self.ws.receive_data(data or None)
         return list(self.ws.events())
 
-    def read_until_closed(self) -> tuple[int, str, int]:
-        """Read everything; the close code and reason, and how many events came before."""
-        count = 0
+    def read_until_closed(self) -> tuple[int, str, list[dict[str, Any]]]:
+        """Read everything; the close code and reason, and the messages that came before."""
+        text = ""
+        messages: list[dict[str, Any]] = []
         while True:
             for event in self._read():
                 if isinstance(event, CloseConnection):
-                    return event.code, event.reason, count
+                    return event.code, event.reason, messages
                 if isinstance(event, TextMessage):
-                    count += event.data.count("\n") + (1 if event.message_finished else 0)
+                    text += event.data
+                    if event.message_finished:
+                        messages.extend(json.loads(line) for line in text.split("\n"))
+                        text = ""
 
     def close(self) -> None:
         self.sock.close()
@@ -229,7 +247,20 @@ def test_slow_watcher_is_closed_and_ingestion_goes_on(tmp_path: Path) -> None:
                 code, reason, before = slow.read_until_closed()
                 assert code == CLOSE_TOO_SLOW
                 assert "too slow" in reason
-                assert 0 < before < 400
+                events = [m for m in before if m["kind"] != "ready"]
+                assert 0 < len(events) < 400
+                # Reconnecting from the last seq it got gives exactly the rest.
+                with connect_ws(
+                    server.url + "/calls/watch", http, max_message_size_bytes=1 << 24
+                ) as again:
+                    again.send_text(json.dumps({"project_id": PROJECT, "since": events[-1]["seq"]}))
+                    rest: list[dict[str, Any]] = []
+                    while not rest or rest[-1]["kind"] != "ready":
+                        rest.extend(
+                            json.loads(t) for t in again.receive_text(timeout=30).split("\n")
+                        )
+                got = [e["call"]["id"] for e in events + rest[:-1]]
+                assert got == ids
                 r = http.post(server.url + "/calls/query_stats", json={"project_id": PROJECT})
                 assert r.json()["count"] == 400
         finally:
