@@ -51,6 +51,7 @@ REPLACEMENTS: dict[str, str] = {
     # httpx-ws
     "aconnect_ws": "connect_ws",
     "AsyncWebSocketSession": "WebSocketSession",
+    "AsyncLiveSession": "LiveSession",
     # contextlib
     "aclosing": "closing",
     # typing

@@ -68,6 +68,24 @@ def start_tracer(
     )  # fmt: skip
 
 
+def post_calls(url: str, project_id: str, n: int) -> None:
+    """Store ``n`` whole calls of op ``bulk``, one request (one commit, one event) each."""
+    import uuid
+    from datetime import UTC, datetime
+
+    import httpx
+
+    with httpx.Client(timeout=60) as http:
+        for i in range(n):
+            cid = str(uuid.uuid4())
+            start = {"project_id": project_id, "id": cid, "trace_id": cid, "op_name": "bulk",
+                     "started_at": datetime.now(UTC).isoformat(), "attributes": {},
+                     "inputs": {"i": i}}  # fmt: skip
+            r = http.post(url + "/call/upsert_batch",
+                          json={"batch": [{"mode": "start", "req": {"start": start}}]})  # fmt: skip
+            r.raise_for_status()
+
+
 def finish_tracer(proc: subprocess.Popen[str], timeout: float = 120.0) -> None:
     """Wait for a tracer; fail with its stderr if it did not finish cleanly."""
     out, err = proc.communicate(timeout=timeout)

@@ -19,7 +19,7 @@ from weave_client._async._live_calls import AsyncLiveCalls, CallEvent
 from weave_client._synchronization import async_run_blocking
 from weave_client.server import start_background_server
 
-from ..live_tracer import finish_tracer, start_tracer
+from ..live_tracer import finish_tracer, post_calls, start_tracer
 
 
 def _is_step(event: CallEvent) -> bool:
@@ -125,6 +125,18 @@ async def test_live_filters(local_client: AsyncWeaveClient) -> None:
         await _take(one, got, lambda ev: len([e for e in ev if e.kind == "end"]) == 2)
     assert {e.call.trace_id for e in got} == {trace_id}
     assert sorted(e.call.op_short_name for e in got if e.kind == "end") == ["child", "step"]
+
+
+async def test_closing_while_events_pour_in_returns(local_client: AsyncWeaveClient) -> None:
+    # The consumer stops reading while hundreds of messages arrive; closing must not hang
+    # (httpx-ws's sync session would wait forever on its full receive queue).
+    live = local_client.calls_live(since=0)
+    async with live:
+        await async_run_blocking(post_calls, local_client.server_url, local_client.project_id, 1)
+        first = await anext(live)
+        await async_run_blocking(post_calls, local_client.server_url, local_client.project_id, 700)
+    assert first.call.op_name == "bulk"
+    assert live.cursor == first.seq
 
 
 async def test_bad_arguments_are_refused(local_client: AsyncWeaveClient) -> None:

@@ -21,7 +21,7 @@ from typing import Any, NoReturn, Self, TypeVar
 
 import httpx
 import pydantic_core
-from httpx_ws import AsyncWebSocketSession, aconnect_ws
+from httpx_ws import aconnect_ws
 from pydantic import BaseModel
 
 from .._errors import APIConnectionError, APIError, APITimeoutError, ClientClosedError
@@ -94,6 +94,7 @@ from .._models import (
     TableUpdateRes,
 )
 from .._synchronization import async_sleep, current_async_time
+from .._ws_session import AsyncLiveSession
 from ._streaming import AsyncStream
 
 __all__ = ["AsyncAPIClient"]
@@ -469,7 +470,7 @@ class AsyncAPIClient:
         )
         return AsyncStream(opener, item_type, route=path, secrets=self._secrets())
 
-    def websocket(self, path: str) -> AbstractAsyncContextManager[AsyncWebSocketSession]:
+    def websocket(self, path: str) -> AbstractAsyncContextManager[AsyncLiveSession]:
         """A WebSocket session to ``path`` over this client's pool, with its auth and headers.
 
         Raises ``httpx_ws.WebSocketUpgradeError`` (its ``response`` has the
@@ -485,6 +486,7 @@ class AsyncAPIClient:
             max_message_size_bytes=_MAX_WS_MESSAGE,
             keepalive_ping_interval_seconds=_WS_PING_INTERVAL,
             keepalive_ping_timeout_seconds=_WS_PING_INTERVAL,
+            session_class=AsyncLiveSession,
         )
 
     async def _post(self, path: str, req: BaseModel, cast_to: type[T]) -> T:

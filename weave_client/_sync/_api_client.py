@@ -22,7 +22,7 @@ from typing import Any, NoReturn, Self, TypeVar
 
 import httpx
 import pydantic_core
-from httpx_ws import WebSocketSession, connect_ws
+from httpx_ws import connect_ws
 from pydantic import BaseModel
 
 from .._errors import APIConnectionError, APIError, APITimeoutError, ClientClosedError
@@ -95,6 +95,7 @@ from .._models import (
     TableUpdateRes,
 )
 from .._synchronization import sleep, current_time
+from .._ws_session import LiveSession
 from ._streaming import SyncStream
 
 __all__ = ["SyncAPIClient"]
@@ -470,7 +471,7 @@ class SyncAPIClient:
         )
         return SyncStream(opener, item_type, route=path, secrets=self._secrets())
 
-    def websocket(self, path: str) -> AbstractContextManager[WebSocketSession]:
+    def websocket(self, path: str) -> AbstractContextManager[LiveSession]:
         """A WebSocket session to ``path`` over this client's pool, with its auth and headers.
 
         Raises ``httpx_ws.WebSocketUpgradeError`` (its ``response`` has the
@@ -486,6 +487,7 @@ class SyncAPIClient:
             max_message_size_bytes=_MAX_WS_MESSAGE,
             keepalive_ping_interval_seconds=_WS_PING_INTERVAL,
             keepalive_ping_timeout_seconds=_WS_PING_INTERVAL,
+            session_class=LiveSession,
         )
 
     def _post(self, path: str, req: BaseModel, cast_to: type[T]) -> T:
