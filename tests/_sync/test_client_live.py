@@ -140,6 +140,17 @@ def test_closing_while_events_pour_in_returns(local_client: WeaveClient) -> None
     assert live.cursor == first.seq
 
 
+def test_entering_the_block_subscribes(local_client: WeaveClient) -> None:
+    # since=None: calls stored after `with` but before the first `next` still arrive.
+    run_blocking(post_calls, local_client.server_url, local_client.project_id, 1)
+    with local_client.calls_live() as live:
+        run_blocking(post_calls, local_client.server_url, local_client.project_id, 2)
+        events: list[CallEvent] = []
+        _take(live, events, lambda ev: len(ev) == 2)
+    assert [e.call.inputs["i"] for e in events] == [0, 1]  # not the call stored before
+    assert [e.kind for e in events] == ["start", "start"]
+
+
 def test_bad_arguments_are_refused(local_client: WeaveClient) -> None:
     with pytest.raises(ValueError, match="input_refs"):
         local_client.calls_live(input_refs=["weave:///e/p/object/x:abc"])

@@ -123,6 +123,16 @@ class AsyncLiveCalls:
             await self._events.aclose()
 
     async def __aenter__(self) -> Self:
+        """Subscribe now: with ``since=None``, the events from here on (not from the first ``next``)."""
+        if self.cursor is None and self._events is None:
+            try:
+                async with aclosing(self._watch(until_ready=True)) as events:
+                    async for _ in events:
+                        pass
+            except _NoWatchRoute:
+                pass  # the first poll takes the baseline instead
+            except (HTTPXWSException, httpx.TransportError, APIConnectionError, OSError) as exc:
+                logger.debug("weave_client: live calls: subscribing early failed: %r", exc)
         return self
 
     async def __aexit__(
@@ -183,7 +193,7 @@ class AsyncLiveCalls:
             async for event in polled:
                 yield event
 
-    async def _watch(self) -> AsyncGenerator[CallEvent, None]:
+    async def _watch(self, until_ready: bool = False) -> AsyncGenerator[CallEvent, None]:
         await self._client._ready()
         subscribe = WatchSubscribe(
             project_id=self._client.project_id, filter=self._filter, since=self.cursor
@@ -206,6 +216,8 @@ class AsyncLiveCalls:
                     event = self._event(json.loads(line))
                     if event is not None:
                         yield event
+                if until_ready and self.cursor is not None:
+                    return
         finally:
             await session.__aexit__(None, None, None)
 

@@ -1072,7 +1072,8 @@ class WeaveClient:
         - ``filter``: as ``calls()`` (op names, trace ids, ``trace_roots_only``,
           thread ids, ...); ``input_refs``/``output_refs`` are not supported.
         - ``since``: the ``seq`` of the last event you handled, to get every later
-          one (0: all stored calls first); None: events from now on.
+          one (0: all stored calls first); None: events from entering its ``with``
+          block (or, without one, from the first ``next``).
 
         On the local server events come over ``/calls/watch``; a dropped
         connection is retried with backoff and resumes after the last event

@@ -124,6 +124,16 @@ class SyncLiveCalls:
             self._events.close()
 
     def __enter__(self) -> Self:
+        """Subscribe now: with ``since=None``, the events from here on (not from the first ``next``)."""
+        if self.cursor is None and self._events is None:
+            try:
+                with closing(self._watch(until_ready=True)) as events:
+                    for _ in events:
+                        pass
+            except _NoWatchRoute:
+                pass  # the first poll takes the baseline instead
+            except (HTTPXWSException, httpx.TransportError, APIConnectionError, OSError) as exc:
+                logger.debug("weave_client: live calls: subscribing early failed: %r", exc)
         return self
 
     def __exit__(
@@ -184,7 +194,7 @@ class SyncLiveCalls:
             for event in polled:
                 yield event
 
-    def _watch(self) -> Generator[CallEvent, None]:
+    def _watch(self, until_ready: bool = False) -> Generator[CallEvent, None]:
         self._client._ready()
         subscribe = WatchSubscribe(
             project_id=self._client.project_id, filter=self._filter, since=self.cursor
@@ -207,6 +217,8 @@ class SyncLiveCalls:
                     event = self._event(json.loads(line))
                     if event is not None:
                         yield event
+                if until_ready and self.cursor is not None:
+                    return
         finally:
             session.__exit__(None, None, None)
 

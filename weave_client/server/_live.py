@@ -355,20 +355,24 @@ class Broadcaster:
     # -- watchers --------------------------------------------------------------------
 
     async def register(self, watcher: Watcher) -> int:
-        """Add a watcher; returns the seq after which it gets every matching event."""
+        """Add a watcher; returns the newest seq stored now (it gets every later event).
+
+        Its queue also gets the events after the dispatcher's position up to
+        that seq (not yet handed out); the sender skips those.
+        """
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._wake = asyncio.Event()
             self._lock = asyncio.Lock()
         assert self._lock is not None
         async with self._lock:
+            head = await anyio.to_thread.run_sync(self._head)
             if self._pos is None:
-                self._pos = await anyio.to_thread.run_sync(self._head)
+                self._pos = head
             self._watchers.add(watcher)
-            pos = self._pos
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._dispatch(), name="weave-calls-watch")
-        return pos
+        return head
 
     def unregister(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
