@@ -30,6 +30,7 @@ export function watchCalls(projectId, filter, onEvents, onState = () => {}) {
   let held = [];
   let attempt = 0;
   let timer = null;
+  let everOpened = false;
 
   const state = () => onState(closed ? "off" : paused ? "paused" : ws && ws.readyState === 1 ? "live" : "connecting");
 
@@ -41,6 +42,7 @@ export function watchCalls(projectId, filter, onEvents, onState = () => {}) {
     let opened = false;
     sock.onopen = () => {
       opened = true;
+      everOpened = true;
       sock.send(JSON.stringify({ project_id: projectId, filter, since }));
       state();
     };
@@ -73,8 +75,9 @@ export function watchCalls(projectId, filter, onEvents, onState = () => {}) {
       if (ws !== sock) return;
       ws = null;
       if (closed) return;
-      // Refused subscription, or no such route on this server: give up.
-      if (ev.code === 4400 || (!opened && attempt >= 3)) {
+      // Refused subscription, or a server that never took the socket (no such route): give
+      // up. Once it worked, keep trying (a restart), backing off to 5 s.
+      if (ev.code === 4400 || (!everOpened && !opened && attempt >= 3)) {
         closed = true;
         active.delete(watch);
         state();
