@@ -113,11 +113,16 @@ def _call_json_sql() -> str:
 
 # The message of each event is made in the query: the dispatcher's Python per
 # event is a filter test and a string join, whatever the size of the call.
+# Rows are plain tuples: seq, project_id, message, then the _FILTER_FIELDS.
+_FILTER_FIELDS = (
+    "id", "op_name", "trace_id", "parent_id", "thread_id", "turn_id", "wb_user_id", "wb_run_id",
+)  # fmt: skip
+_FIELD = {name: 3 + i for i, name in enumerate(_FILTER_FIELDS)}
 _SELECT = (
-    "SELECT e.seq AS seq, c.project_id AS project_id, c.id AS id, c.op_name AS op_name, "
-    "c.trace_id AS trace_id, c.parent_id AS parent_id, c.thread_id AS thread_id, "
-    "c.turn_id AS turn_id, c.wb_user_id AS wb_user_id, c.wb_run_id AS wb_run_id, "
-    f"json_object('kind', e.kind, 'seq', e.seq, 'call', {_call_json_sql()}) AS message "
+    "SELECT e.seq, c.project_id, "
+    f"json_object('kind', e.kind, 'seq', e.seq, 'call', {_call_json_sql()}), "
+    + ", ".join(f"c.{name}" for name in _FILTER_FIELDS)
+    + " "
     "FROM call_events AS e "
     "JOIN calls AS c ON c.project_id = e.project_id AND c.id = e.call_id "
     # (An end stored before its start is announced when the start arrives.)
@@ -138,12 +143,16 @@ class Event:
 
     seq: int
     project_id: str
-    call: sqlite3.Row
+    call: tuple[Any, ...]  # the query's row; _FIELD[name] is where a filter field is
     text: str
 
 
-def _event(row: sqlite3.Row) -> Event:
-    return Event(row["seq"], row["project_id"], row, row["message"])
+_PARENT = _FIELD["parent_id"]
+_OP = _FIELD["op_name"]
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    return Event(row[0], row[1], row, row[2])
 
 
 class CallMatcher:
@@ -169,7 +178,7 @@ class CallMatcher:
                 self._exact.add(name)
                 self._prefixes.append(f"weave:///{project_id}/op/{name}:")
         self._ops = bool(f.op_names)
-        self._sets: list[tuple[str, set[str]]] = []
+        self._sets: list[tuple[int, set[str]]] = []
         for key, values in (
             ("parent_id", f.parent_ids),
             ("trace_id", f.trace_ids),
@@ -178,11 +187,11 @@ class CallMatcher:
             ("wb_run_id", f.wb_run_ids),
         ):
             if values:
-                self._sets.append((key, set(values)))
+                self._sets.append((_FIELD[key], set(values)))
         # As the query compiler: an empty list of thread or turn ids matches nothing.
         for key, maybe in (("thread_id", f.thread_ids), ("turn_id", f.turn_ids)):
             if maybe is not None:
-                self._sets.append((key, set(maybe)))
+                self._sets.append((_FIELD[key], set(maybe)))
         self._roots_only = bool(f.trace_roots_only)
         self._only_project = not (self._ops or self._sets or self._roots_only)
         # Watchers with equal keys select the same events.
@@ -199,13 +208,13 @@ class CallMatcher:
         if event.project_id != self.project_id:
             return False
         call = event.call
-        if self._roots_only and call["parent_id"] is not None:
+        if self._roots_only and call[_PARENT] is not None:
             return False
         if self._ops:
-            op = call["op_name"] or ""
+            op = call[_OP] or ""
             if op not in self._exact and not any(op.startswith(p) for p in self._prefixes):
                 return False
-        return all(call[key] in values for key, values in self._sets)
+        return all(call[index] in values for index, values in self._sets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,12 +350,14 @@ class Broadcaster:
     def read(self, after: int, project_id: str | None = None) -> list[Event]:
         """Up to a page of events after ``after`` (of one project, or all), in order."""
         with self.db.read() as conn:
+            cur = conn.cursor()
+            cur.row_factory = None  # tuples: cheaper than sqlite3.Row
             if project_id is None:
-                rows = conn.execute(
+                rows = cur.execute(
                     _SELECT + "WHERE e.seq > ? ORDER BY e.seq LIMIT ?", (after, _PAGE)
                 ).fetchall()
             else:
-                rows = conn.execute(
+                rows = cur.execute(
                     _SELECT + "WHERE e.seq > ? AND e.project_id = ? ORDER BY e.seq LIMIT ?",
                     (after, project_id, _PAGE),
                 ).fetchall()
