@@ -424,13 +424,6 @@ class Broadcaster:
                     if len(events) < _PAGE:
                         break
 
-    async def close(self) -> None:
-        """Stop the dispatcher (the server is stopping)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-
 
 async def _subscribe(ws: WebSocket) -> WatchSubscribe | None:
     """The client's subscribe message, or None after closing with the reason it is bad."""
