@@ -90,7 +90,9 @@ def test_trace_list_and_trace_update_live(live_view: Page, viewer_server: Backgr
     assert len(loads) == 1, f"the page reloaded: {loads}"
 
 
-def test_pause_holds_updates_until_resumed(live_view: Page, viewer_server: BackgroundServer) -> None:
+def test_pause_holds_updates_until_resumed(
+    live_view: Page, viewer_server: BackgroundServer
+) -> None:
     view = live_view
     project_id = f"viewer-team/pause-{uuid.uuid4().hex[:8]}"
     view.goto(f"#/{project_id}/traces")
