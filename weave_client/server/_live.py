@@ -111,23 +111,27 @@ def _call_json_sql() -> str:
     return "json_object(" + ", ".join(parts) + ")"
 
 
-# The message of each event is made in the query: the dispatcher's Python per
-# event is a filter test and a string join, whatever the size of the call.
-# Rows are plain tuples: seq, project_id, message, then the _FILTER_FIELDS.
+# A page of events is one row (one SQLite step, one GIL hand-off, whatever its
+# length): a JSON array of each event's [seq, project_id, *_FILTER_FIELDS], and the
+# events' messages, built by SQLite, one per line (JSON text has no raw newline).
 _FILTER_FIELDS = (
     "id", "op_name", "trace_id", "parent_id", "thread_id", "turn_id", "wb_user_id", "wb_run_id",
 )  # fmt: skip
-_FIELD = {name: 3 + i for i, name in enumerate(_FILTER_FIELDS)}
-_SELECT = (
-    "SELECT e.seq, c.project_id, "
-    f"json_object('kind', e.kind, 'seq', e.seq, 'call', {_call_json_sql()}), "
+_FIELD = {name: 2 + i for i, name in enumerate(_FILTER_FIELDS)}
+_PAGE_SQL = (
+    "SELECT json_group_array(json(meta)), group_concat(message, char(10)) FROM ("
+    "SELECT json_array(e.seq, c.project_id, "
     + ", ".join(f"c.{name}" for name in _FILTER_FIELDS)
-    + " "
+    + ") AS meta, "
+    f"json_object('kind', e.kind, 'seq', e.seq, 'call', {_call_json_sql()}) AS message "
     "FROM call_events AS e "
     "JOIN calls AS c ON c.project_id = e.project_id AND c.id = e.call_id "
     # (An end stored before its start is announced when the start arrives.)
     "AND c.started_at IS NOT NULL "
+    "WHERE {where} ORDER BY e.seq LIMIT ?)"
 )
+_PAGE_ALL = _PAGE_SQL.replace("{where}", "e.seq > ?")
+_PAGE_PROJECT = _PAGE_SQL.replace("{where}", "e.seq > ? AND e.project_id = ?")
 
 
 def install(db: Database) -> None:
@@ -143,16 +147,12 @@ class Event:
 
     seq: int
     project_id: str
-    call: tuple[Any, ...]  # the query's row; _FIELD[name] is where a filter field is
+    call: list[Any]  # [seq, project_id, *_FILTER_FIELDS]; _FIELD[name] is where a field is
     text: str
 
 
 _PARENT = _FIELD["parent_id"]
 _OP = _FIELD["op_name"]
-
-
-def _event(row: tuple[Any, ...]) -> Event:
-    return Event(row[0], row[1], row, row[2])
 
 
 class CallMatcher:
@@ -350,18 +350,17 @@ class Broadcaster:
     def read(self, after: int, project_id: str | None = None) -> list[Event]:
         """Up to a page of events after ``after`` (of one project, or all), in order."""
         with self.db.read() as conn:
-            cur = conn.cursor()
-            cur.row_factory = None  # tuples: cheaper than sqlite3.Row
             if project_id is None:
-                rows = cur.execute(
-                    _SELECT + "WHERE e.seq > ? ORDER BY e.seq LIMIT ?", (after, _PAGE)
-                ).fetchall()
+                row = conn.execute(_PAGE_ALL, (after, _PAGE)).fetchone()
             else:
-                rows = cur.execute(
-                    _SELECT + "WHERE e.seq > ? AND e.project_id = ? ORDER BY e.seq LIMIT ?",
-                    (after, project_id, _PAGE),
-                ).fetchall()
-        return [_event(r) for r in rows]
+                row = conn.execute(_PAGE_PROJECT, (after, project_id, _PAGE)).fetchone()
+        metas, texts = orjson.loads(row[0]), row[1]
+        if not metas:
+            return []
+        return [
+            Event(meta[0], meta[1], meta, text)
+            for meta, text in zip(metas, texts.split("\n"), strict=True)
+        ]
 
     # -- watchers --------------------------------------------------------------------
 
