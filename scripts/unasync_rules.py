@@ -61,6 +61,12 @@ REPLACEMENTS: dict[str, str] = {
     # the LLM SDKs (integration tests)
     "AsyncOpenAI": "OpenAI",
     "AsyncAnthropic": "Anthropic",
+    # httpx-ws
+    "aconnect_ws": "connect_ws",
+    "AsyncLiveSession": "LiveSession",
+    # contextlib
+    "aclosing": "closing",
+    "AbstractAsyncContextManager": "AbstractContextManager",
 }
 
 # (source tree, generated tree), relative to the repository root.

@@ -20,6 +20,8 @@ from ._async._call import CallFeedback as AsyncCallFeedback
 from ._async._client import AsyncCallStream, AsyncWeaveClient, create_async_client
 from ._async._dataset import Dataset as AsyncDataset
 from ._async._evaluation import Evaluation as AsyncEvaluation
+from ._async._live_calls import AsyncLiveCalls
+from ._async._live_calls import CallEvent as AsyncCallEvent
 from ._async._op import AsyncOp, async_op
 from ._async._pagination import AsyncBatchIterator, AsyncPaginator
 from ._async._sender import FlushResult
@@ -62,6 +64,7 @@ from ._sync._call import Call, CallFeedback
 from ._sync._client import SyncCallStream, WeaveClient, create_client
 from ._sync._dataset import Dataset
 from ._sync._evaluation import Evaluation
+from ._sync._live_calls import CallEvent, SyncLiveCalls
 from ._sync._op import Op, op
 from ._sync._pagination import SyncBatchIterator, SyncPaginator
 from ._sync._streaming import SyncStream
@@ -86,10 +89,12 @@ __all__ = [
     "AsyncAPIClient",
     "AsyncBatchIterator",
     "AsyncCall",
+    "AsyncCallEvent",
     "AsyncCallFeedback",
     "AsyncCallStream",
     "AsyncDataset",
     "AsyncEvaluation",
+    "AsyncLiveCalls",
     "AsyncOp",
     "AsyncPaginator",
     "AsyncStream",
@@ -98,6 +103,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Call",
+    "CallEvent",
     "CallFeedback",
     "CallRef",
     "ClientClosedError",
@@ -128,6 +134,7 @@ __all__ = [
     "SyncAPIClient",
     "SyncBatchIterator",
     "SyncCallStream",
+    "SyncLiveCalls",
     "SyncPaginator",
     "SyncStream",
     "Table",

@@ -4,6 +4,7 @@
 
     python -m weave_client serve [--host 127.0.0.1] [--port 6345] [--db PATH] [--api-key KEY]
     python -m weave_client calls [--project entity/project] [--tree] [--op NAME] [--limit N]
+    python -m weave_client calls --follow [--project entity/project] [--op NAME] [--roots]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ::
 
     python -m weave_client calls [--project entity/project] [--tree] [--op NAME]
-                                 [--limit N] [--server-url URL]
+                                 [--limit N] [--server-url URL] [--follow]
 
 The server is ``--server-url``, else ``WEAVE_TRACE_SERVER_URL``, else the hosted
 service when ``WANDB_API_KEY`` is set, else the local database the embedded
@@ -12,7 +12,11 @@ local server's most recently active project is shown. It speaks the public
 trace API over plain httpx (``/calls/query``); only the project default uses
 the local server's ``GET /viewer/projects``.
 
-:func:`show_calls` does the same from Python (the demo ends with it).
+``--follow`` prints calls as they end, like ``tail -f``, until Ctrl-C: it reads
+``client.calls_live()`` (the local server's ``/calls/watch``, else polling).
+
+:func:`show_calls` does the same from Python (the demo ends with it);
+:func:`follow_calls` is ``--follow``.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from ._errors import (
 from ._http import error_message
 from ._settings import local_db_path, resolve_api_key, resolve_server_url
 
-__all__ = ["add_calls_parser", "run_calls", "show_calls"]
+__all__ = ["add_calls_parser", "follow_calls", "run_calls", "show_calls"]
 
 DEFAULT_LIMIT_TABLE = 20
 DEFAULT_LIMIT_TREES = 5
@@ -143,9 +147,7 @@ def _default_project(api: _Api) -> str:
 def _validate_project(project_id: str) -> str:
     entity, sep, project = project_id.partition("/")
     if not sep or not entity or not project or "/" in project:
-        raise InvalidSettingError(
-            f"--project must be 'entity/project', got {project_id!r}"
-        )
+        raise InvalidSettingError(f"--project must be 'entity/project', got {project_id!r}")
     return project_id
 
 
@@ -280,7 +282,9 @@ def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, l
         },
     )["calls"]
     if not calls:
-        console.print(f"No calls in {escape(project_id)}" + (f" for op {escape(op)}." if op else "."))
+        console.print(
+            f"No calls in {escape(project_id)}" + (f" for op {escape(op)}." if op else ".")
+        )
         return
     # Text, not str: rich would read "[...]" in a name as markup.
     table = Table(
@@ -369,7 +373,9 @@ def _trees(api: _Api, console: Console, project_id: str, op: str | None, limit: 
         },
     )["calls"]
     if not roots:
-        console.print(f"No traces in {escape(project_id)}" + (f" for op {escape(op)}." if op else "."))
+        console.print(
+            f"No traces in {escape(project_id)}" + (f" for op {escape(op)}." if op else ".")
+        )
         return
     for root in roots:
         calls, total = _trace_calls(api, project_id, root["trace_id"])
@@ -436,16 +442,113 @@ def show_calls(
             api.close()
 
 
+def _follow_line(call: Any) -> Text:
+    """One line for an ended call: time, op, name, status, latency, output or error."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    ended = call.ended_at.astimezone().strftime("%H:%M:%S") if call.ended_at else "--:--:--"
+    line.append(f"{ended}  ", style="dim")
+    if call.parent_id is not None:
+        line.append("└ ", style="dim")
+    line.append(_op_name(call.op_name), style="bold")
+    if call.display_name:
+        line.append(f" {call.display_name}", style="dim")
+    as_dict: dict[str, Any] = {
+        "summary": call.summary,
+        "exception": call.exception,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "started_at": call.started_at.isoformat(),
+    }
+    line.append("  ")
+    line.append_text(_status_text(_status(as_dict)))
+    line.append(f"  {_latency(as_dict)}", style="dim")
+    tokens = _tokens(as_dict)
+    if tokens is not None:
+        line.append(f"  {tokens:,} tokens", style="dim")
+    if call.exception:
+        line.append(f"  {_short(_exception_message(call.exception), 60)}", style="red")
+    else:
+        line.append(f"  → {_short(call.output, 50)}", style="cyan")
+    line.append(f"  {call.trace_id[-8:]}", style="dim")
+    return line
+
+
+def follow_calls(
+    server_url: str | None = None,
+    project_id: str | None = None,
+    *,
+    op: str | None = None,
+    roots_only: bool = False,
+    since: int | None = None,
+    api_key: str | None = None,
+    console: Console | None = None,
+    max_calls: int | None = None,
+) -> None:
+    """Print calls as they end, one line each, until interrupted (or after ``max_calls``).
+
+    Server and project resolve as :func:`show_calls`; ``op`` and ``roots_only``
+    filter; ``since`` (an event seq, 0 for all) prints stored calls first. Uses
+    ``WeaveClient.calls_live()``: over the local server's ``/calls/watch``,
+    reconnecting after a restart; polling other servers.
+    """
+    if project_id is not None:
+        _validate_project(project_id)
+    if max_calls is not None and max_calls < 1:
+        raise InvalidSettingError(f"max_calls must be at least 1, got {max_calls}")
+    # The CLI is an application of the public client API (imported here, not at load time).
+    from . import WeaveClient
+
+    console = console or Console()
+    key = resolve_api_key(api_key)
+    with _server(server_url) as url:
+        if project_id is None:
+            api = _Api(url, key)
+            try:
+                project_id = _default_project(api)
+            finally:
+                api.close()
+        entity, project = project_id.split("/", 1)
+        with WeaveClient(entity, project, server_url=url, api_key=key) as client:
+            fields: dict[str, Any] = {"trace_roots_only": True} if roots_only else {}
+            if op:
+                fields.update(_op_filter(project_id, op))
+            console.print(
+                Text(f"Following calls in {project_id} as they end (Ctrl-C to stop)", style="dim")
+            )
+            printed = 0
+            with client.calls_live(since=since, **fields) as live:
+                for event in live:
+                    if event.kind != "end":
+                        continue
+                    console.print(_follow_line(event.call))
+                    printed += 1
+                    if max_calls is not None and printed >= max_calls:
+                        return
+
+
 def run_calls(args: argparse.Namespace) -> int:
     """The ``calls`` command: print, or report the error on stderr and return 1."""
     try:
-        show_calls(
-            args.server_url,
-            args.project,
-            tree=args.tree,
-            op=args.op,
-            limit=args.limit,
-        )
+        if args.follow:
+            if args.tree:
+                raise InvalidSettingError("--follow prints calls one per line; drop --tree")
+            follow_calls(
+                args.server_url,
+                args.project,
+                op=args.op,
+                roots_only=args.roots,
+                since=args.since,
+                max_calls=args.limit,
+            )
+        else:
+            show_calls(
+                args.server_url,
+                args.project,
+                tree=args.tree,
+                op=args.op,
+                limit=args.limit,
+            )
+    except KeyboardInterrupt:
+        return 0
     except WeaveError as exc:
         Console(stderr=True).print(Text(f"error: {exc}", style="red"))
         return 1
@@ -463,6 +566,21 @@ def add_calls_parser(commands: Any) -> None:
         help="entity/project (default: the local server's most recently active project)",
     )
     calls.add_argument("--tree", action="store_true", help="show whole traces as trees")
+    calls.add_argument(
+        "--follow",
+        "-f",
+        action="store_true",
+        help="print calls as they end, like tail -f (with --limit: stop after that many)",
+    )
+    calls.add_argument(
+        "--roots", action="store_true", help="with --follow: only root calls (whole traces)"
+    )
+    calls.add_argument(
+        "--since",
+        type=int,
+        default=None,
+        help="with --follow: first the calls that ended after this event seq (0: all)",
+    )
     calls.add_argument("--op", default=None, help="only calls (or traces) of this op name")
     calls.add_argument(
         "--limit",

@@ -157,3 +157,34 @@ def test_tokens_and_cost_per_call_and_per_trace(
     assert "150 tokens" in root_line and "$0.000036" in root_line
     retrieve = next(line for line in lines if "retrieve" in line)
     assert "$" not in retrieve  # no usage, no cost
+
+
+def test_follow_prints_calls_as_they_end(viewer_server: BackgroundServer) -> None:
+    from ..live_tracer import finish_tracer, start_tracer
+
+    project_id = "viewer-team/follow"
+    env = {k: v for k, v in os.environ.items() if k not in _ENV_VARS}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "weave_client", "calls", "--follow", "--server-url",
+         viewer_server.url, "--project", project_id, "--roots", "--since", "0", "--limit", "3"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**env, "COLUMNS": "160"},
+    )  # fmt: skip
+    try:
+        finish_tracer(start_tracer(viewer_server.url, project_id, calls=3, fail_every=3))
+        out, err = follower.communicate(timeout=60)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.communicate()
+    assert follower.returncode == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"Following calls in {project_id}")
+    steps = [line for line in lines[1:] if "step" in line]
+    assert len(steps) == 3
+    assert "success" in steps[0] and "→ 0" in steps[0]
+    assert "error" in steps[2] and "ValueError: step 2 failed" in steps[2]
+    assert not any("child" in line for line in lines)  # --roots
+
+
+def test_follow_refuses_tree(viewer_server: BackgroundServer) -> None:
+    assert main(["calls", "--follow", "--tree", "--server-url", viewer_server.url]) == 1

@@ -13,6 +13,7 @@ import logging
 import ssl
 import urllib.parse
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from importlib import metadata
 from types import TracebackType
@@ -20,6 +21,7 @@ from typing import Any, NoReturn, Self, TypeVar
 
 import httpx
 import pydantic_core
+from httpx_ws import aconnect_ws
 from pydantic import BaseModel
 
 from .._errors import APIConnectionError, APIError, APITimeoutError, ClientClosedError
@@ -102,6 +104,7 @@ from .._models import (
     ThreadsQueryReq,
 )
 from .._synchronization import async_sleep, current_async_time
+from .._ws_session import AsyncLiveSession
 from ._streaming import AsyncStream
 
 __all__ = ["AsyncAPIClient"]
@@ -149,6 +152,12 @@ def _split_base_url(base_url: str) -> tuple[str, str | None]:
         netloc = f"{netloc}:{parts.port}"
     clean = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
     return clean, password
+
+
+# A live-traces message carries one call: as large as a request may be.
+_MAX_WS_MESSAGE = 64 * 1024 * 1024
+# Seconds between keepalive pings (and the time a pong may take): a dead server is noticed.
+_WS_PING_INTERVAL = 20.0
 
 
 class _Pool:
@@ -470,6 +479,25 @@ class AsyncAPIClient:
             accept="application/jsonl",
         )
         return AsyncStream(opener, item_type, route=path, secrets=self._secrets())
+
+    def websocket(self, path: str) -> AbstractAsyncContextManager[AsyncLiveSession]:
+        """A WebSocket session to ``path`` over this client's pool, with its auth and headers.
+
+        Raises ``httpx_ws.WebSocketUpgradeError`` (its ``response`` has the
+        status) when the server refuses the upgrade.
+        """
+        self._check_open(path)
+        headers = {k: v for k, v in self._headers.items() if k != "Accept"}
+        return aconnect_ws(
+            self._base_url + path,
+            self._pool.http,
+            auth=self._auth,
+            headers=headers,
+            max_message_size_bytes=_MAX_WS_MESSAGE,
+            keepalive_ping_interval_seconds=_WS_PING_INTERVAL,
+            keepalive_ping_timeout_seconds=_WS_PING_INTERVAL,
+            session_class=AsyncLiveSession,
+        )
 
     async def _post(self, path: str, req: BaseModel, cast_to: type[T]) -> T:
         return await self.request("POST", path, body=req, cast_to=cast_to)

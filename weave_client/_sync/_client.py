@@ -117,6 +117,7 @@ from . import _costs
 from ._api_client import SyncAPIClient
 from ._call import Call
 from ._dataset import Dataset
+from ._live_calls import SyncLiveCalls
 from ._pagination import SyncBatchIterator, SyncPaginator
 from ._project import ensure_project_exists as _ensure_wandb_project
 from ._sender import CallSender, FlushResult
@@ -508,7 +509,9 @@ class WeaveClient:
         res = self._api.file_content_read(
             FileContentReadReq(project_id=project_id, digest=digest)
         )
-        self._cache.put("file", project_id, "", digest, base64.b64encode(res.content).decode("ascii"))
+        self._cache.put(
+            "file", project_id, "", digest, base64.b64encode(res.content).decode("ascii")
+        )
         return res.content
 
     def save_file(self, content: bytes, name: str = "file") -> str:
@@ -594,9 +597,7 @@ class WeaveClient:
         self._upload_files(encoded.files, self.project_id)
         res = self._api.obj_create(
             ObjCreateReq(
-                obj=ObjSchemaForInsert(
-                    project_id=self.project_id, object_id=name, val=encoded.json
-                )
+                obj=ObjSchemaForInsert(project_id=self.project_id, object_id=name, val=encoded.json)
             )
         )
         self._cache.put("obj", self.project_id, name, res.digest, encoded.json)
@@ -742,7 +743,9 @@ class WeaveClient:
                 f"nothing stored at {uri}", status_code=e.status_code, route=e.route, body=e.body
             ) from e
         if not res.vals:
-            raise NotFoundError(f"nothing stored at {uri}", status_code=404, route="/refs/read_batch")
+            raise NotFoundError(
+                f"nothing stored at {uri}", status_code=404, route="/refs/read_batch"
+            )
         val = res.vals[0]
         self._cache.put("ref", project_id, uri, _digest_of(uri), val)
         return self._decode_object(val, project_id)
@@ -838,9 +841,7 @@ class WeaveClient:
 
     # --- tables -------------------------------------------------------------
 
-    def table(
-        self, name: str, rows: Iterable[Mapping[str, Any]] | None = None
-    ) -> Table:
+    def table(self, name: str, rows: Iterable[Mapping[str, Any]] | None = None) -> Table:
         """Create a table from dict ``rows`` and publish it as ``name``; or, without
         rows, get the latest published version of ``name``.
 
@@ -852,9 +853,7 @@ class WeaveClient:
         if rows is None:
             return self._read_table(name, "latest", self.project_id)
         if isinstance(rows, (str, bytes, Mapping)):
-            raise TypeError(
-                f"table rows must be an iterable of dicts, got {type(rows).__name__}"
-            )
+            raise TypeError(f"table rows must be an iterable of dicts, got {type(rows).__name__}")
         encoded = self._encode_rows(rows)
         table_ref = self._create_table(encoded)
         ref = self._publish_table(name, table_ref)
@@ -969,7 +968,9 @@ class WeaveClient:
             project_id=self.project_id,
             base_digest=base_digest,
             updates=[
-                TableAppendSpec.model_construct(append=TableAppendSpecPayload.model_construct(row=r))
+                TableAppendSpec.model_construct(
+                    append=TableAppendSpecPayload.model_construct(row=r)
+                )
                 for r in rows
             ],
         )
@@ -1151,10 +1152,39 @@ class WeaveClient:
         **filter_fields: Any,
     ) -> SyncBatchIterator[Call]:
         """Calls in lists of ``batch_size`` (the last may be shorter), streamed."""
-        stream = self.calls_stream(
-            filter, limit, offset, sort_by, query, columns, **filter_fields
-        )
+        stream = self.calls_stream(filter, limit, offset, sort_by, query, columns, **filter_fields)
         return SyncBatchIterator(lambda: stream, batch_size=batch_size)
+
+    def calls_live(
+        self,
+        filter: CallsFilter | Mapping[str, Any] | None = None,
+        since: int | None = None,
+        *,
+        poll_interval: float = 1.0,
+        **filter_fields: Any,
+    ) -> SyncLiveCalls:
+        """Call events as they happen: an endless iterator of ``CallEvent`` (kind, seq, call).
+
+        - ``filter``: as ``calls()`` (op names, trace ids, ``trace_roots_only``,
+          thread ids, ...); ``input_refs``/``output_refs`` are not supported.
+        - ``since``: the ``seq`` of the last event you handled, to get every later
+          one (0: all stored calls first); None: events from entering its ``with``
+          block (or, without one, from the first ``next``).
+
+        On the local server events come over ``/calls/watch``; a dropped
+        connection is retried with backoff and resumes after the last event
+        delivered. On a server without that route it polls
+        ``/calls/stream_query`` every ``poll_interval`` seconds (starts and ends,
+        ``seq`` None). Close it (or ``break``) to disconnect.
+        """
+        if since is not None and (not isinstance(since, int) or since < 0):
+            raise ValueError(f"since must be a non-negative int or None, got {since!r}")
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be a positive number, got {poll_interval!r}")
+        req = self._calls_request(filter, filter_fields)
+        if req.filter is not None and (req.filter.input_refs or req.filter.output_refs):
+            raise ValueError("calls_live(): input_refs and output_refs filters are not supported")
+        return SyncLiveCalls(self, req.filter, since, poll_interval)
 
     def threads(
         self,
@@ -1214,9 +1244,7 @@ class WeaveClient:
 
     def delete_call(self, call: Call | str | Iterable[Call | str]) -> None:
         """Delete a call (a ``Call`` or an id), or a list of them, with all descendants."""
-        items: list[Call | str] = (
-            [call] if isinstance(call, (Call, str)) else list(call)
-        )
+        items: list[Call | str] = [call] if isinstance(call, (Call, str)) else list(call)
         ids = []
         for item in items:
             if isinstance(item, Call):
@@ -1423,7 +1451,9 @@ class WeaveClient:
         eqs = [_eq("id", fid) for fid in ids]
         expr = eqs[0] if len(eqs) == 1 else {"$or": eqs}
         self._api.feedback_purge(
-            FeedbackPurgeReq(project_id=self.project_id, query=Query.model_validate({"$expr": expr}))
+            FeedbackPurgeReq(
+                project_id=self.project_id, query=Query.model_validate({"$expr": expr})
+            )
         )
 
     # --- costs ----------------------------------------------------------------
@@ -1522,7 +1552,8 @@ def _encode_row(row: Any, index: int, ref_of: Any) -> EncodedValue:
     except UnsaveableValueError as e:
         # Say which row: the encoder's path starts at the row itself.
         raise UnsaveableValueError(
-            f"table row {index}: {e}", path=f"rows[{index}]{e.path.removeprefix('obj')}",
+            f"table row {index}: {e}",
+            path=f"rows[{index}]{e.path.removeprefix('obj')}",
             type_name=e.type_name,
         ) from None
 
@@ -1577,7 +1608,9 @@ def _merge_filter(
     elif isinstance(filter, Mapping):
         merged = dict(filter)
     else:
-        raise TypeError(f"{where} filter must be a dict or a filter model, got {type(filter).__name__}")
+        raise TypeError(
+            f"{where} filter must be a dict or a filter model, got {type(filter).__name__}"
+        )
     for key, value in fields.items():
         if key in merged:
             raise TypeError(f"{where} got filter field {key!r} twice (in filter= and as a keyword)")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Form, Request, UploadFile
+from fastapi import FastAPI, Form, Request, UploadFile, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ValidationError
@@ -73,6 +73,7 @@ from ._costs import CostStore
 from ._db import Database
 from ._feedback import FeedbackStore
 from ._http_errors import error_response, install_error_handlers, send_error
+from ._live import DEFAULT_WATCH_QUEUE, Broadcaster, install, watch_route
 from ._objects import ObjectStore
 from ._threads import ThreadStore
 from ._viewer import viewer_router
@@ -118,6 +119,15 @@ class _BasicAuth:
         return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and not self._authorized(scope):
+            # Refuse the handshake with the same 401 (ASGI's WebSocket denial response).
+            await send_error(
+                _as_websocket_denial(send),
+                401,
+                "authentication required: HTTP Basic auth with the server's API key as password",
+                [(b"www-authenticate", b'Basic realm="weave-client"')],
+            )
+            return
         if scope["type"] == "http" and not self._authorized(scope):
             await send_error(
                 send,
@@ -127,6 +137,15 @@ class _BasicAuth:
             )
             return
         await self.app(scope, receive, send)
+
+
+def _as_websocket_denial(send: Send) -> Send:
+    """``send`` for HTTP response messages, renamed to the WebSocket denial response's."""
+
+    async def deny(message: Message) -> None:
+        await send({**message, "type": "websocket." + message["type"]})
+
+    return deny
 
 
 class _DefaultJSONBody:
@@ -258,16 +277,21 @@ def create_app(
     *,
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    watch_queue_size: int = DEFAULT_WATCH_QUEUE,
 ) -> FastAPI:
     """The local trace server as an ASGI app over the SQLite file ``db_path``.
 
     With ``api_key``, every route requires HTTP Basic auth with that password.
-    Bodies over ``max_body_bytes`` get 413. The database is closed on
+    Bodies over ``max_body_bytes`` get 413. A ``/calls/watch`` client with more
+    than ``watch_queue_size`` events waiting is closed as too slow. The database is closed on
     ``app.state.close()`` (``BackgroundServer.stop()`` does it).
     """
     db = Database(db_path)
     objects = ObjectStore(db)
     calls = CallStore(db, read_refs=objects.refs_read_batch)
+    install(db)
+    broadcaster = Broadcaster(db, queue_size=watch_queue_size)
+    calls.changes = broadcaster
     feedback = FeedbackStore(db)
     costs = CostStore(db)
     threads = ThreadStore(db)
@@ -275,6 +299,7 @@ def create_app(
     app = FastAPI(title="weave-client local trace server", docs_url=None, redoc_url=None)
     app.state.db = db
     app.state.close = db.close
+    app.state.broadcaster = broadcaster
 
     install_error_handlers(app)
 
@@ -324,6 +349,10 @@ def create_app(
     @app.post("/calls/stream_query")
     def calls_stream_query(req: CallsQueryReq) -> StreamingResponse:
         return StreamingResponse(calls.stream_lines(req), media_type=JSONL)
+
+    @app.websocket("/calls/watch")
+    async def calls_watch(websocket: WebSocket) -> None:
+        await watch_route(websocket, broadcaster)
 
     @app.post("/calls/query_stats")
     def calls_query_stats(req: CallsQueryStatsReq) -> CallsQueryStatsRes:

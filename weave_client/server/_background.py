@@ -15,6 +15,7 @@ import uvicorn
 
 from .._settings import local_db_path
 from ._app import DEFAULT_MAX_BODY_BYTES, create_app
+from ._live import DEFAULT_WATCH_QUEUE
 
 __all__ = ["BackgroundServer", "embedded_server_url", "local_db_path", "start_background_server"]
 
@@ -42,10 +43,16 @@ class BackgroundServer:
         api_key: str | None = None,
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        watch_queue_size: int = DEFAULT_WATCH_QUEUE,
     ) -> None:
         self.db_path = Path(db_path)
         self.host = host
-        self._app = create_app(db_path, api_key=api_key, max_body_bytes=max_body_bytes)
+        self._app = create_app(
+            db_path,
+            api_key=api_key,
+            max_body_bytes=max_body_bytes,
+            watch_queue_size=watch_queue_size,
+        )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # Bind here, not in uvicorn, so port 0 gives us the real port before start.
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections
@@ -130,12 +137,22 @@ def start_background_server(
     api_key: str | None = None,
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    watch_queue_size: int = DEFAULT_WATCH_QUEUE,
 ) -> BackgroundServer:
     """Start a local trace server on ``db_path`` in a daemon thread; returns once it accepts connections.
 
-    ``port=0`` picks a free port (read it from ``.port``/``.url``).
+    ``port=0`` picks a free port (read it from ``.port``/``.url``). A
+    ``/calls/watch`` client with more than ``watch_queue_size`` events waiting
+    is closed as too slow.
     """
-    return BackgroundServer(db_path, host, port, api_key, max_body_bytes=max_body_bytes).start()
+    return BackgroundServer(
+        db_path,
+        host,
+        port,
+        api_key,
+        max_body_bytes=max_body_bytes,
+        watch_queue_size=watch_queue_size,
+    ).start()
 
 
 _embedded_lock = threading.Lock()

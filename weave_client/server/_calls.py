@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -276,6 +276,28 @@ def _parse_batch_fast(body: Any) -> tuple[list[StartRow], list[EndRow], list[Any
 RefsReader = Callable[[list[str]], list[Any]]
 
 
+class ChangeLog(Protocol):
+    """Where the write path reports changes of calls (the live broadcaster, ``_live.py``).
+
+    The ``record_*`` methods run inside the write transaction; ``committed``
+    after it.
+    """
+
+    def record_write(
+        self,
+        conn: sqlite3.Connection,
+        starts: list[StartRow],
+        full: list[tuple[Any, ...]],
+        ends: Mapping[tuple[str, str], EndRow],
+    ) -> None: ...
+
+    def record_update(self, conn: sqlite3.Connection, project_id: str, call_id: str) -> None: ...
+
+    def record_delete(self, conn: sqlite3.Connection, project_id: str, deleted_at: str) -> None: ...
+
+    def committed(self) -> None: ...
+
+
 class CallStore:
     """Storage of calls: upserts, reads through the query compiler, update, delete.
 
@@ -286,6 +308,7 @@ class CallStore:
     def __init__(self, db: Database, read_refs: RefsReader | None = None) -> None:
         self.db = db
         self.read_refs = read_refs
+        self.changes: ChangeLog | None = None
 
     # -- writes -------------------------------------------------------------
 
@@ -322,6 +345,10 @@ class CallStore:
                 conn.executemany(_START_SQL, only_starts)
             if end_by_key:
                 conn.executemany(_END_SQL, end_by_key.values())
+            if self.changes is not None:
+                self.changes.record_write(conn, only_starts, full, end_by_key)
+        if self.changes is not None:
+            self.changes.committed()
 
     def upsert_batch_json(self, body: bytes) -> bytes:
         """Apply a ``/call/upsert_batch`` body; returns the JSON reply.
@@ -369,6 +396,10 @@ class CallStore:
             )
             if cur.rowcount == 0:
                 raise NotFound(f"call {req.call_id!r} not found in project {req.project_id!r}")
+            if self.changes is not None:
+                self.changes.record_update(conn, req.project_id, req.call_id)
+        if self.changes is not None:
+            self.changes.committed()
 
     def delete(self, req: CallsDeleteReq) -> int:
         """``/calls/delete``: soft-delete the calls and all their descendants; returns the count."""
@@ -390,9 +421,15 @@ class CallStore:
             UPDATE calls SET deleted_at = ?
             WHERE project_id = ? AND deleted_at IS NULL AND id IN (SELECT id FROM doomed)
         """
-        params = [req.project_id, *req.call_ids, req.project_id, now_timestamp(), req.project_id]
+        deleted_at = now_timestamp()
+        params = [req.project_id, *req.call_ids, req.project_id, deleted_at, req.project_id]
         with self.db.write() as conn:
-            return conn.execute(sql, params).rowcount
+            count: int = conn.execute(sql, params).rowcount
+            if self.changes is not None and count:
+                self.changes.record_delete(conn, req.project_id, deleted_at)
+        if self.changes is not None:
+            self.changes.committed()
+        return count
 
     # -- reads --------------------------------------------------------------
 

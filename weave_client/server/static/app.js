@@ -12,6 +12,7 @@
 
 import { errorBox, h, replace, route } from "./dom.js";
 import { renderEvaluation, renderEvaluations } from "./evals.js";
+import { closeWatches } from "./live.js";
 import { renderObject, renderObjects, renderTable } from "./objects.js";
 import { renderProjects } from "./projects.js";
 import { renderThread, renderThreads } from "./threads.js";
@@ -82,6 +83,7 @@ function renderChrome(entity, project, view) {
 
 async function render() {
   const nav = ++navigation;
+  closeWatches();
   const { segments, params } = parseHash();
   if (segments.length < 2) {
     renderChrome(null);

@@ -22,6 +22,7 @@ import {
   costOf,
   fmtCost,
 } from "./format.js";
+import { liveControl, runningDuration, watchCalls } from "./live.js";
 import { heading, section } from "./widgets.js";
 
 const BATCH = 1000;
@@ -91,22 +92,32 @@ export async function renderTrace(main, ctx) {
     replace(main, errorBox(`No calls with trace id ${JSON.stringify(traceId)} in ${projectId}.`));
     return;
   }
-  const { nodes, roots } = buildTree(calls);
-  const now = Date.now();
-  let t0 = Infinity;
-  let t1 = -Infinity;
-  for (const n of nodes.values()) {
-    if (n.start !== null) t0 = Math.min(t0, n.start);
-    const end = n.end ?? (n.start !== null ? Math.max(now, n.start) : null);
-    if (end !== null) t1 = Math.max(t1, end);
-  }
-  const span = Math.max(t1 - t0, 0.001);
+  // The trace's calls by id; live events update it and the view is laid out again.
+  const byId = new Map(calls.map((c) => [c.id, c]));
+  let nodes;
+  let roots;
+  let now;
+  let t0;
+  let t1;
+  let span;
+  const layout = () => {
+    ({ nodes, roots } = buildTree([...byId.values()]));
+    now = Date.now();
+    t0 = Infinity;
+    t1 = -Infinity;
+    for (const n of nodes.values()) {
+      if (n.start !== null) t0 = Math.min(t0, n.start);
+      const end = n.end ?? (n.start !== null ? Math.max(now, n.start) : null);
+      if (end !== null) t1 = Math.max(t1, end);
+    }
+    span = Math.max(t1 - t0, 0.001);
+  };
+  layout();
 
-  const root = roots[0].call;
   const collapsed = new Set();
   let shownId = null;
   let selected = ctx.params.get("call");
-  if (!selected || !nodes.has(selected)) selected = root.id;
+  if (!selected || !nodes.has(selected)) selected = roots[0].call.id;
 
   const rowsEl = h("div", { class: "tree-rows", role: "tree", tabindex: "0", "aria-label": "Call tree" });
   const detail = h("div", { class: "detail-pane", id: "detail" });
@@ -170,7 +181,7 @@ export async function renderTrace(main, ctx) {
     const end = n.end ?? Math.max(now, start);
     const left = ((start - t0) / span) * 100;
     const width = Math.max(((end - start) / span) * 100, 0.4);
-    const lat = n.end !== null ? fmtMs(latencyMs(c)) : "running";
+    const lat = n.end !== null ? fmtMs(latencyMs(c)) : c.exception ? "—" : runningDuration(c.started_at);
     const bar = h("div", {
       class: `bar st-${status}` + (n.end === null ? " open" : ""),
       style: { left: `${left}%`, width: `${width}%` },
@@ -225,29 +236,38 @@ export async function renderTrace(main, ctx) {
     ev.preventDefault();
   });
 
-  const axis = h(
-    "div",
-    { class: "axis" },
-    [0, 0.25, 0.5, 0.75, 1].map((f) => h("span", { class: "tick", style: { left: `${f * 100}%` } }, fmtMs(span * f))),
-  );
-  const rootStatus = statusOf(root);
-  const head = heading(
-    h("span", {}, opName(root.op_name), root.display_name ? h("span", { class: "dname" }, root.display_name) : null),
-    h(
-      "span",
-      { class: "meta" },
-      statusBadge(rootStatus),
-      h("span", {}, `${fmtInt(calls.length)} call${calls.length === 1 ? "" : "s"}`),
-      h("span", {}, root.ended_at ? fmtMs(latencyMs(root)) : "running"),
-      tokensOf(root) !== null ? h("span", { class: "trace-tokens" }, `${fmtInt(tokensOf(root))} tokens`) : null,
-      costOf(root) !== null ? h("span", { class: "trace-cost", title: "cost of the whole trace" }, fmtCost(costOf(root))) : null,
-      h("span", { title: fmtAgo(root.started_at) }, fmtTime(root.started_at)),
-      h("span", { class: "mono", title: "trace id" }, traceId),
-    ),
-  );
+  const axisEl = h("div", { class: "axis" });
+  const drawAxis = () =>
+    replace(
+      axisEl,
+      [0, 0.25, 0.5, 0.75, 1].map((f) => h("span", { class: "tick", style: { left: `${f * 100}%` } }, fmtMs(span * f))),
+    );
+  const live = liveControl();
+  const makeHead = () => {
+    const root = roots[0].call;
+    const n = byId.size;
+    const head = heading(
+      h("span", {}, opName(root.op_name), root.display_name ? h("span", { class: "dname" }, root.display_name) : null),
+      h(
+        "span",
+        { class: "meta" },
+        statusBadge(statusOf(root)),
+        h("span", {}, `${fmtInt(n)} call${n === 1 ? "" : "s"}`),
+        h("span", {}, root.ended_at ? fmtMs(latencyMs(root)) : root.exception ? "—" : runningDuration(root.started_at)),
+        tokensOf(root) !== null ? h("span", { class: "trace-tokens" }, `${fmtInt(tokensOf(root))} tokens`) : null,
+        costOf(root) !== null ? h("span", { class: "trace-cost", title: "cost of the whole trace" }, fmtCost(costOf(root))) : null,
+        h("span", { title: fmtAgo(root.started_at) }, fmtTime(root.started_at)),
+        h("span", { class: "mono", title: "trace id" }, traceId),
+        live.el,
+      ),
+    );
+    return head;
+  };
+  let headEl = makeHead();
+  drawAxis();
   replace(
     main,
-    head,
+    headEl,
     truncated ? note(`Showing the first ${fmtInt(MAX_CALLS)} calls of this trace.`, "warn") : null,
     h(
       "div",
@@ -255,7 +275,7 @@ export async function renderTrace(main, ctx) {
       h(
         "div",
         { class: "tree-pane" },
-        h("div", { class: "tree-head" }, h("div", { class: "tcell-name" }, "Call"), h("div", { class: "tcell-time" }, axis)),
+        h("div", { class: "tree-head" }, h("div", { class: "tcell-name" }, "Call"), h("div", { class: "tcell-time" }, axisEl)),
         rowsEl,
       ),
       detail,
@@ -263,7 +283,47 @@ export async function renderTrace(main, ctx) {
   );
   drawRows();
   select(selected, { scroll: true });
+
+  // Live: calls of this trace that start, end, change or go away re-draw the tree.
+  const redraw = () => {
+    if (!byId.size) {
+      replace(main, errorBox(`The calls of trace ${traceId} were deleted.`));
+      watch.close();
+      return;
+    }
+    layout();
+    if (!nodes.has(selected)) selected = roots[0].call.id;
+    const newHead = makeHead();
+    headEl.replaceWith(newHead);
+    headEl = newHead;
+    drawAxis();
+    drawRows();
+    select(selected);
+  };
+  const watch = watchCalls(
+    projectId,
+    { trace_ids: [traceId] },
+    (events) => {
+      if (!ctx.isCurrent()) return watch.close();
+      for (const { kind, call } of events) {
+        if (kind === "delete") byId.delete(call.id);
+        else byId.set(call.id, call);
+        // The open call changed: show it again.
+        if (call.id === shownId) shownId = null;
+      }
+      redraw();
+    },
+    (s) => live.setState(s),
+  );
+  live.attach(watch);
+  // Running bars grow: lay out again every second while some call runs (not while paused).
+  const grow = setInterval(() => {
+    if (!ctx.isCurrent()) return clearInterval(grow);
+    if (watch.paused) return;
+    if ([...byId.values()].some((c) => !c.ended_at && !c.exception)) redraw();
+  }, 1000);
 }
+
 
 function countDescendants(n) {
   let k = 0;

@@ -6,6 +6,7 @@
 
 import { and, api, CALL_LIST_COLUMNS, contains, eq, field, opNamesFilter, or } from "./api.js";
 import { h, note, replace, route } from "./dom.js";
+import { liveControl, runningDuration, watchCalls } from "./live.js";
 import { costOf, fmtAgo, fmtCost, fmtInt, fmtMs, fmtTime, latencyMs, opName, statusBadge, statusOf, tokensOf } from "./format.js";
 import { heading, pager } from "./widgets.js";
 
@@ -42,7 +43,11 @@ export async function renderTraces(main, ctx) {
     location.hash = here({ ...next, offset: 0 });
   });
   const body = h("div", { class: "list-body" }, note("Loading…"));
-  replace(main, heading("Traces", projectId), form, body);
+  // Live updates on the first page without status or text filters (those the watch cannot apply).
+  const live = offset === 0 && !state.status && !state.q ? liveControl() : null;
+  const head = heading("Traces", projectId);
+  if (live) head.append(live.el);
+  replace(main, head, form, body);
   loadOpNames(projectId, form).catch(() => {
     // The op suggestions are a convenience; the list works without them.
   });
@@ -63,14 +68,11 @@ export async function renderTraces(main, ctx) {
   ]);
   if (!ctx.isCurrent()) return;
   const calls = res.calls;
-  if (!calls.length) {
-    const filtered = state.op || state.status || state.q;
-    replace(body, note(filtered ? "No traces match these filters." : "No traces in this project yet."));
-    return;
-  }
+  const filtered = state.op || state.status || state.q;
+  const tbody = h("tbody", {}, calls.map((c) => traceRow(c, entity, project)));
   const table = h(
     "table",
-    { class: "data traces" },
+    { class: "data traces", hidden: !calls.length },
     h(
       "thead",
       {},
@@ -80,16 +82,53 @@ export async function renderTraces(main, ctx) {
         ["Op", "Display name", "Status", "Latency", "Started", "Tokens", "Cost", "Trace"].map((c) => h("th", {}, c)),
       ),
     ),
-    h("tbody", {}, calls.map((c) => traceRow(c, entity, project))),
+    tbody,
   );
-  const pg = pager({
-    offset,
-    limit: PAGE,
-    shown: calls.length,
-    total: stats.count,
-    href: (o) => here({ offset: o }),
-  });
-  replace(body, table, pg);
+  const empty = calls.length
+    ? null
+    : note(filtered ? "No traces match these filters." : "No traces in this project yet.");
+  const pg = calls.length
+    ? pager({
+        offset,
+        limit: PAGE,
+        shown: calls.length,
+        total: stats.count,
+        href: (o) => here({ offset: o }),
+      })
+    : null;
+  replace(body, empty, table, pg);
+  if (!live) return;
+  const watch = watchCalls(
+    projectId,
+    filter,
+    (events) => {
+      if (!ctx.isCurrent()) return watch.close();
+      for (const { kind, call } of events) applyEvent(tbody, kind, call, entity, project);
+      if (tbody.children.length) {
+        table.hidden = false;
+        if (empty) empty.remove();
+      }
+    },
+    (s) => live.setState(s),
+  );
+  live.attach(watch);
+}
+
+/** Apply one call event to the trace list (newest first, at most a page of rows). */
+function applyEvent(tbody, kind, call, entity, project) {
+  const old = tbody.querySelector(`tr[data-call-id="${CSS.escape(call.id)}"]`);
+  if (kind === "delete") {
+    if (old) old.remove();
+    return;
+  }
+  const row = traceRow(call, entity, project);
+  if (old) {
+    old.replaceWith(row);
+    return;
+  }
+  row.classList.add("fresh");
+  tbody.prepend(row);
+  while (tbody.children.length > PAGE) tbody.lastElementChild.remove();
 }
 
 function traceRow(call, entity, project) {
@@ -101,7 +140,7 @@ function traceRow(call, entity, project) {
     h("td", {}, h("a", { class: "op", href }, opName(call.op_name))),
     h("td", { class: "muted" }, call.display_name || ""),
     h("td", {}, statusBadge(statusOf(call))),
-    h("td", { class: "num" }, call.ended_at ? fmtMs(latencyMs(call)) : "—"),
+    h("td", { class: "num" }, call.ended_at ? fmtMs(latencyMs(call)) : call.exception ? "—" : runningDuration(call.started_at)),
     h("td", { title: fmtAgo(call.started_at) }, fmtTime(call.started_at)),
     h("td", { class: "num" }, tokens === null ? "—" : fmtInt(tokens)),
     h("td", { class: "num" }, fmtCost(costOf(call))),

@@ -1,0 +1,267 @@
+"""The local server's ``/calls/watch`` WebSocket route, spoken to directly with httpx-ws.
+
+Calls are written over HTTP (``/call/upsert_batch``, ``/call/update``,
+``/calls/delete``); the watcher must get each change once, in order, filtered,
+with Basic auth as every route, and a watcher too slow to read is closed with
+4408 while ingestion goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from httpx_ws import WebSocketDisconnect, WebSocketSession, WebSocketUpgradeError, connect_ws
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+
+from weave_client._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW
+from weave_client._models import CallSchema
+from weave_client.server import BackgroundServer, start_background_server
+
+PROJECT = "watch-team/watch"
+KEY = "watch-secret-key"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _start(
+    call_id: str, op: str = "step", parent: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    start = {
+        "project_id": PROJECT, "id": call_id, "trace_id": parent or call_id, "parent_id": parent,
+        "op_name": op, "started_at": _now(), "attributes": {}, "inputs": {"x": 1}, **extra,
+    }  # fmt: skip
+    return {"mode": "start", "req": {"start": start}}
+
+
+def _end(call_id: str, **extra: Any) -> dict[str, Any]:
+    end = {"project_id": PROJECT, "id": call_id, "ended_at": _now(), "summary": {}, "output": 2}
+    return {"mode": "end", "req": {"end": {**end, **extra}}}
+
+
+def _post(http: httpx.Client, url: str, path: str, body: Any) -> None:
+    r = http.post(url + path, json=body)
+    assert r.status_code == 200, r.text
+
+
+def _subscribe(ws: WebSocketSession, **sub: Any) -> int:
+    ws.send_text(json.dumps({"project_id": PROJECT, **sub}))
+    ready = json.loads(ws.receive_text(timeout=30))
+    assert ready["kind"] == "ready"
+    return int(ready["seq"])
+
+
+def _events(ws: WebSocketSession, n: int) -> list[dict[str, Any]]:
+    """The next ``n`` messages (events waiting together share a message, one per line)."""
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        out.extend(json.loads(line) for line in ws.receive_text(timeout=30).split("\n"))
+    assert len(out) == n, out
+    return out
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[BackgroundServer]:
+    with start_background_server(tmp_path / "watch.db") as s:
+        yield s
+
+
+def test_each_change_once_in_order(server: BackgroundServer) -> None:
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    with httpx.Client() as http, connect_ws(server.url + "/calls/watch", http) as ws:
+        head = _subscribe(ws)
+        assert head == 0
+        _post(http, server.url, "/call/upsert_batch", {"batch": [_start(a), _start(b, "child", a)]})
+        _post(http, server.url, "/call/upsert_batch", {"batch": [_end(b), _end(a, exception="E")]})
+        _post(http, server.url, "/call/update", {"project_id": PROJECT, "call_id": a, "display_name": "renamed"})  # fmt: skip
+        _post(http, server.url, "/calls/delete", {"project_id": PROJECT, "call_ids": [a]})
+        got = _events(ws, 7)
+    kinds = [(e["kind"], e["call"]["id"]) for e in got]
+    assert kinds[:5] == [("start", a), ("start", b), ("end", b), ("end", a), ("update", a)]
+    # Deleting the root deletes its child too.
+    assert sorted(kinds[5:]) == sorted([("delete", a), ("delete", b)])
+    assert [e["seq"] for e in got] == list(range(1, 8))
+    assert got[0]["call"]["inputs"] == {"x": 1}
+    assert got[3]["call"]["exception"] == "E" and got[4]["call"]["display_name"] == "renamed"
+    assert got[3]["call"]["summary"]["weave"]["status"] == "error"
+    assert all(e["call"]["deleted_at"] for e in got[5:])
+
+
+def test_since_replays_and_filters(server: BackgroundServer) -> None:
+    root, child, other = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    with httpx.Client() as http:
+        batch = [_start(root, display_name="Root"), _start(child, "child", root),
+                 _start(other, "other"), _end(child, exception="boom"), _end(root),
+                 _end(other, summary={"status_counts": {"error": 1}, "weave": {"x": 1}})]  # fmt: skip
+        _post(http, server.url, "/call/upsert_batch", {"batch": batch})
+        # Stored whole in one batch: one end event per call, the child's first.
+        with connect_ws(server.url + "/calls/watch", http) as ws:
+            ws.send_text(json.dumps({"project_id": PROJECT, "since": 0}))
+            got = _events(ws, 4)
+        assert [(e["kind"], e["call"]["id"]) for e in got[:3]] == [
+            ("end", child),
+            ("end", root),
+            ("end", other),
+        ]
+        assert got[3] == {"kind": "ready", "seq": 3}
+        # The call in an event is the call /calls/query returns, field for field.
+        queried = http.post(server.url + "/calls/query", json={"project_id": PROJECT}).json()
+        by_id = {c["id"]: c for c in queried["calls"]}
+        for event in got[:3]:
+            same = by_id[event["call"]["id"]]
+            assert CallSchema.model_validate(event["call"]) == CallSchema.model_validate(same)
+            assert event["call"]["summary"] == same["summary"]
+        for sub, want in (
+            ({"filter": {"trace_roots_only": True}}, {root, other}),
+            ({"filter": {"op_names": ["child"]}}, {child}),
+            ({"filter": {"trace_ids": [root]}}, {root, child}),
+            ({"filter": {"call_ids": [other]}}, {other}),
+            ({"filter": {"parent_ids": [root]}}, {child}),
+            ({"filter": {"thread_ids": []}}, set()),
+        ):
+            with connect_ws(server.url + "/calls/watch", http) as ws:
+                ws.send_text(json.dumps({"project_id": PROJECT, "since": 0, **sub}))
+                ids = set()
+                while True:
+                    msgs = [json.loads(t) for t in ws.receive_text(timeout=30).split("\n")]
+                    ids.update(m["call"]["id"] for m in msgs if m["kind"] != "ready")
+                    if msgs[-1]["kind"] == "ready":
+                        break
+            assert ids == want, sub
+        # Another project sees nothing of these.
+        with connect_ws(server.url + "/calls/watch", http) as ws:
+            ws.send_text(json.dumps({"project_id": "x/y", "since": 0}))
+            assert json.loads(ws.receive_text(timeout=30))["kind"] == "ready"
+
+
+def test_bad_subscription_is_closed_with_4400(server: BackgroundServer) -> None:
+    for message, words in (
+        ("not json", "invalid subscribe message"),
+        (json.dumps({"project_id": PROJECT, "filter": {"op_names": "x"}}), "filter.op_names"),
+        (json.dumps({"project_id": PROJECT, "since": 0, "nope": 1}), "nope"),
+        (json.dumps({"project_id": PROJECT, "filter": {"input_refs": ["r"]}}), "input_refs"),
+    ):
+        with connect_ws(server.url + "/calls/watch") as ws:
+            ws.send_text(message)
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive_text(timeout=30)
+        assert info.value.code == CLOSE_BAD_REQUEST
+        assert words in info.value.reason
+
+
+def test_events_written_by_another_server_on_the_same_file(tmp_path: Path) -> None:
+    # An embedded server in a traced program and `calls --follow`'s own server share the file.
+    db = tmp_path / "shared.db"
+    with start_background_server(db) as watched, start_background_server(db) as writer:
+        call_id = str(uuid.uuid4())
+        with httpx.Client() as http, connect_ws(watched.url + "/calls/watch", http) as ws:
+            _subscribe(ws)
+            _post(
+                http, writer.url, "/call/upsert_batch", {"batch": [_start(call_id), _end(call_id)]}
+            )
+            (event,) = _events(ws, 1)
+    assert (event["kind"], event["call"]["id"]) == ("end", call_id)
+
+
+def test_basic_auth_as_every_route(tmp_path: Path) -> None:
+    with start_background_server(tmp_path / "auth.db", api_key=KEY) as server:
+        for auth in (None, ("api", "wrong")):
+            with pytest.raises(WebSocketUpgradeError) as info:
+                with connect_ws(server.url + "/calls/watch", auth=auth):
+                    pass
+            assert info.value.response.status_code == 401
+            assert info.value.response.headers["www-authenticate"].startswith("Basic")
+        with connect_ws(server.url + "/calls/watch", auth=("api", KEY)) as ws:
+            assert _subscribe(ws) == 0
+
+
+class _RawWatcher:
+    """A WebSocket client over a plain socket (wsproto) that reads only when told to.
+
+    Its receive buffer is small, so a watcher that does not read fills up fast.
+    """
+
+    def __init__(self, server: BackgroundServer) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.settimeout(30)
+        self.sock.connect((server.host, server.port))
+        self.ws = WSConnection(ConnectionType.CLIENT)
+        self.sock.sendall(self.ws.send(Request(host=server.host, target="/calls/watch")))
+        assert any(isinstance(e, AcceptConnection) for e in self._read())
+        sub = json.dumps({"project_id": PROJECT})
+        self.sock.sendall(self.ws.send(TextMessage(data=sub)))
+
+    def _read(self) -> list[Any]:
+        data = self.sock.recv(65536)
+        self.ws.receive_data(data or None)
+        return list(self.ws.events())
+
+    def read_until_closed(self) -> tuple[int, str, list[dict[str, Any]]]:
+        """Read everything; the close code and reason, and the messages that came before."""
+        text = ""
+        messages: list[dict[str, Any]] = []
+        while True:
+            for event in self._read():
+                if isinstance(event, CloseConnection):
+                    return event.code, event.reason, messages
+                if isinstance(event, TextMessage):
+                    text += event.data
+                    if event.message_finished:
+                        messages.extend(json.loads(line) for line in text.split("\n"))
+                        text = ""
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_slow_watcher_is_closed_and_ingestion_goes_on(tmp_path: Path) -> None:
+    big = "x" * 20_000
+    with start_background_server(tmp_path / "slow.db", watch_queue_size=50) as server:
+        slow = _RawWatcher(server)
+        try:
+            with (
+                httpx.Client(timeout=60) as http,
+                connect_ws(
+                    server.url + "/calls/watch", http, max_message_size_bytes=1 << 20
+                ) as fast,
+            ):
+                _subscribe(fast)
+                ids = [str(uuid.uuid4()) for _ in range(400)]
+                # The slow watcher reads nothing while a few MB of events go out.
+                for i in range(0, len(ids), 20):
+                    batch = [_start(c, inputs={"big": big}) for c in ids[i : i + 20]]
+                    _post(http, server.url, "/call/upsert_batch", {"batch": batch})
+                    # The fast one keeps up and gets every event.
+                    assert [e["call"]["id"] for e in _events(fast, 20)] == ids[i : i + 20]
+                code, reason, before = slow.read_until_closed()
+                assert code == CLOSE_TOO_SLOW
+                assert "too slow" in reason
+                events = [m for m in before if m["kind"] != "ready"]
+                assert 0 < len(events) < 400
+                # Reconnecting from the last seq it got gives exactly the rest.
+                with connect_ws(
+                    server.url + "/calls/watch", http, max_message_size_bytes=1 << 24
+                ) as again:
+                    again.send_text(json.dumps({"project_id": PROJECT, "since": events[-1]["seq"]}))
+                    rest: list[dict[str, Any]] = []
+                    while not rest or rest[-1]["kind"] != "ready":
+                        rest.extend(
+                            json.loads(t) for t in again.receive_text(timeout=30).split("\n")
+                        )
+                got = [e["call"]["id"] for e in events + rest[:-1]]
+                assert got == ids
+                r = http.post(server.url + "/calls/query_stats", json={"project_id": PROJECT})
+                assert r.json()["count"] == 400
+        finally:
+            slow.close()

@@ -1,0 +1,530 @@
+"""Live traces: the ``/calls/watch`` WebSocket route and its in-process broadcaster.
+
+Every change to a call is numbered in SQLite: the write path
+(``CallStore.changes``) appends a row to ``call_events`` (``seq``, project,
+call id, kind) in the transaction that stores the change, so the sequence is
+monotonic and survives restarts (one small insert per start or end; triggers
+on ``calls`` were measured at three times that cost). After each commit it
+calls :meth:`Broadcaster.committed`; with nobody watching that is one
+attribute test.
+
+One dispatcher task per server reads the new events (one query whatever the
+number of watchers), turns each into its JSON message once, and puts it on
+the bounded queue of every watcher whose filter it matches. A watcher whose
+queue is full is closed with :data:`CLOSE_TOO_SLOW`; nobody else waits for it.
+
+Protocol: the client sends one JSON message ``{"project_id": ..., "filter":
+{CallsFilter fields}, "since": seq | null}``; the server answers
+``{"kind": "ready", "seq": N}`` once it has replayed the stored events after
+``since`` (none when ``since`` is null), then ``{"kind": "start" | "end" |
+"update" | "delete", "seq": N, "call": {CallSchema}}`` as calls change. The
+call is the one stored when the event is sent (a start event of a call that
+already ended carries its end too). Resuming with ``since`` = the last seq
+received gives every later event once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+import orjson
+from fastapi import WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+
+from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
+from .._models import CallsFilter
+from ._calls import _START_COLUMNS
+from ._calls_query import _LATENCY_SQL, _STATUS_SQL, _TRACE_NAME_SQL, CALL_COLUMNS
+from ._db import Database
+from ._schema import CALLS_JSON_COLUMNS
+
+__all__ = [
+    "CLOSE_BAD_REQUEST",
+    "CLOSE_TOO_SLOW",
+    "DEFAULT_WATCH_QUEUE",
+    "EVENTS_DDL",
+    "Broadcaster",
+    "watch_route",
+]
+
+logger = logging.getLogger("weave_client.server")
+
+# Events a watcher may have waiting before it is closed as too slow.
+DEFAULT_WATCH_QUEUE = 10_000
+# Events read per query (dispatcher and replay).
+_PAGE = 1000
+# Most events (and about the most characters) sent in one WebSocket message.
+_PER_MESSAGE = 1000
+_MESSAGE_CHARS = 1_000_000
+# Seconds between looks for events written by other processes on the same database.
+_LOOK_INTERVAL = 0.5
+# Seconds a client has to send its subscribe message.
+_SUBSCRIBE_TIMEOUT = 30.0
+
+EVENTS_DDL = """
+CREATE TABLE IF NOT EXISTS call_events (
+    seq        INTEGER PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    call_id    TEXT NOT NULL,
+    kind       TEXT NOT NULL
+)
+"""
+# Where ended_at is in a row of a call stored whole (CallStore's start row + end row[2:]).
+_FULL_ENDED_AT = 2 + len(_START_COLUMNS)
+_INSERT = "INSERT INTO call_events (project_id, call_id, kind) VALUES (?, ?, ?)"
+
+
+def _summary_sql() -> str:
+    """``summary`` with ``summary.weave`` derived, in SQL, as ``derive_weave_summary`` does.
+
+    A JSON merge patch: the derived keys replace stored ones, a null one
+    (latency of a running call, an empty display name) is left out.
+    """
+    derived = (
+        f"json_object('status', {_STATUS_SQL}, 'latency_ms', {_LATENCY_SQL}, "
+        f"'trace_name', {_TRACE_NAME_SQL}, 'display_name', NULLIF(c.display_name, ''))"
+    )
+    return f"json_patch(COALESCE(c.summary, '{{}}'), json_object('weave', {derived}))"
+
+
+def _call_json_sql() -> str:
+    """The call in the trace API's ``CallSchema`` as JSON text, built by SQLite (no Python)."""
+    parts = []
+    for column in CALL_COLUMNS:
+        if column == "summary":
+            expr = _summary_sql()
+        elif column == "display_name":
+            expr = "NULLIF(c.display_name, '')"
+        elif column in CALLS_JSON_COLUMNS:
+            expr = f"json(c.{column})"
+        else:
+            expr = f"c.{column}"
+        parts.append(f"'{column}', {expr}")
+    return "json_object(" + ", ".join(parts) + ")"
+
+
+# A page of events is one row (one SQLite step, one GIL hand-off, whatever its
+# length): a JSON array of each event's [seq, project_id, *_FILTER_FIELDS], and the
+# events' messages, built by SQLite, one per line (JSON text has no raw newline).
+_FILTER_FIELDS = (
+    "id", "op_name", "trace_id", "parent_id", "thread_id", "turn_id", "wb_user_id", "wb_run_id",
+)  # fmt: skip
+_FIELD = {name: 2 + i for i, name in enumerate(_FILTER_FIELDS)}
+_PAGE_SQL = (
+    "SELECT json_group_array(json(meta)), group_concat(message, char(10)) FROM ("
+    "SELECT json_array(e.seq, c.project_id, "
+    + ", ".join(f"c.{name}" for name in _FILTER_FIELDS)
+    + ") AS meta, "
+    f"json_object('kind', e.kind, 'seq', e.seq, 'call', {_call_json_sql()}) AS message "
+    "FROM call_events AS e "
+    "JOIN calls AS c ON c.project_id = e.project_id AND c.id = e.call_id "
+    # (An end stored before its start is announced when the start arrives.)
+    "AND c.started_at IS NOT NULL "
+    "WHERE {where} ORDER BY e.seq LIMIT ?)"
+)
+_PAGE_ALL = _PAGE_SQL.replace("{where}", "e.seq > ?")
+_PAGE_PROJECT = _PAGE_SQL.replace("{where}", "e.seq > ? AND e.project_id = ?")
+
+
+def install(db: Database) -> None:
+    """Create the events table (idempotent)."""
+    with db.write() as conn:
+        conn.execute(EVENTS_DDL)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One stored event, ready to send: ``text`` is its JSON message, ``call`` the
+    call's id columns (what filters test)."""
+
+    seq: int
+    project_id: str
+    call: list[Any]  # [seq, project_id, *_FILTER_FIELDS]; _FIELD[name] is where a field is
+    text: str
+
+
+_PARENT = _FIELD["parent_id"]
+_OP = _FIELD["op_name"]
+
+
+class CallMatcher:
+    """``CallsFilter`` semantics of the query compiler, in Python, for one project.
+
+    ``input_refs``/``output_refs`` are not supported here (the subscribe
+    message is refused naming them).
+    """
+
+    def __init__(self, project_id: str, f: CallsFilter | None) -> None:
+        self.project_id = project_id
+        f = f or CallsFilter()
+        if f.input_refs or f.output_refs:
+            raise ValueError("filter.input_refs and filter.output_refs are not supported by watch")
+        self._exact: set[str] = set()
+        self._prefixes: list[str] = []
+        for name in f.op_names or ():
+            if name.endswith(":*"):
+                self._prefixes.append(name[:-1])
+            elif name.startswith(("weave:///", "weave-trace-internal:///")):
+                self._exact.add(name)
+            else:
+                self._exact.add(name)
+                self._prefixes.append(f"weave:///{project_id}/op/{name}:")
+        self._ops = bool(f.op_names)
+        self._sets: list[tuple[int, set[str]]] = []
+        for key, values in (
+            ("parent_id", f.parent_ids),
+            ("trace_id", f.trace_ids),
+            ("id", f.call_ids),
+            ("wb_user_id", f.wb_user_ids),
+            ("wb_run_id", f.wb_run_ids),
+        ):
+            if values:
+                self._sets.append((_FIELD[key], set(values)))
+        # As the query compiler: an empty list of thread or turn ids matches nothing.
+        for key, maybe in (("thread_id", f.thread_ids), ("turn_id", f.turn_ids)):
+            if maybe is not None:
+                self._sets.append((_FIELD[key], set(maybe)))
+        self._roots_only = bool(f.trace_roots_only)
+        self._only_project = not (self._ops or self._sets or self._roots_only)
+        # Watchers with equal keys select the same events.
+        self.key = (project_id, f.model_dump_json(exclude_none=True))
+
+    def select(self, events: list[Event]) -> list[Event]:
+        """The events of ``events`` that match, in order."""
+        pid = self.project_id
+        if self._only_project:
+            return [e for e in events if e.project_id == pid]
+        return [e for e in events if e.project_id == pid and self(e)]
+
+    def __call__(self, event: Event) -> bool:
+        if event.project_id != self.project_id:
+            return False
+        call = event.call
+        if self._roots_only and call[_PARENT] is not None:
+            return False
+        if self._ops:
+            op = call[_OP] or ""
+            if op not in self._exact and not any(op.startswith(p) for p in self._prefixes):
+                return False
+        return all(call[index] in values for index, values in self._sets)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Events sent as one message: ``text`` is their messages, one per line."""
+
+    events: list[Event]
+    text: str
+
+    def after(self, cursor: int) -> str | None:
+        """The message without the events up to ``cursor`` (None when nothing is left)."""
+        if self.events[-1].seq <= cursor:
+            return None
+        if self.events[0].seq > cursor:
+            return self.text
+        return "\n".join(e.text for e in self.events if e.seq > cursor)
+
+
+def _chunks(events: list[Event]) -> list[Chunk]:
+    """Events cut into messages of at most _PER_MESSAGE events or about _MESSAGE_CHARS."""
+    out: list[Chunk] = []
+    start, size = 0, 0
+    for i, event in enumerate(events):
+        if i > start and (i - start >= _PER_MESSAGE or size + len(event.text) > _MESSAGE_CHARS):
+            part = events[start:i]
+            out.append(Chunk(part, "\n".join(e.text for e in part)))
+            start, size = i, 0
+        size += len(event.text)
+    if start < len(events):
+        part = events[start:]
+        out.append(Chunk(part, "\n".join(e.text for e in part)))
+    return out
+
+
+@dataclass(eq=False)
+class Watcher:
+    """One connected client: its filter and its bounded queue of messages to send."""
+
+    matches: CallMatcher
+    maxsize: int
+    pending: deque[Chunk] = field(default_factory=deque)
+    waiting: int = 0  # events in pending
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, chunks: list[Chunk], count: int) -> bool:
+        """Queue ``chunks`` (``count`` events); False (and ``overflowed`` set) when that
+        would put more than ``maxsize`` events in its queue."""
+        if self.waiting + count > self.maxsize:
+            self.overflowed.set()
+            return False
+        self.pending.extend(chunks)
+        self.waiting += count
+        self.ready.set()
+        return True
+
+    def take(self) -> Chunk:
+        chunk = self.pending.popleft()
+        self.waiting -= len(chunk.events)
+        return chunk
+
+
+class Broadcaster:
+    """Fans the stored call events out to the connected watchers.
+
+    The write path (``CallStore.changes``) records events and calls :meth:`committed`.
+    """
+
+    def __init__(self, db: Database, *, queue_size: int = DEFAULT_WATCH_QUEUE) -> None:
+        if queue_size < 1:
+            raise ValueError(f"watch queue_size: must be at least 1, got {queue_size!r}")
+        self.db = db
+        self.queue_size = queue_size
+        self._watchers: set[Watcher] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending = False
+        # The last seq the dispatcher handed out (None while nobody watches).
+        self._pos: int | None = None
+
+    # -- the write path's hooks (CallStore.changes) ---------------------------------
+
+    def record_write(
+        self,
+        conn: sqlite3.Connection,
+        starts: list[tuple[Any, ...]],
+        full: list[tuple[Any, ...]],
+        ends: Mapping[tuple[str, str], tuple[Any, ...]],
+    ) -> None:
+        """Number the stored starts and ends (in the write's transaction).
+
+        Starts come first, in batch order, then the ends in the order of their
+        ``ended_at`` (a child before its parent). A call stored whole (start and
+        end in one batch) gets one ``end`` event.
+        """
+        events = [(r[0], r[1], "start") for r in starts]
+        if full or ends:
+            ended = [(r[_FULL_ENDED_AT], r[0], r[1]) for r in full]
+            ended.extend((r[2], p, c) for (p, c), r in ends.items())
+            ended.sort(key=lambda e: e[0])
+            events.extend((p, c, "end") for _, p, c in ended)
+        conn.executemany(_INSERT, events)
+
+    def record_update(self, conn: sqlite3.Connection, project_id: str, call_id: str) -> None:
+        conn.execute(_INSERT, (project_id, call_id, "update"))
+
+    def record_delete(self, conn: sqlite3.Connection, project_id: str, deleted_at: str) -> None:
+        conn.execute(
+            "INSERT INTO call_events (project_id, call_id, kind) "
+            "SELECT project_id, id, 'delete' FROM calls WHERE project_id = ? AND deleted_at = ?",
+            (project_id, deleted_at),
+        )
+
+    def committed(self) -> None:
+        """Say that calls were stored. Cheap with nobody watching; safe from any thread."""
+        if not self._watchers or self._pending:
+            return
+        self._pending = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(wake.set)
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _head(self) -> int:
+        with self.db.read() as conn:
+            (head,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM call_events").fetchone()
+        return int(head)
+
+    def read(self, after: int, project_id: str | None = None) -> list[Event]:
+        """Up to a page of events after ``after`` (of one project, or all), in order."""
+        with self.db.read() as conn:
+            if project_id is None:
+                row = conn.execute(_PAGE_ALL, (after, _PAGE)).fetchone()
+            else:
+                row = conn.execute(_PAGE_PROJECT, (after, project_id, _PAGE)).fetchone()
+        metas, texts = orjson.loads(row[0]), row[1]
+        if not metas:
+            return []
+        return [
+            Event(meta[0], meta[1], meta, text)
+            for meta, text in zip(metas, texts.split("\n"), strict=True)
+        ]
+
+    # -- watchers --------------------------------------------------------------------
+
+    async def register(self, watcher: Watcher) -> int:
+        """Add a watcher; returns the newest seq stored now (it gets every later event).
+
+        Its queue also gets the events after the dispatcher's position up to
+        that seq (not yet handed out); the sender skips those.
+        """
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._wake = asyncio.Event()
+            self._lock = asyncio.Lock()
+        assert self._lock is not None
+        async with self._lock:
+            head = await anyio.to_thread.run_sync(self._head)
+            if self._pos is None:
+                self._pos = head
+            self._watchers.add(watcher)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._dispatch(), name="weave-calls-watch")
+        return head
+
+    def unregister(self, watcher: Watcher) -> None:
+        self._watchers.discard(watcher)
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None and self._lock is not None
+        while True:
+            # Also look every so often while watched: another process's server
+            # may write to the same database file (the embedded servers do).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _LOOK_INTERVAL)
+            self._wake.clear()
+            self._pending = False
+            async with self._lock:
+                if not self._watchers:
+                    # Nobody watches: stop (register() starts a new dispatcher).
+                    self._pos = None
+                    self._task = None
+                    return
+                while self._pos is not None:
+                    try:
+                        events = await anyio.to_thread.run_sync(self.read, self._pos)
+                    except Exception:
+                        logger.exception("calls/watch: reading call events failed")
+                        break
+                    # Watchers with the same filter share the selection and its messages.
+                    shared: dict[tuple[str, str], tuple[list[Chunk], int]] = {}
+                    for watcher in list(self._watchers):
+                        key = watcher.matches.key
+                        if key not in shared:
+                            selected = watcher.matches.select(events)
+                            shared[key] = (_chunks(selected), len(selected))
+                        chunks, count = shared[key]
+                        if count and not watcher.offer(chunks, count):
+                            self._watchers.discard(watcher)
+                    if events:
+                        self._pos = events[-1].seq
+                    if len(events) < _PAGE:
+                        break
+
+
+async def _subscribe(ws: WebSocket) -> WatchSubscribe | None:
+    """The client's subscribe message, or None after closing with the reason it is bad."""
+    try:
+        with anyio.fail_after(_SUBSCRIBE_TIMEOUT):
+            raw = await ws.receive_text()
+        return WatchSubscribe.model_validate_json(raw)
+    except TimeoutError:
+        reason = f"no subscribe message within {_SUBSCRIBE_TIMEOUT:.0f} s"
+    except ValidationError as exc:
+        where = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in exc.errors()
+        )
+        reason = f"invalid subscribe message: {where}"
+    except (KeyError, RuntimeError):
+        reason = "the subscribe message must be a JSON text message"
+    await ws.close(CLOSE_BAD_REQUEST, reason[:120])
+    return None
+
+
+async def _send_events(
+    ws: WebSocket, broadcaster: Broadcaster, watcher: Watcher, sub: WatchSubscribe, pos: int
+) -> None:
+    """Replay the stored events after ``since``, say ready, then forward the live ones.
+
+    Events waiting together go out as one message, one JSON object per line
+    (a watcher that keeps up gets one event per message).
+    """
+    cursor = pos
+    if sub.since is not None:
+        cursor = sub.since
+        while True:
+            events = await anyio.to_thread.run_sync(broadcaster.read, cursor, sub.project_id)
+            for chunk in _chunks(watcher.matches.select(events)):
+                await ws.send_text(chunk.text)
+            if events:
+                cursor = events[-1].seq
+            if len(events) < _PAGE:
+                break
+        cursor = max(cursor, pos)
+    await ws.send_text(orjson.dumps({"kind": "ready", "seq": cursor}).decode())
+    while True:
+        await watcher.ready.wait()
+        watcher.ready.clear()
+        while watcher.pending:
+            chunk = watcher.take()
+            text = chunk.after(cursor)
+            if text is not None:
+                await ws.send_text(text)
+                cursor = chunk.events[-1].seq
+
+
+async def _until_disconnect(ws: WebSocket) -> None:
+    # Clients send nothing after subscribing; reading notices them leaving.
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            await ws.receive()
+
+
+async def watch_route(ws: WebSocket, broadcaster: Broadcaster) -> None:
+    """Serve one ``/calls/watch`` connection (see the module docstring)."""
+    await ws.accept()
+    sub = await _subscribe(ws)
+    if sub is None:
+        return
+    try:
+        watcher = Watcher(CallMatcher(sub.project_id, sub.filter), broadcaster.queue_size)
+    except ValueError as exc:
+        await ws.close(CLOSE_BAD_REQUEST, str(exc))
+        return
+    pos = await broadcaster.register(watcher)
+    tasks = [
+        asyncio.create_task(_send_events(ws, broadcaster, watcher, sub, pos)),
+        asyncio.create_task(_until_disconnect(ws)),
+        asyncio.create_task(watcher.overflowed.wait()),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        broadcaster.unregister(watcher)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if watcher.overflowed.is_set():
+        logger.warning(
+            "calls/watch: closing a watcher of %s that fell %d events behind",
+            sub.project_id,
+            broadcaster.queue_size,
+        )
+        with contextlib.suppress(Exception):
+            with anyio.fail_after(5):
+                await ws.close(
+                    CLOSE_TOO_SLOW,
+                    f"too slow: more than {broadcaster.queue_size} events waiting; "
+                    "reconnect with since=<last seq>",
+                )
+        return
+    for task in done:
+        error = task.exception() if not task.cancelled() else None
+        if error is not None and not isinstance(
+            error, WebSocketDisconnect | RuntimeError | OSError
+        ):
+            logger.error("calls/watch: watcher of %s failed: %r", sub.project_id, error)
+            with contextlib.suppress(Exception):
+                await ws.close(1011, f"server error: {type(error).__name__}")
