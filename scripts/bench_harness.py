@@ -314,7 +314,7 @@ ROWS = [
     Row("memory", "peak memory, {n} calls queued (over baseline)", "MB", 100.0),
     Row("server", "local server /call/upsert_batch, all stored", "calls/s", at_least=30_000.0),
     Row("import_time", "import weave_client (median of fresh processes)", "s", 0.3),
-    Row("client_stall", "loop stall creating a client (embedded server)", "ms", 5.0),
+    Row("client_stall", "loop stall creating a client (embedded server; - idle ticker)", "ms", 5.0),
     Row(EVALUATION, "evaluation, {n} rows (10 ms predict, 2 scorers, x10)", "s", 1.5),
 ]
 

@@ -25,6 +25,7 @@ from .. import _settings
 from .._cache import MISSING, DigestCache, is_digest
 from .._context import pop_client, push_client
 from .._digest import bytes_digest
+from .._embedded import embedded_url, start_embedded
 from .._errors import (
     APIResponseValidationError,
     ClientClosedError,
@@ -77,7 +78,7 @@ from .._refs import (
     validate_object_name,
 )
 from .._serialize import EncodedValue, PendingFile, decode, encode_for_save, files_to_fetch
-from .._synchronization import AsyncLock
+from .._synchronization import AsyncLock, async_run_blocking
 from .._versions import ObjectVersion
 from .._wal import open_wal
 from ._api_client import AsyncAPIClient
@@ -198,10 +199,12 @@ class AsyncWeaveClient:
         self.project = project
         key = _settings.resolve_api_key(api_key)
         url = _settings.resolve_server_url(server_url)
+        # No server configured: the embedded local server's address now; the server
+        # itself starts in _ready() (create_async_client, ``async with``, the first
+        # request), off the event loop.
+        self._start_embedded = url is None
         if url is None:
-            from ..server import embedded_server_url
-
-            url = embedded_server_url()
+            url = embedded_url()
         self._api = AsyncAPIClient(url, api_key=key, **_api_options(timeout, max_retries))
         # The API client's URL: credentials a URL carried are used but never shown.
         self.server_url = self._api.base_url
@@ -262,6 +265,9 @@ class AsyncWeaveClient:
             raise ClientClosedError(
                 f"{type(self).__name__} for {self.project_id} is closed; create a new client"
             )
+        if self._start_embedded:
+            await async_run_blocking(start_embedded)
+            self._start_embedded = False
         if self._project_ready:
             return
         async with self._project_lock:
