@@ -18,6 +18,7 @@ import ast
 import contextvars
 import inspect
 import json
+import keyword
 import logging
 import math
 import platform
@@ -33,7 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._digest import bytes_digest, json_digest
-from ._ids import generate_id
+from ._ids import format_id, id_value, trace_value
 from ._serialize import encode_for_trace
 
 __all__ = [
@@ -74,20 +75,25 @@ STATUS_COUNTS_KEY = "status_counts"
 
 
 class CallFrame:
-    """One traced call in progress: what children and the end record need."""
+    """One traced call in progress: what children and the end record need.
+
+    ``id`` and ``trace_id`` are UUIDv7 strings; the frame holds them as integers
+    until asked (``_id``/``_trace``), and records carry them as they are: the
+    sender writes the text, off the traced call's path.
+    """
 
     __slots__ = (
+        "_id",
+        "_trace",
         "attributes",
         "child_summaries",
         "display_name",
-        "id",
         "inputs",
         "op_name",
         "parent",
         "project_id",
         "sampled",
         "started_at",
-        "trace_id",
     )
 
     def __init__(
@@ -98,12 +104,13 @@ class CallFrame:
         *,
         sampled: bool = True,
     ) -> None:
-        self.id = generate_id()
+        call_id = id_value()
+        self._id: int | str = call_id
         self.project_id = project_id
         self.op_name = op_name
         self.parent = parent
         # A root starts a trace; ids are UUIDv7 like weave's generate_id.
-        self.trace_id: str = parent.trace_id if parent is not None else generate_id()
+        self._trace: Any = parent._trace if parent is not None else trace_value(call_id)
         self.sampled = sampled
         self.started_at = 0.0
         self.display_name: str | None = None
@@ -112,6 +119,26 @@ class CallFrame:
         # Summaries of ended children, rolled into this call's summary (list.append
         # is atomic, so children ending in other threads are safe).
         self.child_summaries: list[dict[str, Any]] = []
+
+    @property
+    def id(self) -> str:
+        """The call id."""
+        value = self._id
+        if type(value) is int:
+            value = self._id = format_id(value)
+        return str(value)
+
+    @property
+    def trace_id(self) -> str:
+        """The id of the trace (the root call's tree) this call belongs to."""
+        value = self._trace
+        if type(value) is int:
+            value = self._trace = format_id(value)
+        return value  # type: ignore[no-any-return]
+
+    @trace_id.setter
+    def trace_id(self, value: str) -> None:
+        self._trace = value
 
     def __repr__(self) -> str:
         return f"CallFrame(id={self.id!r}, op_name={self.op_name!r})"
@@ -203,6 +230,7 @@ def current_attributes() -> dict[str, Any]:
 # --- encoding values ----------------------------------------------------------
 
 _PRIMITIVES = (str, int, bool, type(None))
+_PRIMITIVE_TYPES = frozenset(_PRIMITIVES)
 # Leaves the fast path copies as they are; a non-finite float is made JSON-safe
 # when the record is encoded (off the hot path).
 _LEAVES = (str, int, float, bool, type(None))
@@ -269,6 +297,21 @@ def encode_inputs(inputs: Mapping[str, Any], ref_of: Any = None) -> dict[str, An
     return out
 
 
+def encode_new_inputs(inputs: dict[str, Any], ref_of: Any = None) -> dict[str, Any]:
+    """``encode_inputs`` for a dict made for this call alone by an op's binder, whose
+    parameter names ``redacted_names`` found clean: when every value is a primitive,
+    the dict itself is the snapshot."""
+    for v in inputs.values():
+        if type(v) not in _PRIMITIVE_TYPES:
+            return encode_inputs(inputs, ref_of)
+    return inputs
+
+
+def redacted_names(names: tuple[str, ...]) -> bool:
+    """True when some parameter's value is recorded redacted (``api_key`` ...)."""
+    return any(name.lower() in _REDACT_KEYS for name in names)
+
+
 def exception_json(exc: BaseException) -> str:
     """The call's ``exception`` field, as weave's ``exception_to_json_str`` writes it."""
     message = str(exc)
@@ -326,11 +369,11 @@ def make_start(frame: CallFrame, attrs: dict[str, Any]) -> Record:
     return (
         "start",
         frame.project_id,
-        frame.id,
+        frame._id,
         frame.op_name,
         frame.display_name,
-        frame.trace_id,
-        parent.id if parent is not None else None,
+        frame._trace,
+        parent._id if parent is not None else None,
         frame.started_at,
         attrs,
         frame.inputs,
@@ -352,7 +395,7 @@ def make_end(
     return (
         "end",
         frame.project_id,
-        frame.id,
+        frame._id,
         ended_at,
         output,
         summary,
@@ -366,9 +409,14 @@ def record_body(record: Record) -> dict[str, Any]:
     if record[0] == "start":
         body = dict(zip(_START_FIELDS, record[1:], strict=True))
         body["started_at"] = iso_timestamp(body["started_at"])
+        for key in ("id", "trace_id", "parent_id"):
+            if type(body[key]) is int:
+                body[key] = format_id(body[key])
     else:
         body = dict(zip(_END_FIELDS, record[1:], strict=True))
         body["ended_at"] = iso_timestamp(body["ended_at"])
+        if type(body["id"]) is int:
+            body["id"] = format_id(body["id"])
     return body
 
 
@@ -384,7 +432,8 @@ def _summary(frame: CallFrame, raw_output: Any, exception: BaseException | None)
     if frame.child_summaries:
         summary = sum_dict_leaves(frame.child_summaries)
     else:
-        usage = _usage_of(raw_output)
+        # A primitive output has no usage (and getattr on it would raise inside).
+        usage = None if type(raw_output) in _LEAVES else _usage_of(raw_output)
         if usage is None:
             return _ERROR_SUMMARY if exception is not None else _SUCCESS_SUMMARY
         summary = {USAGE_KEY: usage}
@@ -525,7 +574,8 @@ def _json_default(value: Any) -> Any:
 
 def record_call_id(record: Record) -> str:
     """The call id a record belongs to (for log lines)."""
-    return str(record[2])
+    value = record[2]
+    return format_id(value) if type(value) is int else str(value)
 
 
 # --- ops as versioned objects -------------------------------------------------------
@@ -592,6 +642,18 @@ def op_parameters(
         p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in signature.parameters.values()
     )
     return names, defaults, simple
+
+
+def positional_binder(names: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """A function of one argument per parameter returning ``{name: argument}``,
+    compiled once per op: binding a call's positional arguments is then one call."""
+    for name in names:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"not a parameter name: {name!r}")
+    params = ", ".join(f"_a{i}" for i in range(len(names)))
+    items = ", ".join(f"{name!r}: _a{i}" for i, name in enumerate(names))
+    binder: Callable[..., dict[str, Any]] = eval(f"lambda {params}: {{{items}}}")
+    return binder
 
 
 def inferred_op_name(func: Callable[..., Any]) -> str:
