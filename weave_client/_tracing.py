@@ -74,6 +74,9 @@ USAGE_KEY = "usage"
 STATUS_COUNTS_KEY = "status_counts"
 
 
+_NO_VALUES: dict[str, Any] = {}
+
+
 class CallFrame:
     """One traced call in progress: what children and the end record need.
 
@@ -114,8 +117,9 @@ class CallFrame:
         self.sampled = sampled
         self.started_at = 0.0
         self.display_name: str | None = None
-        self.inputs: dict[str, Any] = {}
-        self.attributes: dict[str, Any] = {}
+        # Set when the call starts (shared empty dicts until then: never mutated).
+        self.inputs: dict[str, Any] = _NO_VALUES
+        self.attributes: dict[str, Any] = _NO_VALUES
         # Summaries of ended children, rolled into this call's summary (list.append
         # is atomic, so children ending in other threads are safe).
         self.child_summaries: list[dict[str, Any]] = []
