@@ -151,6 +151,14 @@ class FloorAdapter(Adapter):
     def __init__(self) -> None:
         self.records: deque[tuple[object, ...]] = deque()
 
+    # "Flushing" the floor hands its records over (drops them), as a sender takes ours:
+    # a figure's later phase then starts from an empty queue on both sides.
+    async def aflush(self) -> None:
+        self.records.clear()
+
+    def flush(self) -> None:
+        self.records.clear()
+
     def async_op(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         append = self.records.append
         current = _floor_current

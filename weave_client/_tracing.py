@@ -18,6 +18,7 @@ import ast
 import contextvars
 import inspect
 import json
+import json.encoder as json_encoder
 import keyword
 import logging
 import math
@@ -530,21 +531,80 @@ _default_attributes_json: str | None = None
 
 
 def encode_record(record: Record) -> bytes:
-    """One upsert_batch item as compact JSON bytes (runs on the sender's side)."""
+    """One upsert_batch item as compact JSON bytes (runs on the sender's side).
+
+    The item's frame is written directly, each value with one reused C encoder
+    (``json.dumps`` with options builds a new encoder per call: most of the cost);
+    a record the direct path cannot write (a NaN somewhere) goes the general way.
+    """
     global _default_attributes_json
-    mode = record[0]
-    body = record_body(record)
-    if mode != "start" or _DEFAULT_ATTRIBUTES is None or body["attributes"] is not _DEFAULT_ATTRIBUTES:
-        return encode_body(mode, body)
-    if _default_attributes_json is None:
-        _default_attributes_json = json.dumps(_DEFAULT_ATTRIBUTES, separators=(",", ":"))
-    del body["attributes"]
-    text = encode_body(mode, body)
-    # The body is never empty and the item ends with the body's, req's and the
-    # item's closing braces: splice the attributes in as the body's last field.
-    return b"".join(
-        (text[:-3], b',"attributes":', _default_attributes_json.encode(), b"}}}")
-    )
+    try:
+        if record[0] == "start":
+            _, project_id, call_id, op_name, display_name, trace_id, parent_id, started, attrs, inputs = record
+            if attrs is _DEFAULT_ATTRIBUTES:
+                if _default_attributes_json is None:
+                    _default_attributes_json = _encode(attrs)
+                attrs_json = _default_attributes_json
+            else:
+                attrs_json = _encode(attrs)
+            text = (
+                '{"mode":"start","req":{"start":{"project_id":'
+                + _encode(project_id)
+                + ',"id":'
+                + _id_json(call_id)
+                + ',"op_name":'
+                + _encode(op_name)
+                + ',"display_name":'
+                + _encode(display_name)
+                + ',"trace_id":'
+                + _id_json(trace_id)
+                + ',"parent_id":'
+                + _id_json(parent_id)
+                + ',"started_at":"'
+                + iso_timestamp(started)
+                + '","inputs":'
+                + _encode(inputs)
+                + ',"attributes":'
+                + attrs_json
+                + "}}}"
+            )
+        else:
+            _, project_id, call_id, ended, output, summary, exception = record
+            text = (
+                '{"mode":"end","req":{"end":{"project_id":'
+                + _encode(project_id)
+                + ',"id":'
+                + _id_json(call_id)
+                + ',"ended_at":"'
+                + iso_timestamp(ended)
+                + '","output":'
+                + _encode(output)
+                + ',"summary":'
+                + _encode(summary)
+                + ',"exception":'
+                + _encode(exception)
+                + "}}}"
+            )
+    except (ValueError, TypeError, RecursionError):
+        return encode_body(record[0], record_body(record))
+    return text.encode()
+
+
+# Id texts written lately: a call's end (and its children's parent ids) follow its
+# start closely, so most ids are written more than once.
+_id_texts: dict[int, str] = {}
+
+
+def _id_json(value: Any) -> str:
+    """An id field: the quoted UUID text of an id integer, else the value as JSON."""
+    if type(value) is not int:
+        return _encode(value)
+    text = _id_texts.get(value)
+    if text is None:
+        if len(_id_texts) >= 8192:
+            _id_texts.clear()
+        text = _id_texts[value] = '"' + format_id(value) + '"'
+    return text
 
 
 def encode_body(mode: str, body: dict[str, Any]) -> bytes:
@@ -574,6 +634,34 @@ def _json_default(value: Any) -> Any:
     # The encoder hands us JSON-able data; anything else is a bug upstream, and
     # its repr keeps the call rather than losing the whole batch.
     return repr(value)
+
+
+# One encoder for every value of a record (compact, NaN refused so encode_body can
+# write it as a string, anything odd as its repr). The C encoder itself, made once:
+# JSONEncoder.encode builds a new one on every call, which costs more than the work.
+_c_encoder = (
+    json_encoder.c_make_encoder(
+        None,  # no cycle check: a cyclic value recurses and takes the general path
+        _json_default,
+        json_encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
+    )
+    if json_encoder.c_make_encoder is not None
+    else None
+)
+
+
+def _encode(value: Any) -> str:
+    if type(value) is str:
+        return json_encoder.encode_basestring_ascii(value)  # type: ignore[no-any-return]
+    if _c_encoder is None:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_json_default)
+    return "".join(_c_encoder(value, 0))
 
 
 def record_call_id(record: Record) -> str:
