@@ -639,8 +639,9 @@ def _json_default(value: Any) -> Any:
 # One encoder for every value of a record (compact, NaN refused so encode_body can
 # write it as a string, anything odd as its repr). The C encoder itself, made once:
 # JSONEncoder.encode builds a new one on every call, which costs more than the work.
+_c_make_encoder: Any = getattr(json_encoder, "c_make_encoder", None)
 _c_encoder = (
-    json_encoder.c_make_encoder(
+    _c_make_encoder(
         None,  # no cycle check: a cyclic value recurses and takes the general path
         _json_default,
         json_encoder.encode_basestring_ascii,
@@ -651,14 +652,14 @@ _c_encoder = (
         False,
         False,
     )
-    if json_encoder.c_make_encoder is not None
+    if _c_make_encoder is not None
     else None
 )
 
 
 def _encode(value: Any) -> str:
     if type(value) is str:
-        return json_encoder.encode_basestring_ascii(value)  # type: ignore[no-any-return]
+        return json_encoder.encode_basestring_ascii(value)
     if _c_encoder is None:
         return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_json_default)
     return "".join(_c_encoder(value, 0))
