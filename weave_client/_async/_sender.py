@@ -491,7 +491,10 @@ class AsyncCallSender:
             return
         # JSON encoding of a batch is CPU work: off the event loop (a thread for
         # the async client; the sync sender is its own thread already).
-        payloads = await async_run_blocking(self._encode, records)
+        payloads, body = await async_run_blocking(self._encode, records)
+        if body is not None:
+            await self._send(records, payloads, body)
+            return
         start = 0
         size = 0
         for i, payload in enumerate(payloads):
@@ -501,8 +504,11 @@ class AsyncCallSender:
             size += len(payload) + 1
         await self._send(records[start:], payloads[start:])
 
-    def _encode(self, records: list[Record]) -> list[bytes]:
+    def _encode(self, records: list[Record]) -> tuple[list[bytes], bytes | None]:
+        """The records' items, and the request body when they fit in one request
+        (joined here, off the event loop, like the encoding)."""
         payloads = []
+        size = 0
         for i, record in enumerate(records):
             if i % 32 == 31:
                 # Give up the GIL now and then: this runs in a thread next to the
@@ -513,7 +519,10 @@ class AsyncCallSender:
             if len(payload) > self.max_item_bytes:
                 payload = self._truncate(record, payload, self.max_item_bytes)
             payloads.append(payload)
-        return payloads
+            size += len(payload) + 1
+        if size > self.max_batch_bytes:
+            return payloads, None
+        return payloads, _batch_body(payloads)
 
     def _truncate(self, record: Record, payload: bytes, limit: int) -> bytes:
         """Replace the largest values of an oversized record with a visible marker."""
@@ -554,11 +563,14 @@ class AsyncCallSender:
                     return payload
         return payload
 
-    async def _send(self, records: list[Record], payloads: list[bytes]) -> None:
+    async def _send(
+        self, records: list[Record], payloads: list[bytes], body: bytes | None = None
+    ) -> None:
         """Send one batch, retrying, splitting on 413, isolating rejected records."""
         attempt = 0
         while True:
-            body = b'{"batch":[' + b",".join(payloads) + b"]}"
+            if body is None:
+                body = _batch_body(payloads)
             try:
                 await self._post(body)
             except RequestTooLargeError as exc:
@@ -573,6 +585,7 @@ class AsyncCallSender:
                     self._fail(records, f"too large for the server even truncated ({exc})")
                     return
                 payloads = [self._truncate(records[0], payloads[0], limit)]
+                body = None
                 continue
             except (APIConnectionError, APIStatusError) as exc:
                 status = getattr(exc, "status_code", None)
@@ -763,6 +776,11 @@ class AsyncCallSender:
         with self._lock:
             self._failed += len(calls)
             self._done_count += len(records)
+
+
+def _batch_body(payloads: list[bytes]) -> bytes:
+    """The ``/call/upsert_batch`` request body of encoded items."""
+    return b'{"batch":[' + b",".join(payloads) + b"]}"
 
 
 def _line_call_id(line: bytes) -> str:
