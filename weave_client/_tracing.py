@@ -393,7 +393,10 @@ def make_end(
     ended_at: float,
 ) -> Record:
     """The end record of a call; also rolls its summary into the parent's."""
-    summary = _summary(frame, raw_output, exception)
+    if exception is None and not frame.child_summaries and type(raw_output) in _LEAVES:
+        summary = _SUCCESS_SUMMARY  # a leaf returning a primitive: no usage to find
+    else:
+        summary = _summary(frame, raw_output, exception)
     parent = frame.parent
     if parent is not None and parent.sampled:
         parent.child_summaries.append(summary)
@@ -658,8 +661,13 @@ _c_encoder = (
 
 
 def _encode(value: Any) -> str:
-    if type(value) is str:
+    cls = type(value)
+    if cls is str:
         return json_encoder.encode_basestring_ascii(value)
+    if value is None:
+        return "null"
+    if cls is int:
+        return int.__repr__(value)
     if _c_encoder is None:
         return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_json_default)
     return "".join(_c_encoder(value, 0))

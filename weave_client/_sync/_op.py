@@ -61,6 +61,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _random = random.random
+# Values recorded as they are (encode_value returns them unchanged).
+_PRIMITIVE_TYPES = frozenset((str, int, bool, type(None)))
 _now = time.time
 _empty = inspect.Parameter.empty
 
@@ -336,7 +338,9 @@ class Op(Generic[P, R]):
             output = result
             if exc is None and self.postprocess_output is not None:
                 output = self._postprocess(self.postprocess_output, result, "postprocess_output")
-            record = make_end(frame, encode_value(output, client._ref_of), result, exc, _now())
+            if type(output) not in _PRIMITIVE_TYPES:
+                output = encode_value(output, client._ref_of)
+            record = make_end(frame, output, result, exc, _now())
             sender.put(record)
             return record
         except Exception:
