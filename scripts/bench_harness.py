@@ -326,12 +326,14 @@ def _value(row: Row, outcome: Outcome | None, bare: Outcome | None) -> float | N
     if outcome is None or outcome.result is None:
         return None
     result = outcome.result
+    if row.extra_key and row.extra_key not in result.extra:
+        return None
     value = float(result.extra[row.extra_key]) if row.extra_key else result.value
     if row.minus_bare and outcome.side != "bare" and bare is not None:
         # Without a bare run (--sides) the raw call time stands in; the bare call is ~0.1 µs.
-        if bare.result is None:
-            return None
         base = bare.result
+        if base is None or (row.extra_key and row.extra_key not in base.extra):
+            return None
         value -= float(base.extra[row.extra_key]) if row.extra_key else base.value
     return value
 
