@@ -99,3 +99,33 @@ def test_sync_client_starts_the_embedded_server_when_created(tmp_path: Path) -> 
         tmp_path,
     )
     assert out.splitlines() == ["False", "True", "True", "True"]
+
+
+def test_traced_calls_start_the_embedded_server_without_a_request(tmp_path: Path) -> None:
+    # A client made current without create/enter (as a process-wide default could be):
+    # the sender starts the server before its first send, so no call is lost.
+    out = _run(
+        """
+        import asyncio
+        from weave_client import AsyncWeaveClient, async_op
+        from weave_client import _embedded
+
+        @async_op
+        async def double(x: int) -> int:
+            return 2 * x
+
+        async def main():
+            client = AsyncWeaveClient("e", "p")
+            client._make_current()
+            print([await double(i) for i in range(3)], _embedded.embedded_started())
+            result = await client.flush(timeout=60)
+            print(result.pending, result.failed, _embedded.embedded_started())
+            calls = await client.calls()
+            print(sorted(c.output for c in calls))
+            await client.aclose()
+
+        asyncio.run(main())
+        """,
+        tmp_path,
+    )
+    assert out.splitlines() == ["[0, 2, 4] False", "0 0 True", "[0, 2, 4]"]

@@ -219,7 +219,10 @@ class AsyncWeaveClient:
         # saving them nested inside another object stores a ref (see _ref_of).
         self._saved: dict[int, tuple[weakref.ref[Any], ObjectRef, str]] = {}
         self._sender = AsyncCallSender(
-            self._api, wal=open_wal(wal, cache_dir, self.server_url, self.project_id)
+            self._api,
+            wal=open_wal(wal, cache_dir, self.server_url, self.project_id),
+            # Traced calls can reach the sender before any request does.
+            prepare=self._start_server if self._start_embedded else None,
         )
         self._max_request_bytes = max_request_bytes
         self._ensure_project = bool(ensure_project_exists and self._wandb_base_url)
@@ -266,8 +269,7 @@ class AsyncWeaveClient:
                 f"{type(self).__name__} for {self.project_id} is closed; create a new client"
             )
         if self._start_embedded:
-            await async_run_blocking(start_embedded)
-            self._start_embedded = False
+            await self._start_server()
         if self._project_ready:
             return
         async with self._project_lock:
@@ -287,6 +289,12 @@ class AsyncWeaveClient:
                 )
                 self.project = name
             self._project_ready = True
+
+    async def _start_server(self) -> None:
+        """Start the embedded server (once per process), off the event loop."""
+        if self._start_embedded:
+            await async_run_blocking(start_embedded)
+            self._start_embedded = False
 
     def _make_current(self) -> None:
         self._tokens.append(push_client(self))

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import APIConnectionError, APIStatusError, RequestTooLargeError
@@ -77,6 +78,8 @@ class CallSender:
     - ``exit_timeout``: how long the sync flavour waits at interpreter exit for
       queued records to be sent (default 10 s); also how long ``aclose()``
       without a timeout waits while no record at all gets stored.
+    - ``prepare``: called (and awaited, in the async flavour) by the worker once before
+      its first send.
     - ``wal``: a ``WriteAheadLog``: every record is also written to disk before it
       is sent; over ``max_queue`` records go to disk only (no blocking, no drops);
       records the server did not take stay on disk and are replayed (every
@@ -99,6 +102,7 @@ class CallSender:
         exit_timeout: float = 10.0,
         wal: WriteAheadLog | None = None,
         replay_interval: float = 5.0,
+        prepare: Callable[[], Any] | None = None,
     ) -> None:
         if on_full not in ("block", "drop"):
             raise ValueError(f"on_full must be 'block' or 'drop', got {on_full!r}")
@@ -123,6 +127,9 @@ class CallSender:
         self.block_timeout = block_timeout
         self.exit_timeout = exit_timeout
         self._wal = wal
+        # Run once by the worker before it sends anything (the client's: start the
+        # embedded server if no one has yet).
+        self._prepare = prepare
         self.replay_interval = replay_interval
         self._replay_after = 0.0
         self._replayed = 0
@@ -424,6 +431,12 @@ class CallSender:
 
     def _run_batches(self) -> None:
         self._worker_thread = threading.get_ident()
+        if self._prepare is not None:
+            prepare, self._prepare = self._prepare, None
+            try:
+                prepare()
+            except Exception:  # sending then fails and says so, record by record
+                logger.exception("weave_client: preparing the call sender failed")
         while True:
             # Clear the flag *before* checking for work: a put() that still saw it
             # set skipped its notify, and only a check made after the reset is
