@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ._digest import bytes_digest, json_digest
-from ._ids import format_id, id_value, trace_value
+from ._ids import TRACE_BITS, format_id, id_value
 from ._serialize import encode_for_trace
 
 __all__ = [
@@ -114,7 +114,7 @@ class CallFrame:
         self.op_name = op_name
         self.parent = parent
         # A root starts a trace; ids are UUIDv7 like weave's generate_id.
-        self._trace: Any = parent._trace if parent is not None else trace_value(call_id)
+        self._trace: Any = parent._trace if parent is not None else call_id ^ TRACE_BITS
         self.sampled = sampled
         self.started_at = 0.0
         self.display_name: str | None = None
