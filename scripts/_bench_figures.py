@@ -9,8 +9,12 @@ caches never leak from one figure into the next.
 
 Figures (issue 4, "Speed, side by side"):
 
-- ``overhead_async``: median wall time of one ``await traced(1, 2)`` (µs); the harness
-  subtracts the bare function's median to get the caller-side overhead.
+- ``overhead_async``: the wall time of one ``await traced(1, 2)`` (µs), two ways: the
+  median of single calls (``value``), and the mean over chunks of 2,000 consecutive
+  calls with the sender running alongside (``extra["chunk_mean_us"]``: each chunk ends
+  with one turn of the event loop, inside its timing, so the sender takes and sends
+  batches while the calls go on; its encoding thread competes for the GIL, as in a busy
+  program). The harness subtracts the bare function's figure to get the overhead.
 - ``calls_flush``: ``n`` sequential traced calls, then flush (s, end to end); the harness
   checks the server stored every call.
 - ``loop_lag``: ``n`` traced calls at once under ``asyncio.gather``, each awaiting a short
@@ -18,8 +22,13 @@ Figures (issue 4, "Speed, side by side"):
   numbers: the worst stall *outside* the loop iterations that run the calls' own first and
   last steps (what the tracing machinery adds: queueing, encoding, sending; the figure with
   the target), and the stall of the start burst itself (every call's first step in one loop
-  iteration; it scales with the caller-side overhead; reported for information).
-- ``overhead_sync``: as ``overhead_async`` for a plain function and the sync client.
+  iteration; it scales with the caller-side overhead). Three rounds, each stall the
+  median of the rounds' (weave's side: one round).
+- ``overhead_sync``: as ``overhead_async`` for a plain function and the sync client
+  (whose sender is a thread of its own: it runs alongside every call).
+
+Sides: ``bare`` (the function itself, ``Adapter``), ``floor`` (``FloorAdapter``: the
+least a tracer must do per call), ``ours``, ``weave``.
 - ``memory``: ``n`` traced async calls back to back, then flush; peak RSS above the
   baseline taken just before the first call (MB). The calls never yield to the event loop,
   so an asyncio sender cannot drain during them: all ``n`` are queued at once.
@@ -28,13 +37,17 @@ Figures (issue 4, "Speed, side by side"):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
+import itertools
 import json
 import os
+import random
 import re
 import statistics
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -51,8 +64,10 @@ DEFAULT_N = {
 }
 
 WARMUP_CALLS = 200
+CHUNK_CALLS = 2_000
 LAG_TICK_S = 0.001
 LAG_CALL_SLEEP_S = 0.2
+LAG_ROUNDS = 3
 
 
 @dataclass
@@ -101,6 +116,86 @@ class Adapter:
     def op(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Trace a plain function."""
         return fn
+
+
+# -- the floor: the least a tracer must do per call ---------------------------------------------
+
+_floor_current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "bench_floor_current", default=None
+)
+_floor_seq = itertools.count()
+_floor_bits = random.Random().getrandbits
+_floor_time_ns = time.time_ns
+
+
+def floor_id() -> str:
+    """A time-ordered id (UUIDv7 layout: milliseconds, a counter, random bits)."""
+    value = (
+        (_floor_time_ns() // 1_000_000) << 80
+        | 0x7 << 76
+        | (next(_floor_seq) & 0xFFF) << 64
+        | 0b10 << 62
+        | _floor_bits(62)
+    )
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+class FloorAdapter(Adapter):
+    """The floor: a wrapper that reads and sets a contextvar (the current call), makes a
+    time-ordered id, takes two timestamps and appends a start and an end record to a
+    deque. No encoding, no sending, no client: what any tracer must do at the least."""
+
+    name = "floor"
+
+    def __init__(self) -> None:
+        self.records: deque[tuple[object, ...]] = deque()
+
+    # "Flushing" the floor hands its records over (drops them), as a sender takes ours:
+    # a figure's later phase then starts from an empty queue on both sides.
+    async def aflush(self) -> None:
+        self.records.clear()
+
+    def flush(self) -> None:
+        self.records.clear()
+
+    def async_op(self, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        append = self.records.append
+        current = _floor_current
+        clock = time.time
+
+        async def traced(*args: Any, **kwargs: Any) -> Any:
+            parent = current.get()
+            call_id = floor_id()
+            append(("start", call_id, parent, clock(), args, kwargs))
+            token = current.set(call_id)
+            try:
+                result = await fn(*args, **kwargs)
+            finally:
+                current.reset(token)
+            append(("end", call_id, clock(), result))
+            return result
+
+        return traced
+
+    def op(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        append = self.records.append
+        current = _floor_current
+        clock = time.time
+
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            parent = current.get()
+            call_id = floor_id()
+            append(("start", call_id, parent, clock(), args, kwargs))
+            token = current.set(call_id)
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                current.reset(token)
+            append(("end", call_id, clock(), result))
+            return result
+
+        return traced
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -156,6 +251,37 @@ def _median_us(samples_ns: list[int]) -> float:
     return statistics.median(samples_ns) / 1000.0
 
 
+def _chunks(n: int) -> int:
+    """Chunks of CHUNK_CALLS calls for a figure of ``n`` single calls (at least two)."""
+    return max(2, n // CHUNK_CALLS)
+
+
+async def _chunk_mean_async(traced: Callable[..., Awaitable[Any]], chunks: int) -> float:
+    """Mean µs per call over ``chunks`` runs of CHUNK_CALLS consecutive calls; each run
+    ends with one turn of the event loop (inside its timing) for the sender."""
+    clock = time.perf_counter_ns
+    total = 0
+    for _ in range(chunks):
+        t0 = clock()
+        for _ in range(CHUNK_CALLS):
+            await traced(1, 2)
+        await asyncio.sleep(0)
+        total += clock() - t0
+    return total / (chunks * CHUNK_CALLS) / 1000.0
+
+
+def _chunk_mean_sync(traced: Callable[..., Any], chunks: int) -> float:
+    """As ``_chunk_mean_async``; the sync sender runs in its own thread throughout."""
+    clock = time.perf_counter_ns
+    total = 0
+    for _ in range(chunks):
+        t0 = clock()
+        for _ in range(CHUNK_CALLS):
+            traced(1, 2)
+        total += clock() - t0
+    return total / (chunks * CHUNK_CALLS) / 1000.0
+
+
 # -- figures ----------------------------------------------------------------------------------
 
 
@@ -173,14 +299,22 @@ async def overhead_async(
         t0 = clock()
         await traced(1, 2)
         samples[i] = clock() - t0
+    # The chunks start with an empty queue: the sender keeps up with them or not.
+    await adapter.aflush()
+    chunks = _chunks(n)
+    chunk_mean = await _chunk_mean_async(traced, chunks)
     await adapter.aclose()
     return Result(
         "overhead_async",
         adapter.name,
         _median_us(samples),
         n,
-        calls_made=n + WARMUP_CALLS,
-        extra={"p90_us": statistics.quantiles(samples, n=10)[-1] / 1000.0},
+        calls_made=n + WARMUP_CALLS + chunks * CHUNK_CALLS,
+        extra={
+            "p90_us": statistics.quantiles(samples, n=10)[-1] / 1000.0,
+            "chunk_mean_us": chunk_mean,
+            "chunks": chunks,
+        },
     )
 
 
@@ -200,8 +334,11 @@ async def calls_flush(
 
 
 async def loop_lag(adapter: Adapter, server_url: str, entity: str, project: str, n: int) -> Result:
+    """``LAG_ROUNDS`` rounds (one for weave's slow side); each stall is the median of the
+    rounds' (the machine's own hiccups hit one round, not the figure)."""
     await adapter.aopen(server_url, entity, project)
     clock = time.perf_counter
+    marks: dict[str, float] = {}
 
     async def work(i: int) -> int:
         marks["last_enter"] = clock()
@@ -211,12 +348,40 @@ async def loop_lag(adapter: Adapter, server_url: str, entity: str, project: str,
         return i
 
     traced = adapter.async_op(work)
-    marks: dict[str, float] = {}
     # Save the op before measuring, as a long-running program would have.
     await traced(-1)
     await adapter.aflush()
-    marks.clear()
+    rounds = [
+        await _lag_round(adapter, traced, marks, n)
+        for _ in range(1 if adapter.name == "weave" else LAG_ROUNDS)
+    ]
+    await adapter.aclose()
 
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    return Result(
+        "loop_lag",
+        adapter.name,
+        median("background_ms"),
+        n,
+        calls_made=len(rounds) * n + 1,
+        extra={
+            "start_burst_stall_ms": median("start_burst_stall_ms"),
+            "worst_stall_ms": median("worst_stall_ms"),
+            "end_burst_stall_ms": median("end_burst_stall_ms"),
+            "flush_s": median("flush_s"),
+            "ticks": sum(int(r["ticks"]) for r in rounds),
+            "rounds": rounds,
+        },
+    )
+
+
+async def _lag_round(
+    adapter: Adapter, traced: Callable[..., Awaitable[Any]], marks: dict[str, float], n: int
+) -> dict[str, float]:
+    clock = time.perf_counter
+    marks.clear()
     ticks: list[tuple[float, float]] = []  # (when the tick was due, when it ran)
     stop = asyncio.Event()
 
@@ -236,7 +401,6 @@ async def loop_lag(adapter: Adapter, server_url: str, entity: str, project: str,
     await asyncio.sleep(0.01)
     stop.set()
     await ticker_task
-    await adapter.aclose()
     if sorted(results) != list(range(n)):
         raise RuntimeError("traced calls returned the wrong results")
 
@@ -259,19 +423,14 @@ async def loop_lag(adapter: Adapter, server_url: str, entity: str, project: str,
             end_stall.append(lag)
         else:
             background.append(lag)
-    return Result(
-        "loop_lag",
-        adapter.name,
-        max(background) * 1000.0,
-        n,
-        calls_made=n + 1,
-        extra={
-            "start_burst_stall_ms": max(start_stall) * 1000.0,
-            "end_burst_stall_ms": max(end_stall) * 1000.0,
-            "flush_s": marks["flushed"] - marks["gathered"],
-            "ticks": len(ticks),
-        },
-    )
+    return {
+        "background_ms": max(background) * 1000.0,
+        "start_burst_stall_ms": max(start_stall) * 1000.0,
+        "worst_stall_ms": max(*background, *start_stall, *end_stall) * 1000.0,
+        "end_burst_stall_ms": max(end_stall) * 1000.0,
+        "flush_s": marks["flushed"] - marks["gathered"],
+        "ticks": float(len(ticks)),
+    }
 
 
 def overhead_sync(adapter: Adapter, server_url: str, entity: str, project: str, n: int) -> Result:
@@ -285,14 +444,21 @@ def overhead_sync(adapter: Adapter, server_url: str, entity: str, project: str, 
         t0 = clock()
         traced(1, 2)
         samples[i] = clock() - t0
+    adapter.flush()
+    chunks = _chunks(n)
+    chunk_mean = _chunk_mean_sync(traced, chunks)
     adapter.close()
     return Result(
         "overhead_sync",
         adapter.name,
         _median_us(samples),
         n,
-        calls_made=n + WARMUP_CALLS,
-        extra={"p90_us": statistics.quantiles(samples, n=10)[-1] / 1000.0},
+        calls_made=n + WARMUP_CALLS + chunks * CHUNK_CALLS,
+        extra={
+            "p90_us": statistics.quantiles(samples, n=10)[-1] / 1000.0,
+            "chunk_mean_us": chunk_mean,
+            "chunks": chunks,
+        },
     )
 
 

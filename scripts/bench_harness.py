@@ -100,8 +100,33 @@ class OursAdapter(figs.Adapter):
 
 WORKER_ADAPTERS: dict[str, Callable[[], figs.Adapter]] = {
     "bare": figs.Adapter,
+    "floor": figs.FloorAdapter,
     "ours": OursAdapter,
 }
+
+
+# Figures of our client alone (scripts/_bench_ours.py), run by the harness itself.
+OURS_ONLY = ("server", "import_time", "client_stall")
+# The floor is a tracer without a client: it runs the per-call figures.
+FLOOR_FIGURES = ("overhead_async", "overhead_sync", "calls_flush", "loop_lag")
+
+
+def run_ours_only(figure: str, scale: float) -> Outcome:
+    """One of OURS_ONLY, as an Outcome of our side (stored: every call the figure made)."""
+    import _bench_ours
+
+    try:
+        if figure == "server":
+            calls = max(1000, round(_bench_ours.SERVER_CALLS * scale))
+            result, stored = _bench_ours.server_throughput(calls)
+            return Outcome("ours", result=result, stored=stored)
+        if figure == "import_time":
+            result = _bench_ours.import_time()
+        else:
+            result = _bench_ours.client_stall()
+    except Exception as exc:  # the table says which figure failed and why
+        return Outcome("ours", error=f"{type(exc).__name__}: {exc}"[-400:])
+    return Outcome("ours", result=result, stored=result.calls_made)
 
 
 # -- running workers --------------------------------------------------------------------------
@@ -123,7 +148,7 @@ class Outcome:
         """Measured, and (for a client) every call it made is on the server."""
         if self.result is None:
             return False
-        if self.side == "bare":
+        if self.side in CLIENTLESS:
             return True
         if self.stored is None:
             return False
@@ -205,7 +230,7 @@ def run_worker(side: str, figure: str, n: int, server_url: str, workdir: Path) -
         return Outcome(side, error=f"exit {proc.returncode}: {detail} (log: {log_path})")
     result = figs.Result(**json.loads(lines[-1][len("RESULT ") :]))
     outcome = Outcome(side, result=result)
-    if side != "bare":
+    if side not in CLIENTLESS:
         try:
             outcome.stored = figs.stored_calls(server_url, f"{ENTITY}/{project}")
         except OSError as exc:
@@ -221,23 +246,64 @@ class Row:
     figure: str
     label: str
     unit: str
-    target: float | None  # ours must be <= target; None: information only
+    target: float | None = None  # ours must be <= target (None: no absolute ceiling)
     minus_bare: bool = False  # overhead figures: subtract the bare function's value
     per_call: bool = False  # comparable across call counts (a median), so a ratio still holds
     extra_key: str | None = None  # read this extra of the Result instead of its value
+    floor_max: float | None = None  # ours / floor must be <= this (when the floor ran)
+    weave_min: float | None = None  # weave / ours must be >= this (when weave ran)
+    at_least: float | None = None  # ours must be >= this (throughput figures)
 
 
 ROWS = [
     Row(
         "overhead_async",
-        "overhead, one traced async call (median)",
+        "overhead, one traced async call (median of single calls)",
         "µs",
-        15.0,
         minus_bare=True,
         per_call=True,
+        floor_max=2.5,
+        weave_min=50.0,
     ),
-    Row("calls_flush", "{n} traced calls then flush, all stored", "s", 2.0),
-    Row("loop_lag", "event-loop stall from tracing, {n} gathered calls (worst)", "ms", 5.0),
+    Row(
+        "overhead_async",
+        "overhead, one traced async call (mean, chunks of 2,000, sender running)",
+        "µs",
+        minus_bare=True,
+        per_call=True,
+        extra_key="chunk_mean_us",
+        floor_max=2.5,
+        weave_min=50.0,
+    ),
+    Row(
+        "overhead_sync",
+        "overhead, one traced sync call (median of single calls)",
+        "µs",
+        minus_bare=True,
+        per_call=True,
+        floor_max=2.5,
+        weave_min=50.0,
+    ),
+    Row(
+        "overhead_sync",
+        "overhead, one traced sync call (mean, chunks of 2,000, sender running)",
+        "µs",
+        minus_bare=True,
+        per_call=True,
+        extra_key="chunk_mean_us",
+        floor_max=2.5,
+        weave_min=50.0,
+    ),
+    Row("calls_flush", "{n} traced calls then flush, all stored", "s", 1.5),
+    Row(
+        "loop_lag",
+        "loop stall from tracing, {n} gathered calls, start burst included (- bare)",
+        "ms",
+        60.0,
+        minus_bare=True,
+        extra_key="worst_stall_ms",
+    ),
+    Row("loop_lag", "loop stall from tracing outside the start burst (worst)", "ms", 5.0),
     Row(
         "loop_lag",
         "  info: start-burst stall, {n} calls' first steps at once",
@@ -245,29 +311,30 @@ ROWS = [
         None,
         extra_key="start_burst_stall_ms",
     ),
-    Row(
-        "overhead_sync",
-        "overhead, one traced sync call (median)",
-        "µs",
-        15.0,
-        minus_bare=True,
-        per_call=True,
-    ),
     Row("memory", "peak memory, {n} calls queued (over baseline)", "MB", 100.0),
+    Row("server", "local server /call/upsert_batch, all stored", "calls/s", at_least=30_000.0),
+    Row("import_time", "import weave_client (median of fresh processes)", "s", 0.3),
+    Row("client_stall", "loop stall creating a client (embedded server; - idle ticker)", "ms", 5.0),
     Row(EVALUATION, "evaluation, {n} rows (10 ms predict, 2 scorers, x10)", "s", 1.5),
 ]
+
+# Sides measured without a client: nothing is stored, so nothing to count.
+CLIENTLESS = ("bare", "floor")
 
 
 def _value(row: Row, outcome: Outcome | None, bare: Outcome | None) -> float | None:
     if outcome is None or outcome.result is None:
         return None
     result = outcome.result
+    if row.extra_key and row.extra_key not in result.extra:
+        return None
     value = float(result.extra[row.extra_key]) if row.extra_key else result.value
     if row.minus_bare and outcome.side != "bare" and bare is not None:
         # Without a bare run (--sides) the raw call time stands in; the bare call is ~0.1 µs.
-        if bare.result is None:
+        base = bare.result
+        if base is None or (row.extra_key and row.extra_key not in base.extra):
             return None
-        value -= bare.result.value
+        value -= float(base.extra[row.extra_key]) if row.extra_key else base.value
     return value
 
 
@@ -279,11 +346,24 @@ def _fmt(value: float | None, unit: str) -> str:
     return f"{value:.3g} {unit}"
 
 
+def _targets(row: Row) -> str:
+    parts = []
+    if row.target is not None:
+        parts.append(f"<= {_fmt(row.target, row.unit)}")
+    if row.at_least is not None:
+        parts.append(f">= {_fmt(row.at_least, row.unit)}")
+    if row.floor_max is not None:
+        parts.append(f"<= {row.floor_max:g}x floor")
+    if row.weave_min is not None:
+        parts.append(f">= {row.weave_min:g}x < weave")
+    return ", ".join(parts) or "-"
+
+
 def render(
     outcomes: dict[str, dict[str, Outcome]], ns: dict[str, dict[str, int]]
 ) -> tuple[str, bool]:
     """The table, and whether every target of ours was met."""
-    header = ("figure", "bare", "ours", "weave", "ratio", "target", "result")
+    header = ("figure", "bare", "floor", "ours", "weave", "ours/floor", "weave/ours", "target", "result")
     table: list[tuple[str, ...]] = []
     notes: list[str] = []
     all_ok = True
@@ -291,8 +371,10 @@ def render(
         by_side = outcomes.get(row.figure)
         if by_side is None:
             continue
-        bare, ours, weave = by_side.get("bare"), by_side.get("ours"), by_side.get("weave")
+        bare, floor = by_side.get("bare"), by_side.get("floor")
+        ours, weave = by_side.get("ours"), by_side.get("weave")
         v_bare = _value(row, bare, None) if bare else None
+        v_floor = _value(row, floor, bare)
         v_ours = _value(row, ours, bare)
         v_weave = _value(row, weave, bare)
         counts = ns[row.figure]
@@ -302,33 +384,50 @@ def render(
         n_weave = counts.get("weave", n_ours)
         if n_weave != n_ours:
             weave_text += f" (n={n_weave:,})"
+        weave_ratio: float | None = None
         ratio = "n/a"
         if v_ours is not None and v_weave is not None and v_ours > 0:
             if n_weave == n_ours or row.per_call:
-                ratio = f"{v_weave / v_ours:.1f}x"
+                weave_ratio = v_weave / v_ours
+                ratio = f"{weave_ratio:.1f}x"
             else:
                 ratio = "(n differs)"
-        if row.target is None:
-            verdict, target = "info", "-"
+        floor_ratio: float | None = None
+        if v_ours is not None and v_floor is not None and v_floor > 0:
+            floor_ratio = v_ours / v_floor
+        checked = any(
+            t is not None for t in (row.target, row.at_least, row.floor_max, row.weave_min)
+        )
+        if not checked:
+            verdict = "info"
         else:
-            target = f"<= {_fmt(row.target, row.unit)}"
             ok = v_ours is not None and ours is not None and ours.complete
-            ok = ok and v_ours is not None and v_ours <= row.target
+            if ok and v_ours is not None:
+                if row.target is not None and v_ours > row.target:
+                    ok = False
+                if row.at_least is not None and v_ours < row.at_least:
+                    ok = False
+                if row.floor_max is not None and floor is not None:
+                    ok = ok and floor_ratio is not None and floor_ratio <= row.floor_max
+                if row.weave_min is not None and weave is not None:
+                    ok = ok and weave_ratio is not None and weave_ratio >= row.weave_min
             verdict = "PASS" if ok else "FAIL"
             all_ok = all_ok and ok
         table.append(
             (
                 label,
                 _fmt(v_bare, row.unit),
+                _fmt(v_floor, row.unit),
                 _fmt(v_ours, row.unit),
                 weave_text,
+                f"{floor_ratio:.2f}x" if floor_ratio is not None else "n/a",
                 ratio,
-                target,
+                _targets(row) if checked else "-",
                 verdict,
             )
         )
         if row.extra_key is None:
-            for outcome in (bare, ours, weave):
+            for outcome in (bare, floor, ours, weave):
                 if outcome is None:
                     continue
                 if outcome.error:
@@ -361,13 +460,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="scripts/bench", description=__doc__.splitlines()[0] if __doc__ else None
     )
-    all_figures = (*figs.FIGURES, EVALUATION)
+    all_figures = (*figs.FIGURES, *OURS_ONLY, EVALUATION)
     parser.add_argument(
         "--figures",
         default=",".join(all_figures),
         help=f"comma-separated subset of {','.join(all_figures)}",
     )
-    parser.add_argument("--sides", default="bare,ours,weave", help="comma-separated subset")
+    parser.add_argument(
+        "--sides", default="bare,floor,ours,weave", help="comma-separated subset"
+    )
     parser.add_argument(
         "--scale", type=float, default=1.0, help="multiply every call count (quick runs: 0.1)"
     )
@@ -383,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = [f for f in args.figures.split(",") if f]
     sides = [s for s in args.sides.split(",") if s]
     unknown = sorted(set(figures) - set(all_figures)) + sorted(
-        set(sides) - {"bare", "ours", "weave"}
+        set(sides) - {"bare", "floor", "ours", "weave"}
     )
     if unknown:
         parser.error(f"unknown figure or side: {', '.join(unknown)}")
@@ -401,6 +502,20 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             for figure in figures:
+                if figure in OURS_ONLY:
+                    if "ours" not in sides:
+                        continue
+                    t0 = time.perf_counter()
+                    outcomes[figure] = {"ours": run_ours_only(figure, args.scale)}
+                    ns[figure] = {"ours": outcomes[figure]["ours"].result.n
+                                  if outcomes[figure]["ours"].result else 0}
+                    outcome = outcomes[figure]["ours"]
+                    status = "ok" if outcome.result else f"failed: {outcome.error}"
+                    print(
+                        f"  {figure:<15} ours   {time.perf_counter() - t0:6.1f}s  {status}",
+                        file=sys.stderr,
+                    )
+                    continue
                 if figure == EVALUATION:
                     if "ours" not in sides:
                         continue  # bench_eval always runs our side; weave's only beside it
@@ -414,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  ({time.perf_counter() - t0:.1f}s)", file=sys.stderr)
                     continue
                 for side in sides:
+                    if side == "floor" and figure not in FLOOR_FIGURES:
+                        continue
                     base = figs.DEFAULT_N[figure]
                     if side == "weave" and not args.weave_full:
                         base = WEAVE_QUICK_N.get(figure, base)
@@ -432,7 +549,11 @@ def main(argv: list[str] | None = None) -> int:
                 server.stop()
         table, all_ok = render(outcomes, ns)
         print(table)
-        print(f"\n(total {time.perf_counter() - started:.0f}s; ratio = weave / ours)")
+        print(
+            f"\n(total {time.perf_counter() - started:.0f}s; overheads are per call minus the"
+            " bare function's; ours/floor: ours over the floor's; weave/ours: how many times"
+            " less than weave)"
+        )
         if args.json:
             raw = {
                 f: {

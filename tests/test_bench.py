@@ -40,6 +40,8 @@ def test_bare_figure_measures(figure: str) -> None:
         # a bare call takes well under a millisecond; a broken clock or unit would not
         assert 0.0 < result.value < 1000.0
         assert result.extra["p90_us"] >= result.value
+        assert 0.0 < result.extra["chunk_mean_us"] < 1000.0
+        assert result.calls_made == SMALL_N[figure] + figs.WARMUP_CALLS + 2 * figs.CHUNK_CALLS
     if figure == "loop_lag":
         assert result.extra["ticks"] > 0
         assert result.extra["start_burst_stall_ms"] >= 0.0
@@ -106,11 +108,21 @@ def test_overhead_rows_subtract_the_bare_function() -> None:
     outcomes = {
         "overhead_async": {
             "bare": bench_harness.Outcome(
-                "bare", result=figs.Result("overhead_async", "bare", 0.5, 1000)
+                "bare",
+                result=figs.Result(
+                    "overhead_async", "bare", 0.5, 1000, extra={"chunk_mean_us": 0.5}
+                ),
             ),
             "ours": bench_harness.Outcome(
                 "ours",
-                result=figs.Result("overhead_async", "ours", 10.5, 1000, calls_made=1200),
+                result=figs.Result(
+                    "overhead_async",
+                    "ours",
+                    10.5,
+                    1000,
+                    calls_made=1200,
+                    extra={"chunk_mean_us": 12.5},
+                ),
                 stored=1200,
             ),
         }
@@ -118,6 +130,62 @@ def test_overhead_rows_subtract_the_bare_function() -> None:
     table, ok = bench_harness.render(outcomes, ns)
     assert ok, table
     assert "10 µs" in table  # 10.5 - 0.5
+    assert "12 µs" in table  # the chunk mean, 12.5 - 0.5
+
+
+def _overhead(side: str, median: float, chunk: float) -> bench_harness.Outcome:
+    result = figs.Result(
+        "overhead_async", side, median, 1000, calls_made=1000, extra={"chunk_mean_us": chunk}
+    )
+    return bench_harness.Outcome(side, result=result, stored=1000)
+
+
+def _overhead_verdicts(outcomes: dict[str, bench_harness.Outcome]) -> list[str]:
+    ns = {"overhead_async": {side: 1000 for side in outcomes}}
+    table, _ = bench_harness.render({"overhead_async": outcomes}, ns)
+    rows = [line for line in table.splitlines() if line.startswith("overhead")]
+    return [row.split()[-1] for row in rows]
+
+
+def test_overhead_rows_are_judged_against_the_floor_and_weave() -> None:
+    bare = _overhead("bare", 0.1, 0.1)
+    floor = _overhead("floor", 2.1, 3.1)  # 2 and 3 µs over the bare function
+    weave = _overhead("weave", 500.1, 600.1)
+    # ours: 4.9 µs median (2.45x the floor), 7.6 µs chunk mean (2.53x: over 2.5x)
+    outcomes = {"bare": bare, "floor": floor, "ours": _overhead("ours", 5.0, 7.7), "weave": weave}
+    assert _overhead_verdicts(outcomes) == ["PASS", "FAIL"]
+    outcomes["ours"] = _overhead("ours", 5.0, 7.1)
+    assert _overhead_verdicts(outcomes) == ["PASS", "PASS"]
+    # within the floor's bound, but not 50x less than weave
+    outcomes["weave"] = _overhead("weave", 200.1, 600.1)
+    assert _overhead_verdicts(outcomes) == ["FAIL", "PASS"]
+
+
+def test_throughput_rows_need_at_least_the_target() -> None:
+    def outcome(rate: float, stored: int) -> bench_harness.Outcome:
+        result = figs.Result("server", "ours", rate, 1000, calls_made=3000)
+        return bench_harness.Outcome("ours", result=result, stored=stored)
+
+    ns = {"server": {"ours": 1000}}
+    table, ok = bench_harness.render({"server": {"ours": outcome(31_000.0, 3000)}}, ns)
+    assert ok, table
+    table, ok = bench_harness.render({"server": {"ours": outcome(29_000.0, 3000)}}, ns)
+    assert not ok, table
+    table, ok = bench_harness.render({"server": {"ours": outcome(31_000.0, 2999)}}, ns)
+    assert not ok and "stored 2999 of 3000" in table
+
+
+def test_floor_records_a_start_and_an_end_per_call_with_time_ordered_ids() -> None:
+    floor = figs.FloorAdapter()
+    traced = floor.op(lambda x, y: x + y)
+    assert [traced(i, 1) for i in range(3)] == [1, 2, 3]
+    records = list(floor.records)
+    assert [r[0] for r in records] == ["start", "end"] * 3
+    ids = [r[1] for r in records[::2]]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert all(len(i) == 36 and i[14] == "7" for i in ids)  # UUIDv7 layout
+    floor.flush()
+    assert not floor.records
 
 
 def test_evaluation_rows_need_at_least_the_expected_calls() -> None:

@@ -85,3 +85,32 @@ def test_end_record_encodes_like_the_plain_encoder() -> None:
     encoded = json.loads(encode_record(record))
     assert encoded == json.loads(encode_body("end", record_body(record)))
     assert encoded["req"]["end"]["output"] == {"y": "nan"}
+
+
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_start_records_take_the_direct_path(
+    in_thread: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every start record (inside a conversation thread too) is written directly:
+    the general encoder, the slow path, is never reached for it."""
+    from weave_client import _tracing
+    from weave_client._conversation import thread
+
+    if in_thread:
+        with thread("conv-1"):
+            record = _start_record(current_attributes())
+    else:
+        record = _start_record(current_attributes())
+    plain = json.loads(encode_body("start", record_body(record)))
+
+    def general_path(*args: object) -> bytes:
+        raise AssertionError("the start record fell back to the general encoder")
+
+    monkeypatch.setattr(_tracing, "encode_body", general_path)
+    encoded = json.loads(encode_record(record))
+    assert encoded == plain
+    start = encoded["req"]["start"]
+    if in_thread:
+        assert start["thread_id"] == "conv-1" and start["turn_id"] == start["id"]
+    else:
+        assert "thread_id" not in start and "turn_id" not in start

@@ -14,70 +14,164 @@ the client starts the embedded local trace server (see ``weave_client.server``).
 
 from __future__ import annotations
 
-from ._async._api_client import AsyncAPIClient
-from ._async._call import Call as AsyncCall
-from ._async._call import CallFeedback as AsyncCallFeedback
-from ._async._client import AsyncCallStream, AsyncWeaveClient, create_async_client
-from ._async._dataset import Dataset as AsyncDataset
-from ._async._evaluation import Evaluation as AsyncEvaluation
-from ._async._live_calls import AsyncLiveCalls
-from ._async._live_calls import CallEvent as AsyncCallEvent
-from ._async._op import AsyncOp, async_op
-from ._async._pagination import AsyncBatchIterator, AsyncPaginator
-from ._async._sender import FlushResult
-from ._async._streaming import AsyncStream
-from ._async._table import Table as AsyncTable
-from ._context import ContextThreadPoolExecutor, Thread
-from ._conversation import ThreadContext, thread
-from ._current_call import CurrentCall, get_current_call, require_current_call
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    APIResponseValidationError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ClientClosedError,
-    ConflictError,
-    InternalServerError,
-    InvalidNameError,
-    InvalidRefError,
-    InvalidSettingError,
-    NoCurrentCallError,
-    NoCurrentClientError,
-    NotFoundError,
-    PermissionDeniedError,
-    RateLimitError,
-    RequestTooLargeError,
-    UnprocessableEntityError,
-    UnsaveableValueError,
-    WeaveError,
-)
-from ._flow import ApplyScorerResult, Model, Object, Scorer
-from ._models import ThreadSchema
-from ._opbase import register_decorators
-from ._refs import CallRef, ObjectRef, OpRef, Ref, TableRef, parse_ref
-from ._serialize import WeaveObject
-from ._sync._api_client import SyncAPIClient
-from ._sync._call import Call, CallFeedback
-from ._sync._client import SyncCallStream, WeaveClient, create_client
-from ._sync._dataset import Dataset
-from ._sync._evaluation import Evaluation
-from ._sync._live_calls import CallEvent, SyncLiveCalls
-from ._sync._op import Op, op
-from ._sync._pagination import SyncBatchIterator, SyncPaginator
-from ._sync._streaming import SyncStream
-from ._sync._table import Table
-from ._tracing import attributes
-from ._versions import ObjectVersion
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._async._api_client import AsyncAPIClient
+    from ._async._call import Call as AsyncCall
+    from ._async._call import CallFeedback as AsyncCallFeedback
+    from ._async._client import AsyncCallStream, AsyncWeaveClient, create_async_client
+    from ._async._dataset import Dataset as AsyncDataset
+    from ._async._evaluation import Evaluation as AsyncEvaluation
+    from ._async._live_calls import AsyncLiveCalls
+    from ._async._live_calls import CallEvent as AsyncCallEvent
+    from ._async._op import AsyncOp, async_op
+    from ._async._pagination import AsyncBatchIterator, AsyncPaginator
+    from ._async._sender import FlushResult
+    from ._async._streaming import AsyncStream
+    from ._async._table import Table as AsyncTable
+    from ._context import ContextThreadPoolExecutor, Thread
+    from ._conversation import ThreadContext, thread
+    from ._current_call import CurrentCall, get_current_call, require_current_call
+    from ._errors import (
+        APIConnectionError,
+        APIError,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ClientClosedError,
+        ConflictError,
+        InternalServerError,
+        InvalidNameError,
+        InvalidRefError,
+        InvalidSettingError,
+        NoCurrentCallError,
+        NoCurrentClientError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        RequestTooLargeError,
+        UnprocessableEntityError,
+        UnsaveableValueError,
+        WeaveError,
+    )
+    from ._flow import ApplyScorerResult, Model, Object, Scorer
+    from ._models import ThreadSchema
+    from ._refs import CallRef, ObjectRef, OpRef, Ref, TableRef, parse_ref
+    from ._serialize import WeaveObject
+    from ._sync._api_client import SyncAPIClient
+    from ._sync._call import Call, CallFeedback
+    from ._sync._client import SyncCallStream, WeaveClient, create_client
+    from ._sync._dataset import Dataset
+    from ._sync._evaluation import Evaluation
+    from ._sync._live_calls import CallEvent, SyncLiveCalls
+    from ._sync._op import Op, op
+    from ._sync._pagination import SyncBatchIterator, SyncPaginator
+    from ._sync._streaming import SyncStream
+    from ._sync._table import Table
+    from ._tracing import attributes
+    from ._versions import ObjectVersion
+
+# The public names load their modules when first used (``weave_client.AsyncWeaveClient``,
+# ``from weave_client import op``): ``import weave_client`` alone stays cheap, and the
+# HTTP client, the wire models and the local server load only for what a program uses.
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "AsyncAPIClient": ("._async._api_client", "AsyncAPIClient"),
+    "AsyncCall": ("._async._call", "Call"),
+    "AsyncCallFeedback": ("._async._call", "CallFeedback"),
+    "AsyncCallStream": ("._async._client", "AsyncCallStream"),
+    "AsyncWeaveClient": ("._async._client", "AsyncWeaveClient"),
+    "create_async_client": ("._async._client", "create_async_client"),
+    "AsyncDataset": ("._async._dataset", "Dataset"),
+    "AsyncEvaluation": ("._async._evaluation", "Evaluation"),
+    "AsyncLiveCalls": ("._async._live_calls", "AsyncLiveCalls"),
+    "AsyncCallEvent": ("._async._live_calls", "CallEvent"),
+    "AsyncOp": ("._async._op", "AsyncOp"),
+    "async_op": ("._async._op", "async_op"),
+    "AsyncBatchIterator": ("._async._pagination", "AsyncBatchIterator"),
+    "AsyncPaginator": ("._async._pagination", "AsyncPaginator"),
+    "FlushResult": ("._async._sender", "FlushResult"),
+    "AsyncStream": ("._async._streaming", "AsyncStream"),
+    "AsyncTable": ("._async._table", "Table"),
+    "ContextThreadPoolExecutor": ("._context", "ContextThreadPoolExecutor"),
+    "Thread": ("._context", "Thread"),
+    "ThreadContext": ("._conversation", "ThreadContext"),
+    "thread": ("._conversation", "thread"),
+    "CurrentCall": ("._current_call", "CurrentCall"),
+    "get_current_call": ("._current_call", "get_current_call"),
+    "require_current_call": ("._current_call", "require_current_call"),
+    "APIConnectionError": ("._errors", "APIConnectionError"),
+    "APIError": ("._errors", "APIError"),
+    "APIResponseValidationError": ("._errors", "APIResponseValidationError"),
+    "APIStatusError": ("._errors", "APIStatusError"),
+    "APITimeoutError": ("._errors", "APITimeoutError"),
+    "AuthenticationError": ("._errors", "AuthenticationError"),
+    "BadRequestError": ("._errors", "BadRequestError"),
+    "ClientClosedError": ("._errors", "ClientClosedError"),
+    "ConflictError": ("._errors", "ConflictError"),
+    "InternalServerError": ("._errors", "InternalServerError"),
+    "InvalidNameError": ("._errors", "InvalidNameError"),
+    "InvalidRefError": ("._errors", "InvalidRefError"),
+    "InvalidSettingError": ("._errors", "InvalidSettingError"),
+    "NoCurrentCallError": ("._errors", "NoCurrentCallError"),
+    "NoCurrentClientError": ("._errors", "NoCurrentClientError"),
+    "NotFoundError": ("._errors", "NotFoundError"),
+    "PermissionDeniedError": ("._errors", "PermissionDeniedError"),
+    "RateLimitError": ("._errors", "RateLimitError"),
+    "RequestTooLargeError": ("._errors", "RequestTooLargeError"),
+    "UnprocessableEntityError": ("._errors", "UnprocessableEntityError"),
+    "UnsaveableValueError": ("._errors", "UnsaveableValueError"),
+    "WeaveError": ("._errors", "WeaveError"),
+    "ApplyScorerResult": ("._flow", "ApplyScorerResult"),
+    "Model": ("._flow", "Model"),
+    "Object": ("._flow", "Object"),
+    "Scorer": ("._flow", "Scorer"),
+    "ThreadSchema": ("._models", "ThreadSchema"),
+    "CallRef": ("._refs", "CallRef"),
+    "ObjectRef": ("._refs", "ObjectRef"),
+    "OpRef": ("._refs", "OpRef"),
+    "Ref": ("._refs", "Ref"),
+    "TableRef": ("._refs", "TableRef"),
+    "parse_ref": ("._refs", "parse_ref"),
+    "WeaveObject": ("._serialize", "WeaveObject"),
+    "SyncAPIClient": ("._sync._api_client", "SyncAPIClient"),
+    "Call": ("._sync._call", "Call"),
+    "CallFeedback": ("._sync._call", "CallFeedback"),
+    "SyncCallStream": ("._sync._client", "SyncCallStream"),
+    "WeaveClient": ("._sync._client", "WeaveClient"),
+    "create_client": ("._sync._client", "create_client"),
+    "Dataset": ("._sync._dataset", "Dataset"),
+    "Evaluation": ("._sync._evaluation", "Evaluation"),
+    "CallEvent": ("._sync._live_calls", "CallEvent"),
+    "SyncLiveCalls": ("._sync._live_calls", "SyncLiveCalls"),
+    "Op": ("._sync._op", "Op"),
+    "op": ("._sync._op", "op"),
+    "SyncBatchIterator": ("._sync._pagination", "SyncBatchIterator"),
+    "SyncPaginator": ("._sync._pagination", "SyncPaginator"),
+    "SyncStream": ("._sync._streaming", "SyncStream"),
+    "Table": ("._sync._table", "Table"),
+    "attributes": ("._tracing", "attributes"),
+    "ObjectVersion": ("._versions", "ObjectVersion"),
+}
+
+def __getattr__(name: str) -> Any:
+    target = _EXPORTS.get(name)
+    if target is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(target[0], __name__)
+    value = getattr(module, target[1])
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __version__ = "0.1.0"
-
-# The shared layer wraps undecorated functions (a Model's predict, a plain scorer)
-# with these; it imports neither flavour itself. No Model or Scorer subclass is
-# defined inside the package, so none exists before this line runs.
-register_decorators(coroutine=async_op, function=op)
 
 __all__ = [
     "APIConnectionError",

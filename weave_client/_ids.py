@@ -2,18 +2,19 @@
 
 The stdlib ``uuid`` module (3.11) has no v7, and building a ``uuid.UUID`` object
 costs more than the whole id here, so the id is assembled from one integer and
-formatted directly. Ids made by one process are strictly increasing: within one
-millisecond the 12-bit ``rand_a`` field is a counter (RFC 9562 method 1) that
-starts at a random point, so the server's id order matches start order.
+formatted directly. Ids made by one thread are strictly increasing: within one
+millisecond a process-wide counter fills ``rand_a`` and the top of ``rand_b`` (RFC
+9562 method 2), so the server's id order matches start order. A traced call keeps
+its id as the integer (``id_value``); the text (``format_id``) is written later.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
-import threading
 import time
 
-__all__ = ["generate_id"]
+__all__ = ["TRACE_BITS", "format_id", "generate_id", "id_value", "trace_value"]
 
 _rng = random.SystemRandom()
 # Seeded once from the OS; per-id randomness then comes from a fast PRNG. Ids need
@@ -21,33 +22,54 @@ _rng = random.SystemRandom()
 _fast = random.Random(_rng.getrandbits(128))
 _getrandbits = _fast.getrandbits
 _time_ns = time.time_ns
-_lock = threading.Lock()
 
 _VERSION = 0x7 << 76
 _VARIANT = 0b10 << 62
 
 _last_ms = 0
-_seq = 0
+# The process-wide sequence (itertools.count is atomic: no lock): 42 bits of it fill
+# rand_a and the top of rand_b (RFC 9562 method 2), so ids made in one millisecond
+# increase with it; 32 random bits below keep processes apart. It starts at a random
+# point, far from the 2**42 ids it could count.
+_counter = itertools.count(_rng.getrandbits(30))
+
+
+def id_value() -> int:
+    """A new UUIDv7 as its 128-bit integer (the traced call's hot path keeps ids as
+    integers; ``format_id`` writes the text where it is needed, e.g. on the sender)."""
+    global _last_ms
+    ms = _time_ns() // 1_000_000
+    if ms < _last_ms:
+        ms = _last_ms  # the clock stepped back: stay on the latest millisecond
+    else:
+        _last_ms = ms
+    n = next(_counter)
+    return (
+        (ms << 80)
+        | _VERSION
+        | ((n >> 30) & 0xFFF) << 64
+        | _VARIANT
+        | (n & 0x3FFFFFFF) << 32
+        | _getrandbits(32)
+    )
+
+
+# A root call's trace id is its call id with these random bits flipped (in rand_b): as
+# unique as the call ids, and made without a second clock read or random draw.
+TRACE_BITS = _rng.getrandbits(62) | 1
+
+
+def trace_value(call_id: int) -> int:
+    """The trace id of the root call ``call_id``."""
+    return call_id ^ TRACE_BITS
+
+
+def format_id(value: int) -> str:
+    """The UUID text of an id integer: ``0193e107-8fcf-7630-b576-977cc3062e2e``."""
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def generate_id() -> str:
     """A new UUIDv7 string such as ``0193e107-8fcf-7630-b576-977cc3062e2e``."""
-    global _last_ms, _seq
-    ms = _time_ns() // 1_000_000
-    with _lock:
-        if ms > _last_ms:
-            _last_ms = ms
-            # Start low in the counter space so thousands of ids fit in one ms.
-            _seq = _getrandbits(9)
-        else:
-            # Same millisecond (or the clock stepped back): keep counting from the
-            # last id so order is preserved; on counter overflow borrow the next ms.
-            ms = _last_ms
-            _seq += 1
-            if _seq > 0xFFF:
-                _last_ms = ms = ms + 1
-                _seq = 0
-        seq = _seq
-    value = (ms << 80) | _VERSION | (seq << 64) | _VARIANT | _getrandbits(62)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return format_id(id_value())

@@ -2,7 +2,7 @@
 either flavour: ``AsyncOp`` and its generated twin ``Op`` derive from ``TracedOp``,
 their bound forms (``model.predict``) from ``BoundTracedOp``. The decorators that
 shared code needs (a ``Model``'s undecorated ``predict``, a plain function given as a
-scorer) are registered explicitly by the package (``weave_client/__init__.py``).
+scorer) are looked up on the package root when first needed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BoundTracedOp", "TracedOp", "register_decorators", "trace_function"]
+__all__ = ["BoundTracedOp", "TracedOp", "trace_function"]
 
 
 class TracedOp:
@@ -37,27 +37,17 @@ class BoundTracedOp:
         raise NotImplementedError
 
 
-_decorators: dict[bool, Callable[[Callable[..., Any]], TracedOp]] = {}
-
-
-def register_decorators(
-    *,
-    coroutine: Callable[[Callable[..., Any]], TracedOp],
-    function: Callable[[Callable[..., Any]], TracedOp],
-) -> None:
-    """Name the decorators ``trace_function`` uses: ``async_op`` and ``op``."""
-    _decorators[True] = coroutine
-    _decorators[False] = function
-
-
 def trace_function(fn: Callable[..., Any]) -> TracedOp:
     """``fn`` as an op: a coroutine or async generator function under ``async_op``,
-    anything else under ``op``."""
+    anything else under ``op``.
+
+    The decorators come from the package root (its public names), so this module
+    imports neither flavour; by the time a Model or Scorer subclass is defined the
+    package is imported.
+    """
+    import weave_client
+
     is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
-    try:
-        decorate = _decorators[is_async]
-    except KeyError:
-        raise RuntimeError(
-            "weave_client's op decorators are not registered (import weave_client first)"
-        ) from None
+    decorate: Callable[[Callable[..., Any]], TracedOp]
+    decorate = weave_client.async_op if is_async else weave_client.op
     return decorate(fn)

@@ -18,6 +18,8 @@ import ast
 import contextvars
 import inspect
 import json
+import json.encoder as json_encoder
+import keyword
 import logging
 import math
 import platform
@@ -34,7 +36,7 @@ from typing import Any
 
 from . import _serialize
 from ._digest import bytes_digest, json_digest, str_digest
-from ._ids import generate_id
+from ._ids import TRACE_BITS, format_id, id_value
 from ._serialize import encode_for_trace
 
 __all__ = [
@@ -79,15 +81,24 @@ USAGE_KEY = "usage"
 STATUS_COUNTS_KEY = "status_counts"
 
 
+_NO_VALUES: dict[str, Any] = {}
+
+
 class CallFrame:
-    """One traced call in progress: what children and the end record need."""
+    """One traced call in progress: what children and the end record need.
+
+    ``id`` and ``trace_id`` are UUIDv7 strings; the frame holds them as integers
+    until asked (``_id``/``_trace``), and records carry them as they are: the
+    sender writes the text, off the traced call's path.
+    """
 
     __slots__ = (
+        "_id",
+        "_trace",
         "attributes",
         "child_summaries",
         "client",
         "display_name",
-        "id",
         "inputs",
         "op_name",
         "parent",
@@ -96,7 +107,6 @@ class CallFrame:
         "started_at",
         "summary",
         "thread_id",
-        "trace_id",
         "turn_id",
     )
 
@@ -108,17 +118,19 @@ class CallFrame:
         *,
         sampled: bool = True,
     ) -> None:
-        self.id = generate_id()
+        call_id = id_value()
+        self._id: int | str = call_id
         self.project_id = project_id
         self.op_name = op_name
         self.parent = parent
         # A root starts a trace; ids are UUIDv7 like weave's generate_id.
-        self.trace_id: str = parent.trace_id if parent is not None else generate_id()
+        self._trace: Any = parent._trace if parent is not None else call_id ^ TRACE_BITS
         self.sampled = sampled
         self.started_at = 0.0
         self.display_name: str | None = None
-        self.inputs: dict[str, Any] = {}
-        self.attributes: dict[str, Any] = {}
+        # Set when the call starts (shared empty dicts until then: never mutated).
+        self.inputs: dict[str, Any] = _NO_VALUES
+        self.attributes: dict[str, Any] = _NO_VALUES
         # Summaries of ended children, rolled into this call's summary (list.append
         # is atomic, so children ending in other threads are safe).
         self.child_summaries: list[dict[str, Any]] = []
@@ -139,6 +151,26 @@ class CallFrame:
             self.turn_id = self.id
         else:
             self.turn_id = parent.turn_id
+
+    @property
+    def id(self) -> str:
+        """The call id."""
+        value = self._id
+        if type(value) is int:
+            value = self._id = format_id(value)
+        return str(value)
+
+    @property
+    def trace_id(self) -> str:
+        """The id of the trace (the root call's tree) this call belongs to."""
+        value = self._trace
+        if type(value) is int:
+            value = self._trace = format_id(value)
+        return value  # type: ignore[no-any-return]
+
+    @trace_id.setter
+    def trace_id(self, value: str) -> None:
+        self._trace = value
 
     def __repr__(self) -> str:
         return f"CallFrame(id={self.id!r}, op_name={self.op_name!r})"
@@ -231,6 +263,7 @@ def current_attributes(base: dict[str, Any] | None = None) -> dict[str, Any]:
 # --- encoding values ----------------------------------------------------------
 
 _PRIMITIVES = (str, int, bool, type(None))
+_PRIMITIVE_TYPES = frozenset(_PRIMITIVES)
 # Leaves the fast path copies as they are; a non-finite float is made JSON-safe
 # when the record is encoded (off the hot path).
 _LEAVES = (str, int, float, bool, type(None))
@@ -238,7 +271,7 @@ _LEAVES = (str, int, float, bool, type(None))
 
 # Keys whose values encode_for_trace redacts (credentials passed as arguments);
 # the fast path sends dicts holding them to the general encoder.
-_REDACT_KEYS = frozenset({"api_key", "auth_headers", "authorization"})
+_REDACT_KEYS = _DEFAULT_REDACT_KEYS = frozenset({"api_key", "auth_headers", "authorization"})
 _REDACT_LENS = frozenset(len(k) for k in _REDACT_KEYS)
 
 
@@ -338,6 +371,24 @@ def encode_inputs(inputs: Mapping[str, Any], ref_of: Any = None) -> dict[str, An
     return out
 
 
+def encode_new_inputs(inputs: dict[str, Any], ref_of: Any = None) -> dict[str, Any]:
+    """``encode_inputs`` for a dict made for this call alone by an op's binder, whose
+    parameter names ``redacted_names`` found clean: when every value is a primitive,
+    the dict itself is the snapshot."""
+    if _REDACT_KEYS is not _DEFAULT_REDACT_KEYS:
+        # Keys added since the op's names were checked: check them per call.
+        return encode_inputs(inputs, ref_of)
+    for v in inputs.values():
+        if type(v) not in _PRIMITIVE_TYPES:
+            return encode_inputs(inputs, ref_of)
+    return inputs
+
+
+def redacted_names(names: tuple[str, ...]) -> bool:
+    """True when some parameter's value is recorded redacted (``api_key`` ...)."""
+    return any(name.lower() in _REDACT_KEYS for name in names)
+
+
 def exception_json(exc: BaseException) -> str:
     """The call's ``exception`` field, as weave's ``exception_to_json_str`` writes it."""
     message = str(exc)
@@ -397,11 +448,11 @@ def make_start(frame: CallFrame, attrs: dict[str, Any]) -> Record:
     return (
         "start",
         frame.project_id,
-        frame.id,
+        frame._id,
         frame.op_name,
         frame.display_name,
-        frame.trace_id,
-        parent.id if parent is not None else None,
+        frame._trace,
+        parent._id if parent is not None else None,
         frame.started_at,
         attrs,
         frame.inputs,
@@ -418,16 +469,24 @@ def make_end(
     ended_at: float,
 ) -> Record:
     """The end record of a call; also rolls its summary into the parent's."""
-    summary = _summary(frame, raw_output, exception)
-    if frame.summary:
-        summary = _merge_user_summary(frame.summary, summary)
+    if (
+        exception is None
+        and not frame.child_summaries
+        and not frame.summary
+        and type(raw_output) in _LEAVES
+    ):
+        summary = _SUCCESS_SUMMARY  # a leaf returning a primitive: no usage to find
+    else:
+        summary = _summary(frame, raw_output, exception)
+        if frame.summary:
+            summary = _merge_user_summary(frame.summary, summary)
     parent = frame.parent
     if parent is not None and parent.sampled:
         parent.child_summaries.append(summary)
     return (
         "end",
         frame.project_id,
-        frame.id,
+        frame._id,
         ended_at,
         output,
         summary,
@@ -444,9 +503,14 @@ def record_body(record: Record) -> dict[str, Any]:
         # Sent only inside a thread block: most calls have neither.
         if body["thread_id"] is None:
             del body["thread_id"], body["turn_id"]
+        for key in ("id", "trace_id", "parent_id"):
+            if type(body[key]) is int:
+                body[key] = format_id(body[key])
     else:
         body = dict(zip(_END_FIELDS, record[1:], strict=True))
         body["ended_at"] = iso_timestamp(body["ended_at"])
+        if type(body["id"]) is int:
+            body["id"] = format_id(body["id"])
     return body
 
 
@@ -462,7 +526,8 @@ def _summary(frame: CallFrame, raw_output: Any, exception: BaseException | None)
     if frame.child_summaries:
         summary = sum_dict_leaves(frame.child_summaries)
     else:
-        usage = _usage_of(raw_output)
+        # A primitive output has no usage (and getattr on it would raise inside).
+        usage = None if type(raw_output) in _LEAVES else _usage_of(raw_output)
         if usage is None:
             return _ERROR_SUMMARY if exception is not None else _SUCCESS_SUMMARY
         summary = {USAGE_KEY: usage}
@@ -575,21 +640,89 @@ _default_attributes_json: str | None = None
 
 
 def encode_record(record: Record) -> bytes:
-    """One upsert_batch item as compact JSON bytes (runs on the sender's side)."""
+    """One upsert_batch item as compact JSON bytes (runs on the sender's side).
+
+    The item's frame is written directly, each value with one reused C encoder
+    (``json.dumps`` with options builds a new encoder per call: most of the cost);
+    a record the direct path cannot write (a NaN somewhere) goes the general way.
+    """
     global _default_attributes_json
-    mode = record[0]
-    body = record_body(record)
-    if mode != "start" or _DEFAULT_ATTRIBUTES is None or body["attributes"] is not _DEFAULT_ATTRIBUTES:
-        return encode_body(mode, body)
-    if _default_attributes_json is None:
-        _default_attributes_json = json.dumps(_DEFAULT_ATTRIBUTES, separators=(",", ":"))
-    del body["attributes"]
-    text = encode_body(mode, body)
-    # The body is never empty and the item ends with the body's, req's and the
-    # item's closing braces: splice the attributes in as the body's last field.
-    return b"".join(
-        (text[:-3], b',"attributes":', _default_attributes_json.encode(), b"}}}")
-    )
+    try:
+        if record[0] == "start":
+            (
+                _, project_id, call_id, op_name, display_name, trace_id, parent_id,
+                started, attrs, inputs, thread_id, turn_id,
+            ) = record  # fmt: skip
+            if attrs is _DEFAULT_ATTRIBUTES:
+                if _default_attributes_json is None:
+                    _default_attributes_json = _encode(attrs)
+                attrs_json = _default_attributes_json
+            else:
+                attrs_json = _encode(attrs)
+            text = (
+                '{"mode":"start","req":{"start":{"project_id":'
+                + _encode(project_id)
+                + ',"id":'
+                + _id_json(call_id)
+                + ',"op_name":'
+                + _encode(op_name)
+                + ',"display_name":'
+                + _encode(display_name)
+                + ',"trace_id":'
+                + _id_json(trace_id)
+                + ',"parent_id":'
+                + _id_json(parent_id)
+                + ',"started_at":"'
+                + iso_timestamp(started)
+                + '","inputs":'
+                + _encode(inputs)
+                + ',"attributes":'
+                + attrs_json
+                # Sent only inside a thread block, as record_body does.
+                + (
+                    ""
+                    if thread_id is None
+                    else ',"thread_id":' + _encode(thread_id) + ',"turn_id":' + _encode(turn_id)
+                )
+                + "}}}"
+            )
+        else:
+            _, project_id, call_id, ended, output, summary, exception = record
+            text = (
+                '{"mode":"end","req":{"end":{"project_id":'
+                + _encode(project_id)
+                + ',"id":'
+                + _id_json(call_id)
+                + ',"ended_at":"'
+                + iso_timestamp(ended)
+                + '","output":'
+                + _encode(output)
+                + ',"summary":'
+                + _encode(summary)
+                + ',"exception":'
+                + _encode(exception)
+                + "}}}"
+            )
+    except (ValueError, TypeError, RecursionError):
+        return encode_body(record[0], record_body(record))
+    return text.encode()
+
+
+# Id texts written lately: a call's end (and its children's parent ids) follow its
+# start closely, so most ids are written more than once.
+_id_texts: dict[int, str] = {}
+
+
+def _id_json(value: Any) -> str:
+    """An id field: the quoted UUID text of an id integer, else the value as JSON."""
+    if type(value) is not int:
+        return _encode(value)
+    text = _id_texts.get(value)
+    if text is None:
+        if len(_id_texts) >= 8192:
+            _id_texts.clear()
+        text = _id_texts[value] = '"' + format_id(value) + '"'
+    return text
 
 
 def encode_body(mode: str, body: dict[str, Any]) -> bytes:
@@ -621,9 +754,44 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+# One encoder for every value of a record (compact, NaN refused so encode_body can
+# write it as a string, anything odd as its repr). The C encoder itself, made once:
+# JSONEncoder.encode builds a new one on every call, which costs more than the work.
+_c_make_encoder: Any = getattr(json_encoder, "c_make_encoder", None)
+_c_encoder = (
+    _c_make_encoder(
+        None,  # no cycle check: a cyclic value recurses and takes the general path
+        _json_default,
+        json_encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
+    )
+    if _c_make_encoder is not None
+    else None
+)
+
+
+def _encode(value: Any) -> str:
+    cls = type(value)
+    if cls is str:
+        return json_encoder.encode_basestring_ascii(value)
+    if value is None:
+        return "null"
+    if cls is int:
+        return int.__repr__(value)
+    if _c_encoder is None:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False, default=_json_default)
+    return "".join(_c_encoder(value, 0))
+
+
 def record_call_id(record: Record) -> str:
     """The call id a record belongs to (for log lines)."""
-    return str(record[2])
+    value = record[2]
+    return format_id(value) if type(value) is int else str(value)
 
 
 # --- ops as versioned objects -------------------------------------------------------
@@ -699,6 +867,18 @@ def op_parameters(
         p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in signature.parameters.values()
     )
     return names, defaults, simple
+
+
+def positional_binder(names: tuple[str, ...]) -> Callable[..., dict[str, Any]]:
+    """A function of one argument per parameter returning ``{name: argument}``,
+    compiled once per op: binding a call's positional arguments is then one call."""
+    for name in names:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ValueError(f"not a parameter name: {name!r}")
+    params = ", ".join(f"_a{i}" for i in range(len(names)))
+    items = ", ".join(f"{name!r}: _a{i}" for i, name in enumerate(names))
+    binder: Callable[..., dict[str, Any]] = eval(f"lambda {params}: {{{items}}}")
+    return binder
 
 
 def inferred_op_name(func: Callable[..., Any]) -> str:

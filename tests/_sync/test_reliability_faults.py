@@ -107,7 +107,7 @@ def test_a_rejected_record_is_isolated_and_the_rest_delivered(
             # one is queued by hand: a trace id the server refuses (422).
             bad = CallFrame(client.project_id, "weave:///e/p/op/x:y", None)
             bad.started_at = 1.0
-            bad.trace_id = 12345  # type: ignore[assignment]
+            bad.trace_id = ["not", "a", "str"]  # type: ignore[assignment]
             sender.put(make_start(bad, {}))
             for i in range(20, 40):
                 rel_child(i)

@@ -40,6 +40,7 @@ from .._context import (
     unregister_client,
 )
 from .._digest import bytes_digest
+from .._embedded import embedded_url, start_embedded
 from .._errors import (
     APIResponseValidationError,
     APIStatusError,
@@ -106,7 +107,7 @@ from .._serialize import (
     encode_for_save,
     files_to_fetch,
 )
-from .._synchronization import AsyncLock, async_gather_bounded
+from .._synchronization import AsyncLock, async_gather_bounded, async_run_blocking
 from .._tracing import add_redact_keys, client_attributes, encode_value
 from .._versions import ObjectVersion
 from .._wal import open_wal
@@ -262,10 +263,12 @@ class AsyncWeaveClient:
         self.project = project
         key = _settings.resolve_api_key(api_key)
         url = _settings.resolve_server_url(server_url)
+        # No server configured: the embedded local server's address now; the server
+        # itself starts in _ready() (create_async_client, ``async with``, the first
+        # request), off the event loop.
+        self._start_embedded = url is None
         if url is None:
-            from ..server import embedded_server_url
-
-            url = embedded_server_url()
+            url = embedded_url()
         self._api = AsyncAPIClient(url, api_key=key, **_api_options(timeout, max_retries))
         # The API client's URL: credentials a URL carried are used but never shown.
         self.server_url = self._api.base_url
@@ -283,6 +286,8 @@ class AsyncWeaveClient:
             self._api,
             wal=open_wal(wal, cache_dir, self.server_url, self.project_id),
             secret=key,
+            # Traced calls can reach the sender before any request does.
+            prepare=self._start_server if self._start_embedded else None,
         )
         # Kept to redact it from op sources; never shown (see __repr__).
         self._secret_text = Secret(key) if key and len(key) >= 8 else None
@@ -341,6 +346,8 @@ class AsyncWeaveClient:
             raise ClientClosedError(
                 f"{type(self).__name__} for {self.project_id} is closed; create a new client"
             )
+        if self._start_embedded:
+            await self._start_server()
         if self._project_ready:
             return
         async with self._project_lock:
@@ -360,6 +367,12 @@ class AsyncWeaveClient:
                 )
                 self.project = name
             self._project_ready = True
+
+    async def _start_server(self) -> None:
+        """Start the embedded server (once per process), off the event loop."""
+        if self._start_embedded:
+            await async_run_blocking(start_embedded)
+            self._start_embedded = False
 
     def _make_current(self) -> None:
         if self._disabled:

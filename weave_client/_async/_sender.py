@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._errors import APIConnectionError, APIStatusError, RequestTooLargeError
@@ -76,6 +77,8 @@ class AsyncCallSender:
     - ``exit_timeout``: how long the sync flavour waits at interpreter exit for
       queued records to be sent (default 10 s); also how long ``aclose()``
       without a timeout waits while no record at all gets stored.
+    - ``prepare``: called (and awaited, in the async flavour) by the worker once before
+      its first send.
     - ``wal``: a ``WriteAheadLog``: every record is also written to disk before it
       is sent; over ``max_queue`` records go to disk only (no blocking, no drops);
       records the server did not take stay on disk and are replayed (every
@@ -106,6 +109,7 @@ class AsyncCallSender:
         wal: WriteAheadLog | None = None,
         replay_interval: float = 5.0,
         secret: str | None = None,
+        prepare: Callable[[], Any] | None = None,
     ) -> None:
         if on_full not in ("block", "drop"):
             raise ValueError(f"on_full must be 'block' or 'drop', got {on_full!r}")
@@ -130,6 +134,9 @@ class AsyncCallSender:
         self.block_timeout = block_timeout
         self.exit_timeout = exit_timeout
         self._wal = wal
+        # Run once by the worker before it sends anything (the client's: start the
+        # embedded server if no one has yet).
+        self._prepare = prepare
         self.replay_interval = replay_interval
         self._replay_after = 0.0
         self._replayed = 0
@@ -446,6 +453,12 @@ class AsyncCallSender:
 
     async def _run_batches(self) -> None:
         self._worker_thread = threading.get_ident()
+        if self._prepare is not None:
+            prepare, self._prepare = self._prepare, None
+            try:
+                await prepare()
+            except Exception:  # sending then fails and says so, record by record
+                logger.exception("weave_client: preparing the call sender failed")
         while True:
             # Clear the flag *before* checking for work: a put() that still saw it
             # set skipped its notify, and only a check made after the reset is
@@ -533,7 +546,10 @@ class AsyncCallSender:
     async def _send_records(self, records: list[Record]) -> None:
         # JSON encoding of a batch is CPU work: off the event loop (a thread for
         # the async client; the sync sender is its own thread already).
-        payloads = await async_run_blocking(self._encode, records)
+        payloads, body = await async_run_blocking(self._encode, records)
+        if body is not None:
+            await self._send(records, payloads, body)
+            return
         start = 0
         size = 0
         for i, payload in enumerate(payloads):
@@ -543,8 +559,11 @@ class AsyncCallSender:
             size += len(payload) + 1
         await self._send(records[start:], payloads[start:])
 
-    def _encode(self, records: list[Record]) -> list[bytes]:
+    def _encode(self, records: list[Record]) -> tuple[list[bytes], bytes | None]:
+        """The records' items, and the request body when they fit in one request
+        (joined here, off the event loop, like the encoding)."""
         payloads = []
+        size = 0
         for i, record in enumerate(records):
             if i % 32 == 31:
                 # Give up the GIL now and then: this runs in a thread next to the
@@ -555,7 +574,10 @@ class AsyncCallSender:
             if len(payload) > self.max_item_bytes:
                 payload = self._truncate(record, payload, self.max_item_bytes)
             payloads.append(payload)
-        return payloads
+            size += len(payload) + 1
+        if size > self.max_batch_bytes:
+            return payloads, None
+        return payloads, _batch_body(payloads)
 
     def _truncate(self, record: Record, payload: bytes, limit: int) -> bytes:
         """Replace the largest values of an oversized record with a visible marker."""
@@ -596,11 +618,14 @@ class AsyncCallSender:
                     return payload
         return payload
 
-    async def _send(self, records: list[Record], payloads: list[bytes]) -> None:
+    async def _send(
+        self, records: list[Record], payloads: list[bytes], body: bytes | None = None
+    ) -> None:
         """Send one batch, retrying, splitting on 413, isolating rejected records."""
         attempt = 0
         while True:
-            body = b'{"batch":[' + b",".join(payloads) + b"]}"
+            if body is None:
+                body = _batch_body(payloads)
             try:
                 await self._post(body)
             except RequestTooLargeError as exc:
@@ -615,6 +640,7 @@ class AsyncCallSender:
                     self._fail(records, f"too large for the server even truncated ({exc})")
                     return
                 payloads = [self._truncate(records[0], payloads[0], limit)]
+                body = None
                 continue
             except (APIConnectionError, APIStatusError) as exc:
                 status = getattr(exc, "status_code", None)
@@ -854,6 +880,11 @@ class AsyncCallSender:
         with self._lock:
             self._failed += len(calls)
             self._done_count += len(records)
+
+
+def _batch_body(payloads: list[bytes]) -> bytes:
+    """The ``/call/upsert_batch`` request body of encoded items."""
+    return b'{"batch":[' + b",".join(payloads) + b"]}"
 
 
 def _line_call_id(line: bytes) -> str:

@@ -20,6 +20,7 @@ from importlib import metadata
 from types import TracebackType
 from typing import Any, NoReturn, Self, TypeVar
 
+import httpcore  # noqa: F401  (httpx imports it on the first client: at import time instead)
 import httpx
 import pydantic_core
 from httpx_ws import connect_ws
@@ -227,6 +228,11 @@ class SyncAPIClient:
                     raise ValueError(
                         f"verify={verify!r} is not a readable CA bundle: {exc}"
                     ) from exc
+            if verify is True and self._base_url.startswith("http://"):
+                # Plain HTTP (e.g. the local server) never negotiates TLS (redirects are
+                # not followed), so the CA store is not loaded: tens of ms, often on an
+                # event loop. The context verifies as strictly as the default, with no CA.
+                verify = _plain_http_context()
             http = httpx.Client(
                 verify=verify,
                 timeout=self._timeout,
@@ -698,3 +704,9 @@ def _release_request(response: httpx.Response) -> None:
     is no longer needed.
     """
     response.stream = httpx.ByteStream(b"")
+
+
+@functools.cache
+def _plain_http_context() -> ssl.SSLContext:
+    """An SSL context for clients of plain-HTTP URLs: verification on, no CA loaded."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

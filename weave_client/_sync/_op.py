@@ -16,6 +16,7 @@ import functools
 import inspect
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
@@ -35,17 +36,19 @@ from .._tracing import (
     current_attributes,
     current_frame,
     encode_inputs,
+    encode_new_inputs,
     encode_value,
     inferred_op_name,
     iso_timestamp,
     make_end,
     make_start,
-    now,
     op_parameters,
     op_placeholder_source,
     op_save,
     op_source,
+    positional_binder,
     record_body,
+    redacted_names,
     reset_frame,
     sampled_out_frame,
     sanitize_name,
@@ -66,6 +69,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _random = random.random
+# Values recorded as they are (encode_value returns them unchanged).
+_PRIMITIVE_TYPES = frozenset((str, int, bool, type(None)))
+_now = time.time
 _empty = inspect.Parameter.empty
 
 
@@ -132,6 +138,14 @@ class Op(TracedOp, Generic[P, R]):
         self._is_generator = kind == "generator"
         self._signature = inspect.signature(func)
         self._names, self._defaults, self._simple = op_parameters(self._signature)
+        self._nparams = len(self._names)
+        # Positional calls of a plain signature bind with one call (names checked
+        # once here for redaction; see encode_new_inputs).
+        self._binder = (
+            positional_binder(self._names)
+            if self._simple and not redacted_names(self._names)
+            else None
+        )
         self._source: str | None = None
         self._saves: dict[tuple[str, bool], OpSave] = {}
 
@@ -227,7 +241,7 @@ class Op(TracedOp, Generic[P, R]):
             return (result, None) if with_call else result
         sender = client._sender
         frame = None
-        if sender.has_room() or run_blocking(sender.admit):
+        if len(sender._queue) < sender.max_queue or run_blocking(sender.admit):
             frame = self._begin(client, sender, parent, args, kwargs)
         if frame is None:
             result = self._fn(*args, **kwargs)
@@ -338,13 +352,29 @@ class Op(TracedOp, Generic[P, R]):
                 op_name = self._register(client, sender)
             frame = CallFrame(client.project_id, op_name, parent)
             frame.client = client
-            inputs = self._bind(args, kwargs)
-            display_name = self._display_name(inputs)
+            binder = self._binder
+            if binder is not None and not kwargs and len(args) == self._nparams:
+                # Bound once per op: one positional argument per parameter, the
+                # common call, is one call of the op's compiled binder.
+                inputs = binder(*args)
+                fresh = True
+            else:
+                inputs = self._bind(args, kwargs)
+                fresh = False
+            display = self.call_display_name
+            if display is None or isinstance(display, str):
+                frame.display_name = self.display_name if display is None else display
+            else:
+                frame.display_name = self._display_name(inputs)
+                fresh = False  # the function may have kept the dict
             if self.postprocess_inputs is not None:
                 inputs = self._postprocess(self.postprocess_inputs, inputs, "postprocess_inputs")
-            frame.inputs = encode_inputs(inputs, getattr(client, "_ref_of", None))
-            frame.display_name = display_name
-            frame.started_at = now()
+                fresh = False
+            if fresh:
+                frame.inputs = encode_new_inputs(inputs, client._ref_of)
+            else:
+                frame.inputs = encode_inputs(inputs, client._ref_of)
+            frame.started_at = _now()
             sender.put(make_start(frame, current_attributes(client._attributes)))
             if parent is None and client._print_call_link:
                 print_call_link(client, frame)
@@ -366,13 +396,9 @@ class Op(TracedOp, Generic[P, R]):
             output = result
             if exc is None and self.postprocess_output is not None:
                 output = self._postprocess(self.postprocess_output, result, "postprocess_output")
-            record = make_end(
-                frame,
-                encode_value(output, getattr(client, "_ref_of", None)),
-                result,
-                exc,
-                now(),
-            )
+            if type(output) not in _PRIMITIVE_TYPES:
+                output = encode_value(output, client._ref_of)
+            record = make_end(frame, output, result, exc, _now())
             sender.put(record)
             return record
         except Exception:

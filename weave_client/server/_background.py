@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import socket
@@ -44,6 +43,7 @@ class BackgroundServer:
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         watch_queue_size: int = DEFAULT_WATCH_QUEUE,
+        sock: socket.socket | None = None,
     ) -> None:
         self.db_path = Path(db_path)
         self.host = host
@@ -58,14 +58,19 @@ class BackgroundServer:
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections
         # only when the listening socket says proto=TCP; with proto 0 every reply
         # waited on Nagle + delayed ACK (~40 ms), tripling the time of a batch upload.
-        self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._sock.bind((host, port))
-        except OSError:
-            self._sock.close()
-            self._app.state.close()
-            raise
+        # ``sock``: a socket the caller bound already (the embedded server's, whose
+        # URL a client knows before the server starts).
+        if sock is not None:
+            self._sock = sock
+        else:
+            self._sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self._sock.bind((host, port))
+            except OSError:
+                self._sock.close()
+                self._app.state.close()
+                raise
         self.port: int = self._sock.getsockname()[1]
         self.url = _url(host, self.port)
         config = uvicorn.Config(
@@ -155,30 +160,12 @@ def start_background_server(
     ).start()
 
 
-_embedded_lock = threading.Lock()
-_embedded: BackgroundServer | None = None
-_embedded_pid: int | None = None
-
-
 def embedded_server_url() -> str:
     """URL of the process-wide embedded server, started on first use.
 
     It listens on 127.0.0.1 on a free port, stores data in :func:`local_db_path`,
     logs one INFO line saying where, and stops at interpreter exit.
     """
-    global _embedded, _embedded_pid
-    with _embedded_lock:
-        # A forked child inherits the singleton but not its thread: start its own.
-        if _embedded is None or _embedded_pid != os.getpid():
-            path = local_db_path()
-            server = start_background_server(path)
-            atexit.register(server.stop)
-            logger.info(
-                "weave-client: no trace server configured; serving a local one at %s, "
-                "storing traces in %s",
-                server.url,
-                path,
-            )
-            _embedded = server
-            _embedded_pid = os.getpid()
-        return _embedded.url
+    from .._embedded import start_embedded
+
+    return start_embedded()

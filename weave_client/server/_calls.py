@@ -82,17 +82,6 @@ _MAX_DELETE_CALLS = 1000
 StartRow = tuple[Any, ...]
 EndRow = tuple[Any, ...]
 
-# Optional string fields of a start, checked by the fast path.
-_START_OPTIONAL_STR = (
-    "id",
-    "trace_id",
-    "parent_id",
-    "thread_id",
-    "turn_id",
-    "display_name",
-    "wb_user_id",
-    "wb_run_id",
-)
 
 
 def _input_refs(inputs: dict[str, Any], text: str) -> str:
@@ -135,10 +124,11 @@ def _fast_start(s: Any) -> StartRow | None:
     """The row of a start given as parsed JSON, or None to defer to the wire model."""
     if type(s) is not dict:
         return None
-    project_id = s.get("project_id")
-    op_name = s.get("op_name")
-    attributes = s.get("attributes")
-    inputs = s.get("inputs")
+    get = s.get
+    project_id = get("project_id")
+    op_name = get("op_name")
+    attributes = get("attributes")
+    inputs = get("inputs")
     if (
         type(project_id) is not str
         or type(op_name) is not str
@@ -146,32 +136,42 @@ def _fast_start(s: Any) -> StartRow | None:
         or type(inputs) is not dict
     ):
         return None
-    for key in _START_OPTIONAL_STR:
-        v = s.get(key)
+    optional = (
+        get("id"),
+        get("trace_id"),
+        get("parent_id"),
+        get("thread_id"),
+        get("turn_id"),
+        get("display_name"),
+        get("wb_user_id"),
+        get("wb_run_id"),
+    )  # optional strings
+    for v in optional:
         if v is not None and type(v) is not str:
             return None
-    step = s.get("wb_run_step")
+    step = get("wb_run_step")
     if step is not None and type(step) is not int:
         return None
-    started_at = _timestamp(s.get("started_at"))
+    started_at = _timestamp(get("started_at"))
     if started_at is None:
         return None
+    call_id, trace_id, parent_id, thread_id, turn_id, display_name, user_id, run_id = optional
     inputs_text = dump_json(inputs)
     return (
         project_id,
-        s.get("id") or _new_id(),
-        s.get("trace_id") or _new_id(),
-        s.get("parent_id"),
-        s.get("thread_id"),
-        s.get("turn_id"),
+        call_id or _new_id(),
+        trace_id or _new_id(),
+        parent_id,
+        thread_id,
+        turn_id,
         op_name,
-        s.get("display_name"),
+        display_name,
         started_at,
         dump_json(attributes),
         inputs_text,
         _input_refs(inputs, inputs_text),
-        s.get("wb_user_id"),
-        s.get("wb_run_id"),
+        user_id,
+        run_id,
     )
 
 
