@@ -18,6 +18,7 @@
     │       ├── RateLimitError             429
     │       └── InternalServerError        5xx
     ├── ClientClosedError
+    ├── RefPathError (also a LookupError)
     ├── InvalidRefError (also a ValueError)
     ├── InvalidNameError (also a ValueError)
     ├── InvalidSettingError (also a ValueError)
@@ -51,6 +52,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RefPathError",
     "RequestTooLargeError",
     "UnprocessableEntityError",
     "UnsaveableValueError",
@@ -178,6 +180,19 @@ class InternalServerError(APIStatusError):
 
 class ClientClosedError(WeaveError):
     """The client was used after ``close()``/``aclose()`` (or after its ``with`` block)."""
+
+
+class RefPathError(WeaveError, LookupError):
+    """A ref's extra path (``.../key/x/index/0``) leads nowhere in the stored value.
+
+    Raised by the client while walking a value it read, not for an HTTP answer;
+    ``uri`` is the ref walked, ``path`` the edge that led nowhere (``/key/x``).
+    """
+
+    def __init__(self, message: str, *, uri: str, path: str) -> None:
+        super().__init__(message)
+        self.uri = uri
+        self.path = path
 
 
 class InvalidRefError(WeaveError, ValueError):

@@ -147,11 +147,11 @@ async def test_many_scores_go_in_batches_and_a_bad_record_only_loses_itself(
     _, score_call = await shouted.call("x", "X")
     assert call is not None and score_call is not None
     reqs = [
-        local_client._score_feedback(call.ref.uri(), score_call, None, {"n": i}) for i in range(5)
+        local_client._feedback.score_request(call.ref.uri(), score_call, None, {"n": i}) for i in range(5)
     ]
     reqs[2] = reqs[2].model_copy(update={"runnable_ref": "not-a-ref"})
-    assert await local_client._add_feedback_many(reqs, 4) == 1
-    assert local_client._feedback_batches is True
+    assert await local_client._feedback.add_many(reqs, 4) == 1
+    assert local_client._feedback._batches is True
     stored = await call.feedback.query()
     assert sorted(f.payload["output"]["n"] for f in stored) == [0, 1, 3, 4]
     assert "feedback wandb.runnable.shouted on" in caplog.text

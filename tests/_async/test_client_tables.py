@@ -142,15 +142,15 @@ async def test_upload_above_the_client_limit_is_chunked(
     async with AsyncWeaveClient(
         entity, project, server_url=server_url, max_request_bytes=64 * 1024
     ) as client:
-        assert len(client._chunks(rows)) > 3  # create, then several appends
+        assert len(client._tables.chunks(rows)) > 3  # create, then several appends
         table = await client.table("chunked", rows)
         assert table.digest == table_digest([row_digest(r) for r in rows])
         assert await table.count() == n
         assert [row async for row in await client.table("chunked")] == rows
         # Appending many rows to an existing table is chunked the same way.
         more = [{"i": -i, "s": project} for i in range(1, 2001)]
-        table = await client._read_table("chunked", "latest", client.project_id)
-        new_ref = await client._table_append(table.table_ref, more)
+        table = await client._tables.read("chunked", "latest", client.project_id)
+        new_ref = await client._tables.append(table.table_ref, more)
         assert new_ref.digest == table_digest([row_digest(r) for r in rows + more])
 
 

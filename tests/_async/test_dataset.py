@@ -34,7 +34,7 @@ async def test_saved_as_weave_saves_a_dataset(server_url: str, entity: str, proj
         assert await loaded.count() == 2
         assert [row async for row in loaded] == rows
         assert await loaded[1] == rows[1]
-        assert client._ref_of(loaded) == ref
+        assert client._saved.ref_of(loaded) == ref
         assert (await client.save(loaded, "tiny")).digest == ref.digest
 
     assert isinstance(stored, dict)

@@ -35,7 +35,7 @@ def test_saved_as_weave_saves_a_dataset(server_url: str, entity: str, project: s
         assert loaded.count() == 2
         assert [row for row in loaded] == rows
         assert loaded[1] == rows[1]
-        assert client._ref_of(loaded) == ref
+        assert client._saved.ref_of(loaded) == ref
         assert client.save(loaded, "tiny").digest == ref.digest
 
     assert isinstance(stored, dict)

@@ -16,6 +16,7 @@ from .._context import using_client
 from .._flow import ApplyScorerResult
 from .._models import CallSchema, Feedback
 from .._refs import CallRef
+from .._serialize import decode
 
 if TYPE_CHECKING:
     from ._client import AsyncWeaveClient
@@ -39,13 +40,13 @@ class CallFeedback:
 
     async def add_reaction(self, emoji: str) -> str:
         """Add an emoji reaction (``"👍"``); returns the feedback id."""
-        return await self._client._add_feedback(
+        return await self._client._feedback.add(
             self.weave_ref, "wandb.reaction.1", {"emoji": emoji}
         )
 
     async def add_note(self, note: str) -> str:
         """Add a free-text note; returns the feedback id."""
-        return await self._client._add_feedback(self.weave_ref, "wandb.note.1", {"note": note})
+        return await self._client._feedback.add(self.weave_ref, "wandb.note.1", {"note": note})
 
     async def query(
         self,
@@ -154,8 +155,8 @@ class Call:
             parent_id=schema.parent_id,
             # The server stores a removed display name as "".
             display_name=schema.display_name or None,
-            inputs=client._decode(schema.inputs, schema.project_id),
-            output=client._decode(schema.output, schema.project_id),
+            inputs=decode(schema.inputs),
+            output=decode(schema.output),
             exception=schema.exception,
             summary=dict(schema.summary) if schema.summary else None,
             attributes=dict(schema.attributes) if schema.attributes else None,
@@ -246,7 +247,7 @@ class Call:
             raise TypeError(f"display name must be a str or None, got {type(name).__name__}")
         if name == "":
             raise ValueError("display name is empty (pass None to remove it)")
-        self.display_name = await self._client._set_call_display_name(self.id, name)
+        self.display_name = await self._client._calls.set_display_name(self.id, name)
 
     async def apply_scorer(
         self, scorer: Any, additional_scorer_kwargs: Mapping[str, Any] | None = None
@@ -284,7 +285,7 @@ class Call:
         if not is_op(scorer):
             # A Scorer object is the runnable weave names (saved, as weave saves
             # the object inputs of a call).
-            ref = client._ref_of(scorer)
+            ref = client._saved.ref_of(scorer)
             if ref is None:
                 ref = await client.save(scorer, sanitize_name(scorer_name(scorer)))
             scorer_ref = ref.uri()
@@ -293,7 +294,7 @@ class Call:
         with using_client(client):
             result, score_call = await _call_op(score, args)
         if score_call is not None:
-            await client._add_score_feedback(self.ref.uri(), score_call, scorer_ref, result)
+            await client._feedback.add_score(self.ref.uri(), score_call, scorer_ref, result)
         return ApplyScorerResult(result, score_call)
 
     async def delete(self) -> None:

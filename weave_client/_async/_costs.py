@@ -26,9 +26,9 @@ from .._models import (
 )
 
 if TYPE_CHECKING:
-    from ._client import AsyncWeaveClient
+    from ._session import AsyncSession
 
-__all__ = ["add_cost", "purge_costs", "query_costs"]
+__all__ = ["AsyncCostsMethods", "add_cost", "purge_costs", "query_costs"]
 
 
 def _price(name: str, value: Any) -> float:
@@ -38,7 +38,7 @@ def _price(name: str, value: Any) -> float:
 
 
 async def add_cost(
-    client: AsyncWeaveClient,
+    session: AsyncSession,
     llm_id: str,
     prompt_token_cost: float,
     completion_token_cost: float,
@@ -60,14 +60,14 @@ async def add_cost(
         effective_date=effective_date,
         provider_id=provider_id,
     )
-    await client._ready()
-    return await client._api.cost_create(
-        CostCreateReq(project_id=client.project_id, costs={llm_id: cost})
+    await session.ready()
+    return await session.api.cost_create(
+        CostCreateReq(project_id=session.project_id, costs={llm_id: cost})
     )
 
 
 async def query_costs(
-    client: AsyncWeaveClient,
+    session: AsyncSession,
     llm_ids: str | Iterable[str] | None = None,
     query: Query | Mapping[str, Any] | None = None,
     limit: int = 100,
@@ -98,14 +98,14 @@ async def query_costs(
             req_query = Query.model_validate({"$expr": expr})
         except pydantic.ValidationError as e:
             raise ValueError(f"invalid costs query {expr!r}: {e}") from None
-    await client._ready()
-    res = await client._api.cost_query(
-        CostQueryReq(project_id=client.project_id, query=req_query, limit=limit, offset=offset)
+    await session.ready()
+    res = await session.api.cost_query(
+        CostQueryReq(project_id=session.project_id, query=req_query, limit=limit, offset=offset)
     )
     return res.results
 
 
-async def purge_costs(client: AsyncWeaveClient, ids: str | Iterable[str]) -> None:
+async def purge_costs(session: AsyncSession, ids: str | Iterable[str]) -> None:
     """Delete the project's prices with these ids; see ``purge_costs``."""
     id_list = [ids] if isinstance(ids, str) else list(ids)
     for cost_id in id_list:
@@ -114,7 +114,49 @@ async def purge_costs(client: AsyncWeaveClient, ids: str | Iterable[str]) -> Non
     if not id_list:
         return
     expr: dict[str, Any] = {"$in": [{"$getField": "id"}, [{"$literal": i} for i in id_list]]}
-    await client._ready()
-    await client._api.cost_purge(
-        CostPurgeReq(project_id=client.project_id, query=Query.model_validate({"$expr": expr}))
+    await session.ready()
+    await session.api.cost_purge(
+        CostPurgeReq(project_id=session.project_id, query=Query.model_validate({"$expr": expr}))
     )
+
+
+class AsyncCostsMethods:
+    """The client's token-price methods (``AsyncWeaveClient`` derives from this)."""
+
+    _session: AsyncSession
+
+    async def add_cost(
+        self,
+        llm_id: str,
+        prompt_token_cost: float,
+        completion_token_cost: float,
+        effective_date: datetime.datetime | None = None,
+        prompt_token_cost_unit: str = "USD",
+        completion_token_cost_unit: str = "USD",
+        provider_id: str | None = None,
+    ) -> CostCreateRes:
+        """Set a model's token prices (USD per token) for this project, as weave's ``add_cost``.
+
+        Calls that started from ``effective_date`` (default: now) on are priced with
+        it when read with ``include_costs=True``, ahead of the server's defaults.
+        Returns the ``CostCreateRes`` (``ids``: ``(llm_id, cost id)`` pairs).
+        """
+        return await add_cost(
+            self._session, llm_id, prompt_token_cost, completion_token_cost, effective_date,
+            prompt_token_cost_unit, completion_token_cost_unit, provider_id,
+        )
+
+    async def costs(
+        self,
+        llm_ids: str | Iterable[str] | None = None,
+        *,
+        query: Query | Mapping[str, Any] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CostQueryOutput]:
+        """This project's token prices: all, those of ``llm_ids``, and/or matching ``query``."""
+        return await query_costs(self._session, llm_ids, query, limit, offset)
+
+    async def purge_costs(self, ids: str | Iterable[str]) -> None:
+        """Delete this project's token prices by cost id (one or several)."""
+        await purge_costs(self._session, ids)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._call import Call
     from ._client import AsyncWeaveClient
 
-__all__ = ["Dataset", "store_table_rows"]
+__all__ = ["Dataset"]
 
 
 class Dataset(Object):
@@ -123,7 +123,7 @@ class Dataset(Object):
                 f"Dataset {self.name!r} refers to the stored table {self.rows.uri()}; "
                 "read it inside the client's `with` block or with Dataset.get(client, ref)"
             )
-        self._table = Table(client, self.rows)
+        self._table = client._tables.handle(self.rows)
         return self._table
 
     async def _iter_rows(self) -> AsyncIterator[dict[str, Any]]:
@@ -171,14 +171,14 @@ class Dataset(Object):
         """
         new_rows = self._check_rows(rows)
         client = current_client()
-        ref = client._ref_of(self) if client is not None else None
+        ref = client._saved.ref_of(self) if client is not None else None
         if client is None or not isinstance(ref, ObjectRef) or not isinstance(self.rows, TableRef):
             raise TypeError(
                 f"add_rows() needs a saved dataset and its client: save {self!r} with "
                 "client.save(dataset, name) inside the client's `with` block first"
             )
-        table_ref = await client._table_append(self.rows, new_rows)
-        added = Dataset(name=self.name, description=self.description, rows=Table(client, table_ref))
+        table_ref = await client._tables.append(self.rows, new_rows)
+        added = Dataset(name=self.name, description=self.description, rows=client._tables.handle(table_ref))
         await client.save(added, ref.name)
         return added
 
@@ -208,7 +208,7 @@ class Dataset(Object):
             raise TypeError(f"not a saved Dataset: {value!r:.120}")
         rows = value.rows
         if isinstance(rows, TableRef):
-            rows = Table(client, rows)
+            rows = client._tables.handle(rows)
         elif isinstance(rows, Table):
             pass
         dataset = cls(
@@ -218,16 +218,8 @@ class Dataset(Object):
         )
         if ref is not None and not ref.extra:
             # So saving it again, or passing it to an op, uses this ref.
-            client._remember(dataset, ref, encode_for_save(dataset, ref_of=client._ref_of).digest)
+            client._saved.remember(
+                dataset, ref, encode_for_save(dataset, ref_of=client._saved.ref_of).digest
+            )
         return dataset
-
-
-async def store_table_rows(client: AsyncWeaveClient, obj: Any) -> None:
-    """Store an object's rows (a Dataset's) as a table in the client's project, if not
-    there yet, and point the object at it (what ``client.save`` does for such objects)."""
-    rows = obj._weave_table_rows(client.project_id)
-    if rows is None:
-        return
-    encoded = await client._encode_rows(rows)
-    obj._weave_table_saved(await client._create_table(encoded))
 

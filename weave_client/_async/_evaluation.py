@@ -56,7 +56,7 @@ from .._refs import TableRef
 from .._serialize import WeaveObject
 from .._synchronization import async_callable_kind, async_gather_bounded, async_run_blocking
 from .._tracing import current_frame, sanitize_name
-from ._dataset import Dataset, store_table_rows
+from ._dataset import Dataset
 from ._op import AsyncOp, async_op
 
 __all__ = ["Evaluation", "EvaluationResults", "Scorer"]
@@ -603,16 +603,16 @@ async def _send_scores(run: _Run, limit: int) -> None:
     failed = 0
     for predict_ref, score_call, scorer, result in items:
         try:
-            ref = None if is_op(scorer) else client._ref_of(scorer)
+            ref = None if is_op(scorer) else client._saved.ref_of(scorer)
             reqs.append(
-                client._score_feedback(
+                client._feedback.score_request(
                     predict_ref, score_call, ref.uri() if ref is not None else None, result
                 )
             )
         except Exception as exc:
             failed += 1
             logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
-    failed += await client._add_feedback_many(reqs, limit)
+    failed += await client._feedback.add_many(reqs, limit)
     if failed:
         run.feedback_failed += failed
         logger.warning(
@@ -628,8 +628,8 @@ async def _send_score(item: tuple[str, Any, Any, Any]) -> None:
     predict_ref, score_call, scorer, result = item
     client = score_call._client
     try:
-        ref = None if is_op(scorer) else client._ref_of(scorer)
-        await client._add_score_feedback(
+        ref = None if is_op(scorer) else client._saved.ref_of(scorer)
+        await client._feedback.add_score(
             predict_ref, score_call, ref.uri() if ref is not None else None, result
         )
     except Exception as exc:
@@ -642,8 +642,8 @@ def _predict_op(model: Any) -> Any:
 
 async def _save(client: Any, obj: Any, name: str) -> None:
     """Save ``obj`` under ``name`` unless this client already saved it unchanged."""
-    if client._ref_of(obj) is not None:
+    if client._saved.ref_of(obj) is not None:
         return
     if isinstance(obj, Dataset | EvaluationResults):
-        await store_table_rows(client, obj)
+        await client._tables.store_rows_of(obj)
     await client.save(obj, sanitize_name(name))

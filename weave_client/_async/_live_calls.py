@@ -194,12 +194,12 @@ class AsyncLiveCalls:
                 yield event
 
     async def _watch(self, until_ready: bool = False) -> AsyncGenerator[CallEvent, None]:
-        await self._client._ready()
+        await self._client._session.ready()
         subscribe = WatchSubscribe(
             project_id=self._client.project_id, filter=self._filter, since=self.cursor
         )
         try:
-            session = self._client._api.websocket(WATCH_PATH)
+            session = self._client._session.api.websocket(WATCH_PATH)
             ws = await session.__aenter__()
         except WebSocketUpgradeError as exc:
             status = exc.response.status_code
@@ -247,7 +247,7 @@ class AsyncLiveCalls:
     async def _recent(self, horizon: datetime | None, limit: int | None) -> list[CallSchema]:
         """Calls started at or after ``horizon`` (the newest ``limit`` when given), newest first."""
         found: list[CallSchema] = []
-        stream = self._client._api.calls_query_stream(self._request(limit=limit))
+        stream = self._client._session.api.calls_query_stream(self._request(limit=limit))
         async with stream:
             async for schema in stream:
                 if horizon is not None and schema.started_at < horizon:
@@ -263,7 +263,7 @@ class AsyncLiveCalls:
             if base.call_ids:
                 part = [c for c in part if c in base.call_ids]
             req = self._request(filter=base.model_copy(update={"call_ids": part}))
-            stream = self._client._api.calls_query_stream(req)
+            stream = self._client._session.api.calls_query_stream(req)
             async with stream:
                 async for schema in stream:
                     out[schema.id] = schema
@@ -275,7 +275,7 @@ class AsyncLiveCalls:
                 f"since={self.cursor}: {self._client.server_url} has no {WATCH_PATH} route, so "
                 "its events have no sequence; pass since=None (new events) or since=0 (all calls)"
             )
-        await self._client._ready()
+        await self._client._session.ready()
         # id -> ended, for the calls already reported (or, on a first poll without since, seen).
         known: dict[str, tuple[bool, datetime]] = {}
         newest: datetime | None = None

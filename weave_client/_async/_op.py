@@ -370,9 +370,9 @@ class AsyncOp(TracedOp, Generic[P, R]):
                 inputs = self._postprocess(self.postprocess_inputs, inputs, "postprocess_inputs")
                 fresh = False
             if fresh:
-                frame.inputs = encode_new_inputs(inputs, client._ref_of)
+                frame.inputs = encode_new_inputs(inputs, client._saved.ref_of)
             else:
-                frame.inputs = encode_inputs(inputs, client._ref_of)
+                frame.inputs = encode_inputs(inputs, client._saved.ref_of)
             frame.started_at = _now()
             sender.put(make_start(frame, current_attributes(client._attributes)))
             if parent is None and client._print_call_link:
@@ -396,7 +396,7 @@ class AsyncOp(TracedOp, Generic[P, R]):
             if exc is None and self.postprocess_output is not None:
                 output = self._postprocess(self.postprocess_output, result, "postprocess_output")
             if type(output) not in _PRIMITIVE_TYPES:
-                output = encode_value(output, client._ref_of)
+                output = encode_value(output, client._saved.ref_of)
             record = make_end(frame, output, result, exc, _now())
             sender.put(record)
             return record

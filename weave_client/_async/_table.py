@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._cache import MISSING
 from .._errors import NotFoundError
-from .._models import TableQueryReq, TableQueryStatsReq, TableRowSchema
+from .._models import TableRowSchema
 from .._refs import ObjectRef, TableRef
 
 if TYPE_CHECKING:
-    from ._client import AsyncWeaveClient
+    from ._tables import AsyncTables
 
 __all__ = ["Table"]
 
@@ -34,13 +33,13 @@ class Table:
 
     def __init__(
         self,
-        client: AsyncWeaveClient,
+        tables: AsyncTables,
         table_ref: TableRef,
         *,
         name: str | None = None,
         ref: ObjectRef | None = None,
     ) -> None:
-        self._client = client
+        self._tables = tables
         self.table_ref = table_ref
         self.name = name
         self.ref = ref
@@ -61,15 +60,7 @@ class Table:
 
     async def count(self) -> int:
         """The number of rows."""
-        cache = self._client._cache
-        cached = cache.get("table-count", self.project_id, "", self.digest)
-        if cached is not MISSING:
-            return int(cached)
-        res = await self._client._api.table_query_stats(
-            TableQueryStatsReq(project_id=self.project_id, digest=self.digest)
-        )
-        cache.put("table-count", self.project_id, "", self.digest, res.count)
-        return res.count
+        return await self._tables.count(self.table_ref)
 
     async def _ensure_exists(self) -> None:
         """``NotFoundError`` naming this table when the server holds no such table."""
@@ -81,28 +72,16 @@ class Table:
                 status_code=e.status_code,
                 route=e.route,
                 body=e.body,
+                request_id=e.request_id,
             ) from e
 
     async def _query(self, offset: int, limit: int) -> list[TableRowSchema]:
-        # A table digest names its rows forever, so a page of it can be cached.
-        cache = self._client._cache
-        page = f"{offset}:{limit}"
-        cached = cache.get("table-page", self.project_id, page, self.digest)
-        if cached is not MISSING:
-            return [TableRowSchema.model_validate(row) for row in cached]
-        res = await self._client._api.table_query(
-            TableQueryReq(
-                project_id=self.project_id, digest=self.digest, offset=offset, limit=limit
-            )
-        )
-        if not res.rows and offset == 0 and limit > 0:
+        rows = await self._tables.query(self.table_ref, offset, limit)
+        if not rows and offset == 0 and limit > 0:
             # Servers answer an unknown digest with no rows, as for an empty table;
             # the row count tells the two apart.
             await self._ensure_exists()
-        cache.put(
-            "table-page", self.project_id, page, self.digest, [r.model_dump() for r in res.rows]
-        )
-        return res.rows
+        return rows
 
     async def _raw_rows(self, page_size: int = ROWS_PAGE_SIZE) -> AsyncIterator[TableRowSchema]:
         offset = 0
@@ -116,7 +95,7 @@ class Table:
 
     async def _iter_rows(self) -> AsyncIterator[Any]:
         async for row in self._raw_rows():
-            yield await self._client._decode_stored(row.val, self.project_id)
+            yield await self._tables.decode_row(row.val, self.project_id)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         """Iterate over the rows in order, fetched a page at a time."""
@@ -133,7 +112,7 @@ class Table:
             want = ROWS_PAGE_SIZE if limit is None else min(ROWS_PAGE_SIZE, limit - len(out))
             page = await self._query(offset + len(out), want)
             for r in page:
-                out.append(await self._client._decode_stored(r.val, self.project_id))
+                out.append(await self._tables.decode_row(r.val, self.project_id))
             if len(page) < want:
                 break
         return out
@@ -153,7 +132,7 @@ class Table:
         """The row at ``index`` (negative counts from the end); ``IndexError`` if out of
         range, ``NotFoundError`` if the server holds no such table."""
         row = await self._row_at(index)
-        return await self._client._decode_stored(row.val, self.project_id)
+        return await self._tables.decode_row(row.val, self.project_id)
 
     async def row_ref(self, index: int) -> TableRef:
         """The ref of the row at ``index``: ``weave:///e/p/table/{digest}/id/{row_digest}``."""
@@ -172,10 +151,10 @@ class Table:
         """
         if not isinstance(row, Mapping):
             raise TypeError(f"a table row must be a dict, got {type(row).__name__}")
-        table_ref = await self._client._table_append(self.table_ref, [row])
+        table_ref = await self._tables.append(self.table_ref, [row])
         ref = self.ref
         if self.name is not None:
-            ref = await self._client._publish_table(self.name, table_ref)
+            ref = await self._tables.publish(self.name, table_ref)
         self.table_ref = table_ref
         self.ref = ref
         return self
@@ -184,6 +163,6 @@ class Table:
         """Point a named table at its latest version; returns ``self``."""
         if self.name is None:
             return self
-        latest = await self._client._read_table(self.name, "latest", self.project_id)
+        latest = await self._tables.read(self.name, "latest", self.project_id)
         self.table_ref, self.ref = latest.table_ref, latest.ref
         return self

@@ -17,6 +17,7 @@ from .._context import using_client
 from .._flow import ApplyScorerResult
 from .._models import CallSchema, Feedback
 from .._refs import CallRef
+from .._serialize import decode
 
 if TYPE_CHECKING:
     from ._client import WeaveClient
@@ -40,13 +41,13 @@ class CallFeedback:
 
     def add_reaction(self, emoji: str) -> str:
         """Add an emoji reaction (``"👍"``); returns the feedback id."""
-        return self._client._add_feedback(
+        return self._client._feedback.add(
             self.weave_ref, "wandb.reaction.1", {"emoji": emoji}
         )
 
     def add_note(self, note: str) -> str:
         """Add a free-text note; returns the feedback id."""
-        return self._client._add_feedback(self.weave_ref, "wandb.note.1", {"note": note})
+        return self._client._feedback.add(self.weave_ref, "wandb.note.1", {"note": note})
 
     def query(
         self,
@@ -155,8 +156,8 @@ class Call:
             parent_id=schema.parent_id,
             # The server stores a removed display name as "".
             display_name=schema.display_name or None,
-            inputs=client._decode(schema.inputs, schema.project_id),
-            output=client._decode(schema.output, schema.project_id),
+            inputs=decode(schema.inputs),
+            output=decode(schema.output),
             exception=schema.exception,
             summary=dict(schema.summary) if schema.summary else None,
             attributes=dict(schema.attributes) if schema.attributes else None,
@@ -247,7 +248,7 @@ class Call:
             raise TypeError(f"display name must be a str or None, got {type(name).__name__}")
         if name == "":
             raise ValueError("display name is empty (pass None to remove it)")
-        self.display_name = self._client._set_call_display_name(self.id, name)
+        self.display_name = self._client._calls.set_display_name(self.id, name)
 
     def apply_scorer(
         self, scorer: Any, additional_scorer_kwargs: Mapping[str, Any] | None = None
@@ -285,7 +286,7 @@ class Call:
         if not is_op(scorer):
             # A Scorer object is the runnable weave names (saved, as weave saves
             # the object inputs of a call).
-            ref = client._ref_of(scorer)
+            ref = client._saved.ref_of(scorer)
             if ref is None:
                 ref = client.save(scorer, sanitize_name(scorer_name(scorer)))
             scorer_ref = ref.uri()
@@ -294,7 +295,7 @@ class Call:
         with using_client(client):
             result, score_call = _call_op(score, args)
         if score_call is not None:
-            client._add_score_feedback(self.ref.uri(), score_call, scorer_ref, result)
+            client._feedback.add_score(self.ref.uri(), score_call, scorer_ref, result)
         return ApplyScorerResult(result, score_call)
 
     def delete(self) -> None:

@@ -27,9 +27,9 @@ from .._models import (
 )
 
 if TYPE_CHECKING:
-    from ._client import WeaveClient
+    from ._session import SyncSession
 
-__all__ = ["add_cost", "purge_costs", "query_costs"]
+__all__ = ["SyncCostsMethods", "add_cost", "purge_costs", "query_costs"]
 
 
 def _price(name: str, value: Any) -> float:
@@ -39,7 +39,7 @@ def _price(name: str, value: Any) -> float:
 
 
 def add_cost(
-    client: WeaveClient,
+    session: SyncSession,
     llm_id: str,
     prompt_token_cost: float,
     completion_token_cost: float,
@@ -61,14 +61,14 @@ def add_cost(
         effective_date=effective_date,
         provider_id=provider_id,
     )
-    client._ready()
-    return client._api.cost_create(
-        CostCreateReq(project_id=client.project_id, costs={llm_id: cost})
+    session.ready()
+    return session.api.cost_create(
+        CostCreateReq(project_id=session.project_id, costs={llm_id: cost})
     )
 
 
 def query_costs(
-    client: WeaveClient,
+    session: SyncSession,
     llm_ids: str | Iterable[str] | None = None,
     query: Query | Mapping[str, Any] | None = None,
     limit: int = 100,
@@ -99,14 +99,14 @@ def query_costs(
             req_query = Query.model_validate({"$expr": expr})
         except pydantic.ValidationError as e:
             raise ValueError(f"invalid costs query {expr!r}: {e}") from None
-    client._ready()
-    res = client._api.cost_query(
-        CostQueryReq(project_id=client.project_id, query=req_query, limit=limit, offset=offset)
+    session.ready()
+    res = session.api.cost_query(
+        CostQueryReq(project_id=session.project_id, query=req_query, limit=limit, offset=offset)
     )
     return res.results
 
 
-def purge_costs(client: WeaveClient, ids: str | Iterable[str]) -> None:
+def purge_costs(session: SyncSession, ids: str | Iterable[str]) -> None:
     """Delete the project's prices with these ids; see ``purge_costs``."""
     id_list = [ids] if isinstance(ids, str) else list(ids)
     for cost_id in id_list:
@@ -115,7 +115,49 @@ def purge_costs(client: WeaveClient, ids: str | Iterable[str]) -> None:
     if not id_list:
         return
     expr: dict[str, Any] = {"$in": [{"$getField": "id"}, [{"$literal": i} for i in id_list]]}
-    client._ready()
-    client._api.cost_purge(
-        CostPurgeReq(project_id=client.project_id, query=Query.model_validate({"$expr": expr}))
+    session.ready()
+    session.api.cost_purge(
+        CostPurgeReq(project_id=session.project_id, query=Query.model_validate({"$expr": expr}))
     )
+
+
+class SyncCostsMethods:
+    """The client's token-price methods (``WeaveClient`` derives from this)."""
+
+    _session: SyncSession
+
+    def add_cost(
+        self,
+        llm_id: str,
+        prompt_token_cost: float,
+        completion_token_cost: float,
+        effective_date: datetime.datetime | None = None,
+        prompt_token_cost_unit: str = "USD",
+        completion_token_cost_unit: str = "USD",
+        provider_id: str | None = None,
+    ) -> CostCreateRes:
+        """Set a model's token prices (USD per token) for this project, as weave's ``add_cost``.
+
+        Calls that started from ``effective_date`` (default: now) on are priced with
+        it when read with ``include_costs=True``, ahead of the server's defaults.
+        Returns the ``CostCreateRes`` (``ids``: ``(llm_id, cost id)`` pairs).
+        """
+        return add_cost(
+            self._session, llm_id, prompt_token_cost, completion_token_cost, effective_date,
+            prompt_token_cost_unit, completion_token_cost_unit, provider_id,
+        )
+
+    def costs(
+        self,
+        llm_ids: str | Iterable[str] | None = None,
+        *,
+        query: Query | Mapping[str, Any] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[CostQueryOutput]:
+        """This project's token prices: all, those of ``llm_ids``, and/or matching ``query``."""
+        return query_costs(self._session, llm_ids, query, limit, offset)
+
+    def purge_costs(self, ids: str | Iterable[str]) -> None:
+        """Delete this project's token prices by cost id (one or several)."""
+        purge_costs(self._session, ids)

@@ -57,7 +57,7 @@ from .._refs import TableRef
 from .._serialize import WeaveObject
 from .._synchronization import callable_kind, gather_bounded, run_blocking
 from .._tracing import current_frame, sanitize_name
-from ._dataset import Dataset, store_table_rows
+from ._dataset import Dataset
 from ._op import Op, op
 
 __all__ = ["Evaluation", "EvaluationResults", "Scorer"]
@@ -604,16 +604,16 @@ def _send_scores(run: _Run, limit: int) -> None:
     failed = 0
     for predict_ref, score_call, scorer, result in items:
         try:
-            ref = None if is_op(scorer) else client._ref_of(scorer)
+            ref = None if is_op(scorer) else client._saved.ref_of(scorer)
             reqs.append(
-                client._score_feedback(
+                client._feedback.score_request(
                     predict_ref, score_call, ref.uri() if ref is not None else None, result
                 )
             )
         except Exception as exc:
             failed += 1
             logger.warning("weave_client: a score could not be recorded as feedback: %r", exc)
-    failed += client._add_feedback_many(reqs, limit)
+    failed += client._feedback.add_many(reqs, limit)
     if failed:
         run.feedback_failed += failed
         logger.warning(
@@ -629,8 +629,8 @@ def _send_score(item: tuple[str, Any, Any, Any]) -> None:
     predict_ref, score_call, scorer, result = item
     client = score_call._client
     try:
-        ref = None if is_op(scorer) else client._ref_of(scorer)
-        client._add_score_feedback(
+        ref = None if is_op(scorer) else client._saved.ref_of(scorer)
+        client._feedback.add_score(
             predict_ref, score_call, ref.uri() if ref is not None else None, result
         )
     except Exception as exc:
@@ -643,8 +643,8 @@ def _predict_op(model: Any) -> Any:
 
 def _save(client: Any, obj: Any, name: str) -> None:
     """Save ``obj`` under ``name`` unless this client already saved it unchanged."""
-    if client._ref_of(obj) is not None:
+    if client._saved.ref_of(obj) is not None:
         return
     if isinstance(obj, Dataset | EvaluationResults):
-        store_table_rows(client, obj)
+        client._tables.store_rows_of(obj)
     client.save(obj, sanitize_name(name))

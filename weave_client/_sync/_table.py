@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._cache import MISSING
 from .._errors import NotFoundError
-from .._models import TableQueryReq, TableQueryStatsReq, TableRowSchema
+from .._models import TableRowSchema
 from .._refs import ObjectRef, TableRef
 
 if TYPE_CHECKING:
-    from ._client import WeaveClient
+    from ._tables import SyncTables
 
 __all__ = ["Table"]
 
@@ -35,13 +34,13 @@ class Table:
 
     def __init__(
         self,
-        client: WeaveClient,
+        tables: SyncTables,
         table_ref: TableRef,
         *,
         name: str | None = None,
         ref: ObjectRef | None = None,
     ) -> None:
-        self._client = client
+        self._tables = tables
         self.table_ref = table_ref
         self.name = name
         self.ref = ref
@@ -62,15 +61,7 @@ class Table:
 
     def count(self) -> int:
         """The number of rows."""
-        cache = self._client._cache
-        cached = cache.get("table-count", self.project_id, "", self.digest)
-        if cached is not MISSING:
-            return int(cached)
-        res = self._client._api.table_query_stats(
-            TableQueryStatsReq(project_id=self.project_id, digest=self.digest)
-        )
-        cache.put("table-count", self.project_id, "", self.digest, res.count)
-        return res.count
+        return self._tables.count(self.table_ref)
 
     def _ensure_exists(self) -> None:
         """``NotFoundError`` naming this table when the server holds no such table."""
@@ -82,28 +73,16 @@ class Table:
                 status_code=e.status_code,
                 route=e.route,
                 body=e.body,
+                request_id=e.request_id,
             ) from e
 
     def _query(self, offset: int, limit: int) -> list[TableRowSchema]:
-        # A table digest names its rows forever, so a page of it can be cached.
-        cache = self._client._cache
-        page = f"{offset}:{limit}"
-        cached = cache.get("table-page", self.project_id, page, self.digest)
-        if cached is not MISSING:
-            return [TableRowSchema.model_validate(row) for row in cached]
-        res = self._client._api.table_query(
-            TableQueryReq(
-                project_id=self.project_id, digest=self.digest, offset=offset, limit=limit
-            )
-        )
-        if not res.rows and offset == 0 and limit > 0:
+        rows = self._tables.query(self.table_ref, offset, limit)
+        if not rows and offset == 0 and limit > 0:
             # Servers answer an unknown digest with no rows, as for an empty table;
             # the row count tells the two apart.
             self._ensure_exists()
-        cache.put(
-            "table-page", self.project_id, page, self.digest, [r.model_dump() for r in res.rows]
-        )
-        return res.rows
+        return rows
 
     def _raw_rows(self, page_size: int = ROWS_PAGE_SIZE) -> Iterator[TableRowSchema]:
         offset = 0
@@ -117,7 +96,7 @@ class Table:
 
     def _iter_rows(self) -> Iterator[Any]:
         for row in self._raw_rows():
-            yield self._client._decode_stored(row.val, self.project_id)
+            yield self._tables.decode_row(row.val, self.project_id)
 
     def __iter__(self) -> Iterator[Any]:
         """Iterate over the rows in order, fetched a page at a time."""
@@ -134,7 +113,7 @@ class Table:
             want = ROWS_PAGE_SIZE if limit is None else min(ROWS_PAGE_SIZE, limit - len(out))
             page = self._query(offset + len(out), want)
             for r in page:
-                out.append(self._client._decode_stored(r.val, self.project_id))
+                out.append(self._tables.decode_row(r.val, self.project_id))
             if len(page) < want:
                 break
         return out
@@ -154,7 +133,7 @@ class Table:
         """The row at ``index`` (negative counts from the end); ``IndexError`` if out of
         range, ``NotFoundError`` if the server holds no such table."""
         row = self._row_at(index)
-        return self._client._decode_stored(row.val, self.project_id)
+        return self._tables.decode_row(row.val, self.project_id)
 
     def row_ref(self, index: int) -> TableRef:
         """The ref of the row at ``index``: ``weave:///e/p/table/{digest}/id/{row_digest}``."""
@@ -173,10 +152,10 @@ class Table:
         """
         if not isinstance(row, Mapping):
             raise TypeError(f"a table row must be a dict, got {type(row).__name__}")
-        table_ref = self._client._table_append(self.table_ref, [row])
+        table_ref = self._tables.append(self.table_ref, [row])
         ref = self.ref
         if self.name is not None:
-            ref = self._client._publish_table(self.name, table_ref)
+            ref = self._tables.publish(self.name, table_ref)
         self.table_ref = table_ref
         self.ref = ref
         return self
@@ -185,6 +164,6 @@ class Table:
         """Point a named table at its latest version; returns ``self``."""
         if self.name is None:
             return self
-        latest = self._client._read_table(self.name, "latest", self.project_id)
+        latest = self._tables.read(self.name, "latest", self.project_id)
         self.table_ref, self.ref = latest.table_ref, latest.ref
         return self
