@@ -420,9 +420,9 @@ class AsyncAPIClient:
                     headers=response.headers,
                     secrets=self._secrets(),
                 )
-                if not is_transient(error):
-                    raise error
                 retry_after = parse_retry_after(response.headers)
+            if not is_transient(error):  # connection errors and timeouts always are
+                raise error
             delay = policy.next_delay(retry, retry_after)
             if delay is None:
                 raise error from cause
