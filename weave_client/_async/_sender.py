@@ -7,6 +7,12 @@ bounded by count and bytes, encodes them off the event loop, retries with
 backoff, splits a batch the server rejects as too large (413), and truncates a
 single oversized call with a visible marker and a warning. A call is never
 dropped silently: what cannot be stored is logged with counts and call ids.
+
+This module is the producer side, flush and close; the worker loop is in
+``_sender_worker``, the replay of the write-ahead log in ``_wal_replay``, the
+sending of one batch (and the counts) in ``_sender_delivery``, the encoding
+helpers in ``weave_client._call_payloads``, and what to retry, how to back off
+and how to split in the shared cores ``weave_client._retry`` and ``_batching``.
 """
 
 from __future__ import annotations
