@@ -41,6 +41,9 @@ REPLACEMENTS: dict[str, str] = {
     "async_op": "op",
     "AsyncOp": "Op",
     "AsyncCallSender": "CallSender",
+    "AsyncSenderDelivery": "SenderDelivery",
+    "AsyncSenderWorker": "SenderWorker",
+    "AsyncWalReplay": "WalReplay",
     "aclose": "close",
     # the hand-written async/sync pair in weave_client/_synchronization.py
     "AsyncLock": "Lock",

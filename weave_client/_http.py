@@ -1,7 +1,7 @@
 """I/O-free pieces of the HTTP layer, shared by ``AsyncAPIClient`` and ``SyncAPIClient``.
 
-Nothing here sends or waits: the retry policy (which failures to retry, how long
-to back off, ``Retry-After``), turning an error response into the right exception
+Nothing here sends or waits: the retry policy (re-exported from the shared
+retry core :mod:`weave_client._retry`), turning an error response into the right exception
 of :mod:`weave_client._errors`, the secret holder that keeps the API key out of
 reprs, pickles and messages, and the auth hook httpx calls on every request.
 """
@@ -9,15 +9,10 @@ reprs, pickles and messages, and the auth hook httpx calls on every request.
 from __future__ import annotations
 
 import base64
-import email.utils
 import functools
 import json
 import logging
-import math
-import random
-import time
 from collections.abc import Generator, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar, cast
 
 import httpx
@@ -28,6 +23,18 @@ from ._errors import (
     APIResponseValidationError,
     APIStatusError,
     status_error_class,
+)
+
+# The retry policy lives in the shared retry core; re-exported for older imports.
+from ._retry import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_AFTER,
+    DEFAULT_MAX_RETRY_DELAY,
+    DEFAULT_RETRY_DELAY,
+    RETRYABLE_STATUS_CODES,
+    RetryPolicy,
+    parse_retry_after,
+    should_retry_status,
 )
 
 __all__ = [
@@ -59,23 +66,8 @@ logger = logging.getLogger("weave_client")
 #: 60 s to read a response (large queries on the hosted service can be slow),
 #: 10 s to connect, so an unreachable host fails fast.
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-DEFAULT_MAX_RETRIES = 3
-#: Base of the exponential backoff, and its cap, in seconds.
-DEFAULT_RETRY_DELAY = 0.5
-DEFAULT_MAX_RETRY_DELAY = 8.0
-#: The longest wait a server's ``Retry-After`` can impose before the next attempt.
-DEFAULT_MAX_RETRY_AFTER = 60.0
-
-#: 408 Request Timeout, 429 Too Many Requests; every 5xx is retried too.
-RETRYABLE_STATUS_CODES = frozenset({408, 429})
-
 # How much of an unparseable error body goes into an exception message.
 _MAX_MESSAGE_CHARS = 2000
-
-
-def should_retry_status(status_code: int) -> bool:
-    """True for the statuses a retry can fix: 408, 429 and every 5xx."""
-    return status_code in RETRYABLE_STATUS_CODES or status_code >= 500
 
 
 def to_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
@@ -89,74 +81,6 @@ def to_timeout(timeout: float | httpx.Timeout | None) -> httpx.Timeout:
             f"timeout must be a positive number of seconds or an httpx.Timeout, got {timeout!r}"
         )
     return httpx.Timeout(float(timeout))
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds the server asked us to wait, from ``retry-after-ms`` or ``Retry-After``.
-
-    ``Retry-After`` is either a number of seconds or an HTTP date (RFC 9110 §10.2.3).
-    Returns None when there is no usable header; a date in the past gives 0.
-    """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    raw_ms = lowered.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            ms = float(raw_ms)
-        except ValueError:
-            ms = math.nan
-        if math.isfinite(ms) and ms >= 0:
-            return ms / 1000.0
-    raw = lowered.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    try:
-        seconds = float(raw)
-    except ValueError:
-        pass
-    else:
-        return seconds if math.isfinite(seconds) and seconds >= 0 else None
-    try:
-        when = email.utils.parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 dates are GMT; a naive result means "assume UTC"
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """When to retry and how long to wait in between.
-
-    Backoff is exponential with full jitter (a uniform draw in
-    ``[0, min(max_delay, delay * 2**retry)]``), so many clients failing at once do
-    not retry in lock-step. A server's ``Retry-After`` replaces the draw, capped
-    at ``max_retry_after``.
-    """
-
-    max_retries: int = DEFAULT_MAX_RETRIES
-    delay: float = DEFAULT_RETRY_DELAY
-    max_delay: float = DEFAULT_MAX_RETRY_DELAY
-    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER
-
-    def __post_init__(self) -> None:
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
-            raise ValueError(f"max_retries must be an int, got {self.max_retries!r}")
-        if self.max_retries < 0:
-            raise ValueError(f"max_retries must be 0 or more, got {self.max_retries!r}")
-        for name in ("delay", "max_delay", "max_retry_after"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value >= 0:
-                raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
-
-    def backoff(self, retry: int, retry_after: float | None = None) -> float:
-        """Seconds to wait before retry number ``retry`` (0 for the first retry)."""
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        ceiling = min(self.max_delay, self.delay * (2.0 ** min(retry, 62)))
-        return random.uniform(0.0, ceiling)
 
 
 class Secret:

@@ -27,20 +27,14 @@ from pydantic import BaseModel
 
 from .._errors import APIConnectionError, APIError, APITimeoutError, ClientClosedError
 from .._http import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MAX_RETRY_DELAY,
-    DEFAULT_RETRY_DELAY,
     DEFAULT_TIMEOUT,
     BasicAuth,
-    RetryPolicy,
     Secret,
     logger,
     make_status_error,
     parse_json_as,
     parse_jsonl,
-    parse_retry_after,
     redact,
-    should_retry_status,
     to_timeout,
 )
 from .._models import (
@@ -103,6 +97,14 @@ from .._models import (
     TableUpdateRes,
     ThreadSchema,
     ThreadsQueryReq,
+)
+from .._retry import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_RETRY_DELAY,
+    DEFAULT_RETRY_DELAY,
+    RetryPolicy,
+    is_transient,
+    parse_retry_after,
 )
 from .._synchronization import async_sleep, current_async_time
 from .._ws_session import AsyncLiveSession
@@ -418,12 +420,12 @@ class AsyncAPIClient:
                     headers=response.headers,
                     secrets=self._secrets(),
                 )
-                if not should_retry_status(response.status_code):
-                    raise error
                 retry_after = parse_retry_after(response.headers)
-            if retry >= policy.max_retries:
+            if not is_transient(error):  # connection errors and timeouts always are
+                raise error
+            delay = policy.next_delay(retry, retry_after)
+            if delay is None:
                 raise error from cause
-            delay = policy.backoff(retry, retry_after)
             logger.info(
                 "Retrying %s %s in %.2f s after %s (retry %d of %d)",
                 method,

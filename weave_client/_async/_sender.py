@@ -7,51 +7,57 @@ bounded by count and bytes, encodes them off the event loop, retries with
 backoff, splits a batch the server rejects as too large (413), and truncates a
 single oversized call with a visible marker and a warning. A call is never
 dropped silently: what cannot be stored is logged with counts and call ids.
+
+This module is the producer side, flush and close; the worker loop is in
+``_sender_worker``, the replay of the write-ahead log in ``_wal_replay``, the
+sending of one batch (and the counts) in ``_sender_delivery``, the encoding
+helpers in ``weave_client._call_payloads``, and what to retry, how to back off
+and how to split in the shared cores ``weave_client._retry`` and ``_batching``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._errors import APIConnectionError, APIStatusError, RequestTooLargeError
-from .._synchronization import (
-    AsyncNotifier,
-    AsyncWorker,
-    async_run_blocking,
-    async_sleep,
+from .._call_payloads import (
+    MAX_ITEM_BYTES,
+    TRUNCATED_MARKER,
+    encode_update,
+    item_name,
+    secret_bytes,
 )
+from .._synchronization import AsyncNotifier, AsyncWorker
 from .._tracing import (
     CallUpdate,
     FlushResult,
     OpSave,
     Record,
-    encode_body,
     encode_record,
     op_save,
-    record_body,
-    record_call_id,
 )
-from .._wal import decode_op_save, encode_op_save
+from .._wal import encode_op_save
+from ._sender_worker import AsyncSenderWorker
 
 if TYPE_CHECKING:
     from .._wal import WriteAheadLog
 
-__all__ = ["AsyncCallSender", "FlushResult", "OpSave", "op_save"]
+__all__ = [
+    "MAX_ITEM_BYTES",
+    "TRUNCATED_MARKER",
+    "AsyncCallSender",
+    "FlushResult",
+    "OpSave",
+    "op_save",
+]
 
 logger = logging.getLogger("weave_client")
 
-# The hosted service caps one call's payload; weave's client warns above this.
-MAX_ITEM_BYTES = int(3.5 * 1024 * 1024)
-TRUNCATED_MARKER = "<weave_client: value truncated, {size} bytes over the {limit}-byte call limit>"
 
-
-class AsyncCallSender:
+class AsyncCallSender(AsyncSenderWorker):
     """Sends call records and op versions to the server in the background.
 
     Options (all keyword-only):
@@ -122,6 +128,9 @@ class AsyncCallSender:
         ):
             if value < 1:
                 raise ValueError(f"{option} must be at least 1, got {value!r}")
+        for option, delay in (("retry_delay", retry_delay), ("max_retry_delay", max_retry_delay)):
+            if not delay >= 0:
+                raise ValueError(f"{option} must be a number of seconds >= 0, got {delay!r}")
         self._api = api
         self.max_queue = max_queue
         self.on_full = on_full
@@ -145,7 +154,7 @@ class AsyncCallSender:
         # Queued records below this are stored or rejected for good (WAL bookkeeping).
         self._wal_safe_seq = 0
 
-        self._secret = _secret_bytes(secret)
+        self._secret = secret_bytes(secret)
         self._no_loop_logged = False
         self._queue: deque[Record | OpSave | CallUpdate] = deque()
         self._lock = threading.Lock()
@@ -268,7 +277,7 @@ class AsyncCallSender:
             logger.error(
                 "weave_client: a traced call record arrived after the client was closed;"
                 " not sent (call id %s)",
-                _item_name(record),
+                item_name(record),
             )
             with self._lock:
                 self._failed += 1
@@ -290,7 +299,7 @@ class AsyncCallSender:
         if isinstance(record, OpSave):
             line = encode_op_save(record)
         elif isinstance(record, CallUpdate):
-            line = _encode_update(record)
+            line = encode_update(record)
         else:
             line = self._redact(encode_record(record))
             if len(line) > self.max_item_bytes:
@@ -434,521 +443,3 @@ class AsyncCallSender:
                 result.pending,
                 self.exit_timeout,
             )
-
-    # --- the worker ----------------------------------------------------------------
-
-    async def _run(self) -> None:
-        try:
-            await self._run_batches()
-        except BaseException:
-            # The worker was stopped from outside (e.g. the async client's event
-            # loop ended without aclose()): nothing will ever send what is still
-            # queued, so it is reported, never lost silently.
-            with self._room:
-                leftover = list(self._queue)
-                self._queue.clear()
-            if leftover:
-                self._fail_or_keep(leftover, "the sender was stopped before they were sent")
-            raise
-
-    async def _run_batches(self) -> None:
-        self._worker_thread = threading.get_ident()
-        if self._prepare is not None:
-            prepare, self._prepare = self._prepare, None
-            try:
-                await prepare()
-            except Exception:  # sending then fails and says so, record by record
-                logger.exception("weave_client: preparing the call sender failed")
-        while True:
-            # Clear the flag *before* checking for work: a put() that still saw it
-            # set skipped its notify, and only a check made after the reset is
-            # sure to see that put's record (clearing it after the wait lost wake-ups).
-            self._wake_pending = False
-            await self._wakeup.wait_for(
-                lambda: bool(self._queue) or self._closing or self._replay_due(),
-                # With a WAL, look for segments to replay now and then.
-                None if self._wal is None else self.replay_interval,
-            )
-            if not self._queue:
-                if self._closing:
-                    return
-                if self._wal is not None:
-                    # Idle: segments holding records only on disk can be replayed now.
-                    self._wal.settle(self._done_count)
-                if self._replay_due():
-                    try:
-                        await self._replay_one()
-                    except Exception:  # a bug here must not stop tracing for good
-                        logger.exception("weave_client: replaying the write-ahead log failed")
-                        self._replay_after = time.monotonic() + self.replay_interval
-                    finally:
-                        self._progress.notify()
-                continue
-            taken: list[Record | OpSave | CallUpdate] = []
-            with self._room:
-                while self._queue and len(taken) < self.max_batch_size:
-                    taken.append(self._queue.popleft())
-                self._room.notify_all()
-            done_before = self._done_count
-            self._batch_deferred = False
-            try:
-                await self._process(taken)
-            except Exception as exc:  # a bug here must not stop tracing for good
-                logger.exception("weave_client: call sender failed on a batch")
-                # Only this worker finishes records, so the difference is what
-                # this batch already settled; the rest are failed, not lost.
-                settled = self._done_count - done_before
-                self._fail_or_keep(taken[settled:], repr(exc))
-            except BaseException:
-                # Stopped mid-batch (the client closed with a flush timeout): what
-                # was taken and not yet stored is reported, not lost silently.
-                settled = self._done_count - done_before
-                self._fail_or_keep(taken[settled:], "the client closed before they were sent")
-                raise
-            finally:
-                if self._wal is not None:
-                    # Batches settle in queue order, so every record below _done_count
-                    # is stored, rejected for good, or (a batch with deferred records)
-                    # kept: its segments are then unlocked for replay, not deleted.
-                    keep_from = done_before if self._batch_deferred else None
-                    self._wal.settle(self._done_count, keep_from)
-                    self._wal_safe_seq = self._done_count
-                self._progress.notify()
-
-    async def _process(self, taken: list[Record | OpSave | CallUpdate]) -> None:
-        records: list[Record] = []
-        updates: list[CallUpdate] = []
-        for item in taken:
-            if isinstance(item, OpSave):
-                await self._save_op(item)
-                self._finish(1)
-            elif isinstance(item, CallUpdate):
-                updates.append(item)
-            else:
-                records.append(item)
-        if records:
-            await self._send_records(records)
-        # After the records: a call's start is stored before its update.
-        for i, update in enumerate(updates):
-            if not await self._update_call(update):
-                # Unreachable server, with a WAL: the batch's segment (these updates
-                # included) is kept for replay; the rest are not tried now.
-                self._batch_deferred = True
-                logger.warning(
-                    "weave_client: %d call display names not stored yet (the server did not"
-                    " answer); kept in the write-ahead log",
-                    len(updates) - i,
-                )
-                self._finish(len(updates) - i)
-                break
-            self._finish(1)
-
-    async def _send_records(self, records: list[Record]) -> None:
-        # JSON encoding of a batch is CPU work: off the event loop (a thread for
-        # the async client; the sync sender is its own thread already).
-        payloads, body = await async_run_blocking(self._encode, records)
-        if body is not None:
-            await self._send(records, payloads, body)
-            return
-        start = 0
-        size = 0
-        for i, payload in enumerate(payloads):
-            if i > start and size + len(payload) + 1 > self.max_batch_bytes:
-                await self._send(records[start:i], payloads[start:i])
-                start, size = i, 0
-            size += len(payload) + 1
-        await self._send(records[start:], payloads[start:])
-
-    def _encode(self, records: list[Record]) -> tuple[list[bytes], bytes | None]:
-        """The records' items, and the request body when they fit in one request
-        (joined here, off the event loop, like the encoding)."""
-        payloads = []
-        size = 0
-        for i, record in enumerate(records):
-            if i % 32 == 31:
-                # Give up the GIL now and then: this runs in a thread next to the
-                # event loop, which would otherwise wait a whole switch interval
-                # (5 ms) each time it needs to run.
-                time.sleep(0)
-            payload = self._redact(encode_record(record))
-            if len(payload) > self.max_item_bytes:
-                payload = self._truncate(record, payload, self.max_item_bytes)
-            payloads.append(payload)
-            size += len(payload) + 1
-        if size > self.max_batch_bytes:
-            return payloads, None
-        return payloads, _batch_body(payloads)
-
-    def _truncate(self, record: Record, payload: bytes, limit: int) -> bytes:
-        """Replace the largest values of an oversized record with a visible marker."""
-        call_id = record_call_id(record)
-        logger.warning(
-            "weave_client: call %s %s record is %d bytes, over the %d-byte limit;"
-            " its largest values are replaced with a truncation marker",
-            call_id,
-            record[0],
-            len(payload),
-            limit,
-        )
-        mode = record[0]
-        body = record_body(record)
-        fields = ("inputs", "attributes") if mode == "start" else ("output", "summary")
-        for field in fields:
-            value = body.get(field)
-            if isinstance(value, dict):
-                smaller = dict(value)
-                sizes = sorted(
-                    ((len(json.dumps(v, default=repr)), k) for k, v in smaller.items()),
-                    reverse=True,
-                )
-            else:
-                smaller, sizes = {}, []
-            for size, key in sizes:
-                smaller[key] = TRUNCATED_MARKER.format(size=size, limit=limit)
-                body[field] = smaller
-                payload = encode_body(mode, body)
-                if len(payload) <= limit:
-                    return payload
-            if field in body and body[field] is not None:
-                size = len(json.dumps(body[field], default=repr))
-                marker = TRUNCATED_MARKER.format(size=size, limit=limit)
-                body[field] = {"_truncated": marker} if field != "output" else marker
-                payload = encode_body(mode, body)
-                if len(payload) <= limit:
-                    return payload
-        return payload
-
-    async def _send(
-        self, records: list[Record], payloads: list[bytes], body: bytes | None = None
-    ) -> None:
-        """Send one batch, retrying, splitting on 413, isolating rejected records."""
-        attempt = 0
-        while True:
-            if body is None:
-                body = _batch_body(payloads)
-            try:
-                await self._post(body)
-            except RequestTooLargeError as exc:
-                if len(records) > 1:
-                    half = len(records) // 2
-                    await self._send(records[:half], payloads[:half])
-                    await self._send(records[half:], payloads[half:])
-                    return
-                # One record the server still finds too big: halve its size budget.
-                limit = min(len(payloads[0]), self.max_item_bytes) // 2
-                if limit < 1024:
-                    self._fail(records, f"too large for the server even truncated ({exc})")
-                    return
-                payloads = [self._truncate(records[0], payloads[0], limit)]
-                body = None
-                continue
-            except (APIConnectionError, APIStatusError) as exc:
-                status = getattr(exc, "status_code", None)
-                transient = status is None or status == 429 or status >= 500 or status == 408
-                if not transient:
-                    if len(records) > 1:
-                        # Find the rejected record(s) and store the rest.
-                        half = len(records) // 2
-                        await self._send(records[:half], payloads[:half])
-                        await self._send(records[half:], payloads[half:])
-                    else:
-                        self._fail(records, f"rejected by the server: {exc}")
-                    return
-                attempt += 1
-                if attempt >= self.max_attempts or self._closing:
-                    self._fail_or_keep(records, f"{exc} (after {attempt} attempts)")
-                    return
-                delay = min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1))
-                logger.warning(
-                    "weave_client: sending %d call records failed (%s); retry %d/%d in %.1f s",
-                    len(records),
-                    exc,
-                    attempt,
-                    self.max_attempts - 1,
-                    delay,
-                )
-                await async_sleep(delay)
-                continue
-            self._stored += len(records)
-            self._finish(len(records))
-            return
-
-    async def _post(self, body: bytes) -> None:
-        # Pre-encoded bytes: the records were encoded off the loop already, and
-        # the reply is not parsed (that would cost the loop a millisecond a batch).
-        await self._api.call_start_batch_encoded(body)
-
-    def _redact(self, payload: bytes) -> bytes:
-        """The record's JSON with the client's own API key replaced by ``REDACTED``."""
-        secret = self._secret
-        if secret is not None and secret.value in payload:
-            return payload.replace(secret.value, b"REDACTED")
-        return payload
-
-    async def _update_call(self, update: CallUpdate) -> bool:
-        """Store a display name set while the call ran (``/call/update``), retrying.
-
-        False when the server could not be reached and a write-ahead log keeps the
-        update for replay; otherwise True (stored, or logged and counted as failed).
-        """
-        from .._models import CallUpdateReq
-
-        req = CallUpdateReq(
-            project_id=update.project_id, call_id=update.call_id, display_name=update.display_name
-        )
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                await self._api.call_update(req)
-            except (APIConnectionError, APIStatusError) as exc:
-                status = getattr(exc, "status_code", None)
-                permanent = status is not None and status < 500 and status not in (408, 429)
-                if permanent or attempt >= self.max_attempts or self._closing:
-                    if not permanent and self._wal is not None:
-                        return False  # the caller says so and keeps it
-                    logger.error(
-                        "weave_client: could not store the display name of call %s (%s)",
-                        update.call_id,
-                        exc,
-                    )
-                    with self._lock:
-                        self._failed += 1
-                    return True
-                await async_sleep(min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1)))
-                continue
-            return True
-        return True
-
-    async def _save_op(self, save: OpSave) -> None:
-        """Store an op's source file, then the Op object that names it."""
-        from .._models import FileCreateReq, ObjCreateReq, ObjSchemaForInsert
-
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                await self._api.file_create(
-                    FileCreateReq(project_id=save.project_id, name="obj.py", content=save.source)
-                )
-                res = await self._api.obj_create(
-                    ObjCreateReq(
-                        obj=ObjSchemaForInsert(
-                            project_id=save.project_id, object_id=save.name, val=save.val
-                        )
-                    )
-                )
-            except (APIConnectionError, APIStatusError) as exc:
-                status = getattr(exc, "status_code", None)
-                if status is not None and status < 500 and status not in (408, 429):
-                    attempt = self.max_attempts
-                if attempt >= self.max_attempts or self._closing:
-                    logger.error(
-                        "weave_client: could not save op %s:%s (%s); its calls still reference it",
-                        save.name,
-                        save.digest,
-                        exc,
-                    )
-                    return
-                await async_sleep(min(self.max_retry_delay, self.retry_delay * 2 ** (attempt - 1)))
-                continue
-            if res.digest != save.digest:
-                logger.warning(
-                    "weave_client: server stored op %s as %s, not the locally computed %s;"
-                    " calls reference the local digest",
-                    save.name,
-                    res.digest,
-                    save.digest,
-                )
-            return
-
-    # --- the write-ahead log ---------------------------------------------------------
-
-    def _replay_due(self) -> bool:
-        return (
-            self._wal is not None
-            and not self._closing
-            and time.monotonic() >= self._replay_after
-            and bool(self._wal.pending())
-        )
-
-    async def _replay_one(self) -> None:
-        """Send one segment of the WAL that nobody holds; keep it if the server fails."""
-        assert self._wal is not None
-        claimed = await async_run_blocking(self._wal.claim)
-        if claimed is None:  # all held by live clients
-            self._replay_after = time.monotonic() + self.replay_interval
-            return
-        lines: list[bytes] = []
-        updates: list[CallUpdate] = []
-        for line in claimed.lines:
-            try:
-                value = json.loads(line)
-            except ValueError:
-                logger.warning("weave_client: skipping an unreadable record in %s", claimed.path)
-                continue
-            if isinstance(value, dict) and value.get("mode") == "op_save":
-                await self._save_op(decode_op_save(value))
-            elif isinstance(value, dict) and value.get("mode") == _UPDATE_MODE:
-                updates.append(_decode_update(value))
-            else:
-                lines.append(line)
-        start, size = 0, 0
-        for i in range(len(lines) + 1):
-            full = i < len(lines) and (
-                i - start >= self.max_batch_size or size + len(lines[i]) > self.max_batch_bytes
-            )
-            if (i == len(lines) or full) and start < i:
-                if not await self._replay_send(lines[start:i]):
-                    self._wal.release(claimed)
-                    self._replay_after = time.monotonic() + self.replay_interval
-                    return
-                start, size = i, 0
-            if i < len(lines):
-                size += len(lines[i]) + 1
-        for update in updates:
-            if not await self._update_call(update):
-                # Sent again with its records next time (upserts are idempotent).
-                self._wal.release(claimed)
-                self._replay_after = time.monotonic() + self.replay_interval
-                return
-        self._wal.remove(claimed)
-        logger.info(
-            "weave_client: sent %d records from the write-ahead log (%s)",
-            len(lines),
-            claimed.path.name,
-        )
-
-    async def _replay_send(self, lines: list[bytes]) -> bool:
-        """Send WAL lines; False when the server is unreachable (keep them for later)."""
-        try:
-            await self._post(b'{"batch":[' + b",".join(lines) + b"]}")
-        except (APIConnectionError, APIStatusError) as exc:
-            status = getattr(exc, "status_code", None)
-            if status is None or status in (408, 429) or status >= 500:
-                logger.warning(
-                    "weave_client: the write-ahead log could not be sent (%s); retrying in %.1f s",
-                    exc,
-                    self.replay_interval,
-                )
-                return False
-            if len(lines) > 1:
-                half = len(lines) // 2
-                first = await self._replay_send(lines[:half])
-                return await self._replay_send(lines[half:]) and first
-            logger.error(
-                "weave_client: 1 call records not stored: rejected by the server: %s;"
-                " call ids: %s (from the write-ahead log)",
-                exc,
-                _line_call_id(lines[0]),
-            )
-            with self._lock:
-                self._failed += 1
-            return True
-        self._replayed += len(lines)
-        return True
-
-    def _fail_or_keep(self, records: list[Any], reason: str) -> None:
-        """Records that could not be sent: failed, or (with a WAL) kept on disk for later."""
-        if self._wal is None:
-            self._fail(records, reason)
-            return
-        self._batch_deferred = True
-        calls = [r for r in records if isinstance(r, tuple)]
-        logger.warning(
-            "weave_client: %d call records not sent yet (%s); kept in the write-ahead log"
-            " %s, to be sent when the server answers (or by the next client)",
-            len(calls),
-            reason,
-            self._wal.directory,
-        )
-        self._replay_after = time.monotonic() + self.replay_interval
-        self._finish(len(records))
-
-    # --- bookkeeping ---------------------------------------------------------------
-
-    def _finish(self, n: int) -> None:
-        with self._lock:
-            self._done_count += n
-
-    def _fail(self, records: list[Any], reason: str) -> None:
-        calls = [r for r in records if isinstance(r, tuple)]
-        ids = sorted({record_call_id(r) for r in calls})
-        shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
-        logger.error(
-            "weave_client: %d call records not stored: %s; call ids: %s",
-            len(calls),
-            reason,
-            shown,
-        )
-        with self._lock:
-            self._failed += len(calls)
-            self._done_count += len(records)
-
-
-def _batch_body(payloads: list[bytes]) -> bytes:
-    """The ``/call/upsert_batch`` request body of encoded items."""
-    return b'{"batch":[' + b",".join(payloads) + b"]}"
-
-
-def _line_call_id(line: bytes) -> str:
-    try:
-        req = json.loads(line)["req"]
-        return str((req.get("start") or req.get("end"))["id"])
-    except (ValueError, KeyError, TypeError):
-        return "(unreadable)"
-
-
-_UPDATE_MODE = "call_update"
-
-
-def _item_name(item: Record | OpSave | CallUpdate) -> str:
-    """What a queued item is about, for log lines."""
-    if isinstance(item, OpSave):
-        return item.name
-    if isinstance(item, CallUpdate):
-        return item.call_id
-    return record_call_id(item)
-
-
-def _encode_update(update: CallUpdate) -> bytes:
-    """A ``CallUpdate`` as one write-ahead log line."""
-    return json.dumps(
-        {
-            "mode": _UPDATE_MODE,
-            "project_id": update.project_id,
-            "call_id": update.call_id,
-            "display_name": update.display_name,
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
-def _decode_update(value: dict[str, Any]) -> CallUpdate:
-    return CallUpdate(
-        project_id=str(value["project_id"]),
-        call_id=str(value["call_id"]),
-        display_name=value.get("display_name"),
-    )
-
-
-class _SecretBytes:
-    """The API key as bytes, never shown in a repr and never pickled."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: bytes) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "'***'"
-
-    def __reduce__(self) -> Any:
-        raise TypeError("an API key cannot be pickled")
-
-
-def _secret_bytes(secret: str | None) -> _SecretBytes | None:
-    """The secret as it appears inside a JSON string, or None when not searched for.
-
-    A short or all-numeric value could match the JSON around the values (a
-    number, a key) and break the record; such values are not searched for.
-    """
-    if not secret or len(secret) < 8 or all(c in "0123456789.eE+-" for c in secret):
-        return None
-    return _SecretBytes(json.dumps(secret)[1:-1].encode())
