@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from .._models import SortBy
 from ._schema import format_timestamp
 
 __all__ = [
@@ -22,9 +23,11 @@ __all__ = [
     "dump_json",
     "extract_refs",
     "load_json",
+    "non_negative",
     "now_timestamp",
     "parse_ref",
     "quote_json_path",
+    "sort_direction",
 ]
 
 
@@ -87,6 +90,17 @@ def _replace_non_finite(value: Any) -> Any:
 def now_timestamp() -> str:
     """The current time in the stored timestamp form."""
     return format_timestamp(datetime.now(UTC))
+
+
+def non_negative(value: int | None, where: str) -> None:
+    """Raise :class:`InvalidRequest` naming ``where`` for a negative limit or offset."""
+    if value is not None and value < 0:
+        raise InvalidRequest(f"{where}: must be >= 0, got {value}")
+
+
+def sort_direction(sort: SortBy) -> str:
+    """``DESC`` or ``ASC``: the SQL of a sort's direction."""
+    return "DESC" if sort.direction == "desc" else "ASC"
 
 
 def quote_json_path(dotted: str, *, where: str) -> str:
