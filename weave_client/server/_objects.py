@@ -26,6 +26,7 @@ from ._common import (
     InvalidRequest,
     NotFound,
     ObjectDeleted,
+    check_object_name,
     dump_json,
     non_negative,
     now_timestamp,
@@ -35,8 +36,6 @@ from ._db import Database
 
 __all__ = ["ObjectStore"]
 
-# weave's object-name rule: word characters, '.', '_' and '-', at most 128 long.
-_OBJECT_ID_RE = re.compile(r"[\w.\-]{1,128}")
 _BASE_OBJECT_CLASS_NAMES = ("BaseObject", "Object")
 _OBJ_SORT_FIELDS = ("object_id", "created_at")
 _MAX_DELETE_DIGESTS = 100
@@ -45,21 +44,6 @@ _OBJ_COLUMNS = (
     "project_id, object_id, created_at, deleted_at, digest, version_index, is_latest, kind, "
     "base_object_class, leaf_object_class, wb_user_id"
 )
-
-
-def _check_object_id(object_id: str, where: str) -> None:
-    if not _OBJECT_ID_RE.fullmatch(object_id):
-        bad = sorted(set(re.findall(r"[^\w.\-]", object_id)))
-        why = (
-            "is empty"
-            if not object_id
-            else "is longer than 128 characters"
-            if len(object_id) > 128
-            else f"contains invalid characters {bad}"
-        )
-        raise InvalidRequest(
-            f"{where}: object name {object_id!r} {why}; use letters, digits, '_', '-' and '.'"
-        )
 
 
 def _object_classes(val: Any) -> tuple[str | None, str | None]:
@@ -125,7 +109,7 @@ class ObjectStore:
     def obj_create(self, req: ObjCreateReq) -> str:
         """``/obj/create``: store a version (or find the identical one); returns its digest."""
         obj = req.obj
-        _check_object_id(obj.object_id, "obj.object_id")
+        check_object_name(obj.object_id, where="obj.object_id")
         val = obj.val
         base_class, leaf_class = _object_classes(val)
         if obj.builtin_object_class is not None:

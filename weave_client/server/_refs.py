@@ -6,6 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
+from .._refs import SCHEME
 from ._common import InvalidRequest, NotFound, ParsedRef, parse_ref
 from ._db import Database
 from ._objects import ObjectStore
@@ -91,7 +92,7 @@ class RefStore:
                 continue
             if i >= len(extra):
                 return val
-            if isinstance(val, str) and val.startswith("weave:///"):
+            if isinstance(val, str) and val.startswith(SCHEME):
                 # The path goes on through a nested ref: follow it.
                 inner = parse_ref(val, where=uri)
                 if inner.project_id != home:
