@@ -1,4 +1,5 @@
-"""Shared pieces of the local server: its errors, JSON text, timestamps and refs."""
+"""Shared pieces of the local server: its errors, JSON text, timestamps, and refs and names
+checked with the client's rules (weave_client/_refs.py)."""
 
 from __future__ import annotations
 
