@@ -37,6 +37,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
+from . import _routes as routes
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -271,7 +272,7 @@ def _op_filter(project_id: str, op: str | None) -> dict[str, Any]:
 
 def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, limit: int) -> None:
     calls = api.post(
-        "/calls/query",
+        routes.CALLS_QUERY,
         {
             "project_id": project_id,
             "filter": _op_filter(project_id, op),
@@ -324,7 +325,7 @@ class _Node:
 def _trace_calls(api: _Api, project_id: str, trace_id: str) -> tuple[list[dict[str, Any]], int]:
     base: dict[str, Any] = {"project_id": project_id, "filter": {"trace_ids": [trace_id]}}
     calls = api.post(
-        "/calls/query",
+        routes.CALLS_QUERY,
         {
             **base,
             "sort_by": [{"field": "started_at", "direction": "asc"}],
@@ -335,7 +336,7 @@ def _trace_calls(api: _Api, project_id: str, trace_id: str) -> tuple[list[dict[s
     )["calls"]
     total = len(calls)
     if total == MAX_TREE_CALLS:
-        total = int(api.post("/calls/query_stats", base)["count"])
+        total = int(api.post(routes.CALLS_QUERY_STATS, base)["count"])
     return calls, total
 
 
@@ -363,7 +364,7 @@ def _node_label(call: dict[str, Any]) -> Text:
 
 def _trees(api: _Api, console: Console, project_id: str, op: str | None, limit: int) -> None:
     roots = api.post(
-        "/calls/query",
+        routes.CALLS_QUERY,
         {
             "project_id": project_id,
             "filter": {"trace_roots_only": True, **_op_filter(project_id, op)},

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from ._models import CallsFilter
+from ._routes import CALLS_WATCH
 
 __all__ = [
     "CLOSE_BAD_REQUEST",
@@ -25,7 +26,7 @@ __all__ = [
     "WatchSubscribe",
 ]
 
-WATCH_PATH = "/calls/watch"
+WATCH_PATH = CALLS_WATCH
 
 CallEventKind = Literal["start", "end", "update", "delete"]
 """What happened to the call: it started (is running), ended, was renamed, was deleted."""

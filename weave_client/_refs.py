@@ -401,18 +401,19 @@ def validate_object_name(name: str, *, what: str = "object name") -> str:
     return name
 
 
-def sanitize_object_name(name: str) -> str:
+def sanitize_object_name(name: str, *, what: str = "object name") -> str:
     """Turn a free-form name into a valid object name, as weave's client does.
 
     Runs of disallowed characters become one ``-``, runs of separators collapse
     to one ``-``, leading/trailing ``-``/``_`` go, and the result is cut to 128
-    characters. Raises :class:`InvalidNameError` when nothing is left.
+    characters. Raises :class:`InvalidNameError` (naming ``what``) when nothing is left.
+    The one sanitiser of the package: op names (``_tracing.sanitize_name``) use it too.
     """
     if not isinstance(name, str):
-        raise InvalidNameError(f"object name must be a str, got {type(name).__name__}")
+        raise InvalidNameError(f"{what} must be a str, got {type(name).__name__}")
     res = re.sub(r"([._-]{2,})+", "-", re.sub(r"[^\w._]+", "-", name)).strip("-_")
     if not res:
-        raise InvalidNameError(f"invalid object name {name!r}: no letters or digits")
+        raise InvalidNameError(f"invalid {what} {name!r}: no letters or digits")
     return res[:MAX_OBJECT_NAME_LENGTH]
 
 

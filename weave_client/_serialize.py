@@ -57,6 +57,7 @@ import pydantic
 from ._digest import bytes_digest, json_digest
 from ._errors import InvalidRefError, UnsaveableValueError
 from ._opbase import TracedOp
+from ._redact import DEFAULT_REDACT_KEYS, REDACTED_VALUE
 from ._refs import SCHEME, Ref, parse_ref
 
 __all__ = [
@@ -90,11 +91,10 @@ DEFAULT_TRACE_MAX_DEPTH: Final = 64
 MAX_REPR_LEN: Final = 1000
 """Longest ``repr`` recorded for a value the trace encoder cannot otherwise encode (weave's)."""
 
-REDACTED_VALUE: Final = "REDACTED"
 # Dict keys whose values weave's client never records in a trace (compared
 # case-insensitively); a credential passed as an argument stays out of the logs.
 # ``set_redact_keys`` (from ``_tracing.add_redact_keys``) extends them process-wide.
-_REDACT_KEYS = frozenset({"api_key", "auth_headers", "authorization"})
+_REDACT_KEYS = DEFAULT_REDACT_KEYS
 _REDACT_LENS = frozenset(len(k) for k in _REDACT_KEYS)
 
 

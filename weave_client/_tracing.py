@@ -23,7 +23,6 @@ import keyword
 import logging
 import math
 import platform
-import re
 import sys
 import textwrap
 import time
@@ -37,6 +36,8 @@ from typing import Any
 from . import _serialize
 from ._digest import bytes_digest, json_digest, str_digest
 from ._ids import TRACE_BITS, format_id, id_value
+from ._redact import DEFAULT_REDACT_KEYS, REDACTED_VALUE
+from ._refs import sanitize_object_name
 from ._serialize import encode_for_trace
 
 __all__ = [
@@ -271,7 +272,7 @@ _LEAVES = (str, int, float, bool, type(None))
 
 # Keys whose values encode_for_trace redacts (credentials passed as arguments);
 # the fast path sends dicts holding them to the general encoder.
-_REDACT_KEYS = _DEFAULT_REDACT_KEYS = frozenset({"api_key", "auth_headers", "authorization"})
+_REDACT_KEYS = _DEFAULT_REDACT_KEYS = DEFAULT_REDACT_KEYS
 _REDACT_LENS = frozenset(len(k) for k in _REDACT_KEYS)
 
 
@@ -363,7 +364,7 @@ def encode_inputs(inputs: Mapping[str, Any], ref_of: Any = None) -> dict[str, An
     out = {}
     for k, v in inputs.items():
         if len(k) in _REDACT_LENS and k.lower() in _REDACT_KEYS:
-            out[k] = "REDACTED"
+            out[k] = REDACTED_VALUE
         elif type(v) in _PRIMITIVES:
             out[k] = v
         else:
@@ -852,10 +853,6 @@ def op_save(project_id: str, name: str, source: str) -> OpSave:
     )
 
 
-
-_MAX_NAME_LENGTH = 128
-
-
 def op_parameters(
     signature: inspect.Signature,
 ) -> tuple[tuple[str, ...], dict[str, Any], bool]:
@@ -891,11 +888,11 @@ def inferred_op_name(func: Callable[..., Any]) -> str:
 
 
 def sanitize_name(name: str) -> str:
-    """An object name the server accepts, as weave's sanitize_object_name makes it."""
-    clean = re.sub(r"([._-]{2,})+", "-", re.sub(r"[^\w._]+", "-", name)).strip("-_")
-    if not clean:
-        raise ValueError(f"invalid op name {name!r}: it has no letters, digits, '.', '_' or '-'")
-    return clean[:_MAX_NAME_LENGTH]
+    """An op name the server accepts, as weave's sanitize_object_name makes it.
+
+    Raises ``InvalidNameError`` (a ``ValueError``) when nothing is left.
+    """
+    return sanitize_object_name(name, what="op name")
 
 
 OP_DECORATORS = frozenset({"async_op", "op"})

@@ -210,7 +210,7 @@ def test_auth_compares_in_constant_time() -> None:
     # key check goes through hmac.compare_digest on bytes.
     import inspect
 
-    from weave_client.server import _app
+    from weave_client.server import _middleware as _app
 
     source = inspect.getsource(_app)
     assert "hmac.compare_digest(password, self._key)" in source

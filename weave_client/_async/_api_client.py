@@ -25,6 +25,7 @@ import pydantic_core
 from httpx_ws import aconnect_ws
 from pydantic import BaseModel
 
+from .. import _routes as routes
 from .._errors import APIConnectionError, APIError, APITimeoutError, ClientClosedError
 from .._http import (
     DEFAULT_TIMEOUT,
@@ -514,25 +515,25 @@ class AsyncAPIClient:
 
     async def server_info(self) -> ServerInfoRes:
         """``GET /server_info``: the server's version requirements."""
-        return await self.request("GET", "/server_info", cast_to=ServerInfoRes)
+        return await self.request("GET", routes.SERVER_INFO, cast_to=ServerInfoRes)
 
     async def health(self) -> dict[str, Any]:
         """``GET /health``: a small JSON object when the server is up."""
-        return await self.request("GET", "/health", cast_to=dict[str, Any])
+        return await self.request("GET", routes.HEALTH, cast_to=dict[str, Any])
 
     # --- calls -------------------------------------------------------------
 
     async def call_start(self, req: CallStartReq) -> CallStartRes:
         """``POST /call/start``: record that a call started."""
-        return await self._post("/call/start", req, CallStartRes)
+        return await self._post(routes.CALL_START, req, CallStartRes)
 
     async def call_end(self, req: CallEndReq) -> CallEndRes:
         """``POST /call/end``: record a call's end (output or exception, summary)."""
-        return await self._post("/call/end", req, CallEndRes)
+        return await self._post(routes.CALL_END, req, CallEndRes)
 
     async def call_start_batch(self, req: CallCreateBatchReq) -> CallCreateBatchRes:
         """``POST /call/upsert_batch``: many starts and ends in one request, in order."""
-        return await self._post("/call/upsert_batch", req, CallCreateBatchRes)
+        return await self._post(routes.CALL_UPSERT_BATCH, req, CallCreateBatchRes)
 
     async def call_start_batch_encoded(self, body: bytes) -> None:
         """``POST /call/upsert_batch`` with an already-encoded body; the reply is not parsed.
@@ -540,15 +541,15 @@ class AsyncAPIClient:
         For the background sender, which encodes batches off the event loop and
         needs nothing from the reply (one id pair per record) but its status.
         """
-        await self._send("POST", "/call/upsert_batch", content=body)
+        await self._send("POST", routes.CALL_UPSERT_BATCH, content=body)
 
     async def call_read(self, req: CallReadReq) -> CallReadRes:
         """``POST /call/read``: one call by id (``call`` is None when there is none)."""
-        return await self._post("/call/read", req, CallReadRes)
+        return await self._post(routes.CALL_READ, req, CallReadRes)
 
     async def call_update(self, req: CallUpdateReq) -> CallUpdateRes:
         """``POST /call/update``: change a call's display name."""
-        return await self._post("/call/update", req, CallUpdateRes)
+        return await self._post(routes.CALL_UPDATE, req, CallUpdateRes)
 
     async def calls_query(self, req: CallsQueryReq) -> CallsQueryRes:
         """All calls matching ``req``, as one list.
@@ -558,96 +559,99 @@ class AsyncAPIClient:
         retry loop, so a cut connection is retried rather than returning part.
         """
         response = await self._send(
-            "POST", "/calls/stream_query", content=_encode(req), accept="application/jsonl"
+            "POST", routes.CALLS_STREAM_QUERY, content=_encode(req), accept="application/jsonl"
         )
         calls = parse_jsonl(
-            CallSchema, response.content, route="/calls/stream_query", secrets=self._secrets()
+            CallSchema, response.content, route=routes.CALLS_STREAM_QUERY, secrets=self._secrets()
         )
         return CallsQueryRes(calls=calls)
 
     def calls_query_stream(self, req: CallsQueryReq) -> AsyncStream[CallSchema]:
         """``POST /calls/stream_query``: the matching calls, one at a time (flat memory)."""
-        return self.stream("POST", "/calls/stream_query", body=req, item_type=CallSchema)
+        return self.stream("POST", routes.CALLS_STREAM_QUERY, body=req, item_type=CallSchema)
 
     async def threads_query(self, req: ThreadsQueryReq) -> list[ThreadSchema]:
         """``POST /threads/stream_query``: conversation threads with their turn figures."""
         response = await self._send(
-            "POST", "/threads/stream_query", content=_encode(req), accept="application/jsonl"
+            "POST", routes.THREADS_STREAM_QUERY, content=_encode(req), accept="application/jsonl"
         )
         return parse_jsonl(
-            ThreadSchema, response.content, route="/threads/stream_query", secrets=self._secrets()
+            ThreadSchema,
+            response.content,
+            route=routes.THREADS_STREAM_QUERY,
+            secrets=self._secrets(),
         )
 
     async def calls_query_stats(self, req: CallsQueryStatsReq) -> CallsQueryStatsRes:
         """``POST /calls/query_stats``: how many calls match."""
-        return await self._post("/calls/query_stats", req, CallsQueryStatsRes)
+        return await self._post(routes.CALLS_QUERY_STATS, req, CallsQueryStatsRes)
 
     async def calls_delete(self, req: CallsDeleteReq) -> CallsDeleteRes:
         """``POST /calls/delete``: delete calls and their descendants."""
-        return await self._post("/calls/delete", req, CallsDeleteRes)
+        return await self._post(routes.CALLS_DELETE, req, CallsDeleteRes)
 
     # --- objects -----------------------------------------------------------
 
     async def obj_create(self, req: ObjCreateReq) -> ObjCreateRes:
         """``POST /obj/create``: store an object version; returns its digest."""
-        return await self._post("/obj/create", req, ObjCreateRes)
+        return await self._post(routes.OBJ_CREATE, req, ObjCreateRes)
 
     async def obj_read(self, req: ObjReadReq) -> ObjReadRes:
         """``POST /obj/read``: one object version by digest, ``latest`` or ``v{N}``."""
-        return await self._post("/obj/read", req, ObjReadRes)
+        return await self._post(routes.OBJ_READ, req, ObjReadRes)
 
     async def objs_query(self, req: ObjQueryReq) -> ObjQueryRes:
         """``POST /objs/query``: object versions matching a filter."""
-        return await self._post("/objs/query", req, ObjQueryRes)
+        return await self._post(routes.OBJS_QUERY, req, ObjQueryRes)
 
     async def obj_delete(self, req: ObjDeleteReq) -> ObjDeleteRes:
         """``POST /obj/delete``: delete some or all versions of an object."""
-        return await self._post("/obj/delete", req, ObjDeleteRes)
+        return await self._post(routes.OBJ_DELETE, req, ObjDeleteRes)
 
     # --- tables ------------------------------------------------------------
 
     async def table_create(self, req: TableCreateReq) -> TableCreateRes:
         """``POST /table/create``: store rows; returns the table and row digests."""
-        return await self._post("/table/create", req, TableCreateRes)
+        return await self._post(routes.TABLE_CREATE, req, TableCreateRes)
 
     async def table_update(self, req: TableUpdateReq) -> TableUpdateRes:
         """``POST /table/update``: append, pop or insert rows, making a new version."""
-        return await self._post("/table/update", req, TableUpdateRes)
+        return await self._post(routes.TABLE_UPDATE, req, TableUpdateRes)
 
     async def table_query(self, req: TableQueryReq) -> TableQueryRes:
         """``POST /table/query``: rows of a table."""
-        return await self._post("/table/query", req, TableQueryRes)
+        return await self._post(routes.TABLE_QUERY, req, TableQueryRes)
 
     def table_query_stream(self, req: TableQueryReq) -> AsyncStream[TableRowSchema]:
         """``POST /table/query_stream``: rows one at a time (flat memory)."""
-        return self.stream("POST", "/table/query_stream", body=req, item_type=TableRowSchema)
+        return self.stream("POST", routes.TABLE_QUERY_STREAM, body=req, item_type=TableRowSchema)
 
     async def table_query_stats(self, req: TableQueryStatsReq) -> TableQueryStatsRes:
         """``POST /table/query_stats``: the row count of a table."""
-        return await self._post("/table/query_stats", req, TableQueryStatsRes)
+        return await self._post(routes.TABLE_QUERY_STATS, req, TableQueryStatsRes)
 
     # --- refs and files ----------------------------------------------------
 
     async def refs_read_batch(self, req: RefsReadBatchReq) -> RefsReadBatchRes:
         """``POST /refs/read_batch``: the values behind many ``weave:///`` refs."""
-        return await self._post("/refs/read_batch", req, RefsReadBatchRes)
+        return await self._post(routes.REFS_READ_BATCH, req, RefsReadBatchRes)
 
     async def file_create(self, req: FileCreateReq) -> FileCreateRes:
         """``POST /file/create`` (multipart ``project_id`` + ``file``): store bytes."""
         response = await self._send(
             "POST",
-            "/file/create",
+            routes.FILE_CREATE,
             data={"project_id": req.project_id},
             files={"file": (req.name, req.content)},
         )
         return parse_json_as(
-            FileCreateRes, response.content, route="/file/create", secrets=self._secrets()
+            FileCreateRes, response.content, route=routes.FILE_CREATE, secrets=self._secrets()
         )
 
     async def file_content_read(self, req: FileContentReadReq) -> FileContentReadRes:
         """``POST /file/content``: a stored file's bytes."""
         response = await self._send(
-            "POST", "/file/content", content=_encode(req), accept="application/octet-stream"
+            "POST", routes.FILE_CONTENT, content=_encode(req), accept="application/octet-stream"
         )
         return FileContentReadRes(content=response.content)
 
@@ -655,35 +659,35 @@ class AsyncAPIClient:
 
     async def feedback_create(self, req: FeedbackCreateReq) -> FeedbackCreateRes:
         """``POST /feedback/create``: attach feedback to a ref."""
-        return await self._post("/feedback/create", req, FeedbackCreateRes)
+        return await self._post(routes.FEEDBACK_CREATE, req, FeedbackCreateRes)
 
     async def feedback_create_batch(self, req: FeedbackCreateBatchReq) -> FeedbackCreateBatchRes:
         """``POST /feedback/batch/create``: several feedback records at once (newer servers)."""
-        return await self._post("/feedback/batch/create", req, FeedbackCreateBatchRes)
+        return await self._post(routes.FEEDBACK_BATCH_CREATE, req, FeedbackCreateBatchRes)
 
     async def feedback_query(self, req: FeedbackQueryReq) -> FeedbackQueryRes:
         """``POST /feedback/query``: feedback records matching a query."""
-        return await self._post("/feedback/query", req, FeedbackQueryRes)
+        return await self._post(routes.FEEDBACK_QUERY, req, FeedbackQueryRes)
 
     async def feedback_purge(self, req: FeedbackPurgeReq) -> FeedbackPurgeRes:
         """``POST /feedback/purge``: delete the feedback matching a query."""
-        return await self._post("/feedback/purge", req, FeedbackPurgeRes)
+        return await self._post(routes.FEEDBACK_PURGE, req, FeedbackPurgeRes)
 
     async def feedback_replace(self, req: FeedbackReplaceReq) -> FeedbackReplaceRes:
         """``POST /feedback/replace``: replace one feedback record with another."""
-        return await self._post("/feedback/replace", req, FeedbackReplaceRes)
+        return await self._post(routes.FEEDBACK_REPLACE, req, FeedbackReplaceRes)
 
     async def cost_create(self, req: CostCreateReq) -> CostCreateRes:
         """``POST /cost/create``: add token prices for models of a project."""
-        return await self._post("/cost/create", req, CostCreateRes)
+        return await self._post(routes.COST_CREATE, req, CostCreateRes)
 
     async def cost_query(self, req: CostQueryReq) -> CostQueryRes:
         """``POST /cost/query``: a project's token prices matching a query."""
-        return await self._post("/cost/query", req, CostQueryRes)
+        return await self._post(routes.COST_QUERY, req, CostQueryRes)
 
     async def cost_purge(self, req: CostPurgeReq) -> CostPurgeRes:
         """``POST /cost/purge``: delete token prices by id."""
-        return await self._post("/cost/purge", req, CostPurgeRes)
+        return await self._post(routes.COST_PURGE, req, CostPurgeRes)
 
 
 def _short(error: APIError, cause: BaseException | None) -> str:

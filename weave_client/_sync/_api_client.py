@@ -26,6 +26,7 @@ import pydantic_core
 from httpx_ws import connect_ws
 from pydantic import BaseModel
 
+from .. import _routes as routes
 from .._errors import APIConnectionError, APIError, APITimeoutError, ClientClosedError
 from .._http import (
     DEFAULT_TIMEOUT,
@@ -515,25 +516,25 @@ class SyncAPIClient:
 
     def server_info(self) -> ServerInfoRes:
         """``GET /server_info``: the server's version requirements."""
-        return self.request("GET", "/server_info", cast_to=ServerInfoRes)
+        return self.request("GET", routes.SERVER_INFO, cast_to=ServerInfoRes)
 
     def health(self) -> dict[str, Any]:
         """``GET /health``: a small JSON object when the server is up."""
-        return self.request("GET", "/health", cast_to=dict[str, Any])
+        return self.request("GET", routes.HEALTH, cast_to=dict[str, Any])
 
     # --- calls -------------------------------------------------------------
 
     def call_start(self, req: CallStartReq) -> CallStartRes:
         """``POST /call/start``: record that a call started."""
-        return self._post("/call/start", req, CallStartRes)
+        return self._post(routes.CALL_START, req, CallStartRes)
 
     def call_end(self, req: CallEndReq) -> CallEndRes:
         """``POST /call/end``: record a call's end (output or exception, summary)."""
-        return self._post("/call/end", req, CallEndRes)
+        return self._post(routes.CALL_END, req, CallEndRes)
 
     def call_start_batch(self, req: CallCreateBatchReq) -> CallCreateBatchRes:
         """``POST /call/upsert_batch``: many starts and ends in one request, in order."""
-        return self._post("/call/upsert_batch", req, CallCreateBatchRes)
+        return self._post(routes.CALL_UPSERT_BATCH, req, CallCreateBatchRes)
 
     def call_start_batch_encoded(self, body: bytes) -> None:
         """``POST /call/upsert_batch`` with an already-encoded body; the reply is not parsed.
@@ -541,15 +542,15 @@ class SyncAPIClient:
         For the background sender, which encodes batches off the event loop and
         needs nothing from the reply (one id pair per record) but its status.
         """
-        self._send("POST", "/call/upsert_batch", content=body)
+        self._send("POST", routes.CALL_UPSERT_BATCH, content=body)
 
     def call_read(self, req: CallReadReq) -> CallReadRes:
         """``POST /call/read``: one call by id (``call`` is None when there is none)."""
-        return self._post("/call/read", req, CallReadRes)
+        return self._post(routes.CALL_READ, req, CallReadRes)
 
     def call_update(self, req: CallUpdateReq) -> CallUpdateRes:
         """``POST /call/update``: change a call's display name."""
-        return self._post("/call/update", req, CallUpdateRes)
+        return self._post(routes.CALL_UPDATE, req, CallUpdateRes)
 
     def calls_query(self, req: CallsQueryReq) -> CallsQueryRes:
         """All calls matching ``req``, as one list.
@@ -559,96 +560,99 @@ class SyncAPIClient:
         retry loop, so a cut connection is retried rather than returning part.
         """
         response = self._send(
-            "POST", "/calls/stream_query", content=_encode(req), accept="application/jsonl"
+            "POST", routes.CALLS_STREAM_QUERY, content=_encode(req), accept="application/jsonl"
         )
         calls = parse_jsonl(
-            CallSchema, response.content, route="/calls/stream_query", secrets=self._secrets()
+            CallSchema, response.content, route=routes.CALLS_STREAM_QUERY, secrets=self._secrets()
         )
         return CallsQueryRes(calls=calls)
 
     def calls_query_stream(self, req: CallsQueryReq) -> SyncStream[CallSchema]:
         """``POST /calls/stream_query``: the matching calls, one at a time (flat memory)."""
-        return self.stream("POST", "/calls/stream_query", body=req, item_type=CallSchema)
+        return self.stream("POST", routes.CALLS_STREAM_QUERY, body=req, item_type=CallSchema)
 
     def threads_query(self, req: ThreadsQueryReq) -> list[ThreadSchema]:
         """``POST /threads/stream_query``: conversation threads with their turn figures."""
         response = self._send(
-            "POST", "/threads/stream_query", content=_encode(req), accept="application/jsonl"
+            "POST", routes.THREADS_STREAM_QUERY, content=_encode(req), accept="application/jsonl"
         )
         return parse_jsonl(
-            ThreadSchema, response.content, route="/threads/stream_query", secrets=self._secrets()
+            ThreadSchema,
+            response.content,
+            route=routes.THREADS_STREAM_QUERY,
+            secrets=self._secrets(),
         )
 
     def calls_query_stats(self, req: CallsQueryStatsReq) -> CallsQueryStatsRes:
         """``POST /calls/query_stats``: how many calls match."""
-        return self._post("/calls/query_stats", req, CallsQueryStatsRes)
+        return self._post(routes.CALLS_QUERY_STATS, req, CallsQueryStatsRes)
 
     def calls_delete(self, req: CallsDeleteReq) -> CallsDeleteRes:
         """``POST /calls/delete``: delete calls and their descendants."""
-        return self._post("/calls/delete", req, CallsDeleteRes)
+        return self._post(routes.CALLS_DELETE, req, CallsDeleteRes)
 
     # --- objects -----------------------------------------------------------
 
     def obj_create(self, req: ObjCreateReq) -> ObjCreateRes:
         """``POST /obj/create``: store an object version; returns its digest."""
-        return self._post("/obj/create", req, ObjCreateRes)
+        return self._post(routes.OBJ_CREATE, req, ObjCreateRes)
 
     def obj_read(self, req: ObjReadReq) -> ObjReadRes:
         """``POST /obj/read``: one object version by digest, ``latest`` or ``v{N}``."""
-        return self._post("/obj/read", req, ObjReadRes)
+        return self._post(routes.OBJ_READ, req, ObjReadRes)
 
     def objs_query(self, req: ObjQueryReq) -> ObjQueryRes:
         """``POST /objs/query``: object versions matching a filter."""
-        return self._post("/objs/query", req, ObjQueryRes)
+        return self._post(routes.OBJS_QUERY, req, ObjQueryRes)
 
     def obj_delete(self, req: ObjDeleteReq) -> ObjDeleteRes:
         """``POST /obj/delete``: delete some or all versions of an object."""
-        return self._post("/obj/delete", req, ObjDeleteRes)
+        return self._post(routes.OBJ_DELETE, req, ObjDeleteRes)
 
     # --- tables ------------------------------------------------------------
 
     def table_create(self, req: TableCreateReq) -> TableCreateRes:
         """``POST /table/create``: store rows; returns the table and row digests."""
-        return self._post("/table/create", req, TableCreateRes)
+        return self._post(routes.TABLE_CREATE, req, TableCreateRes)
 
     def table_update(self, req: TableUpdateReq) -> TableUpdateRes:
         """``POST /table/update``: append, pop or insert rows, making a new version."""
-        return self._post("/table/update", req, TableUpdateRes)
+        return self._post(routes.TABLE_UPDATE, req, TableUpdateRes)
 
     def table_query(self, req: TableQueryReq) -> TableQueryRes:
         """``POST /table/query``: rows of a table."""
-        return self._post("/table/query", req, TableQueryRes)
+        return self._post(routes.TABLE_QUERY, req, TableQueryRes)
 
     def table_query_stream(self, req: TableQueryReq) -> SyncStream[TableRowSchema]:
         """``POST /table/query_stream``: rows one at a time (flat memory)."""
-        return self.stream("POST", "/table/query_stream", body=req, item_type=TableRowSchema)
+        return self.stream("POST", routes.TABLE_QUERY_STREAM, body=req, item_type=TableRowSchema)
 
     def table_query_stats(self, req: TableQueryStatsReq) -> TableQueryStatsRes:
         """``POST /table/query_stats``: the row count of a table."""
-        return self._post("/table/query_stats", req, TableQueryStatsRes)
+        return self._post(routes.TABLE_QUERY_STATS, req, TableQueryStatsRes)
 
     # --- refs and files ----------------------------------------------------
 
     def refs_read_batch(self, req: RefsReadBatchReq) -> RefsReadBatchRes:
         """``POST /refs/read_batch``: the values behind many ``weave:///`` refs."""
-        return self._post("/refs/read_batch", req, RefsReadBatchRes)
+        return self._post(routes.REFS_READ_BATCH, req, RefsReadBatchRes)
 
     def file_create(self, req: FileCreateReq) -> FileCreateRes:
         """``POST /file/create`` (multipart ``project_id`` + ``file``): store bytes."""
         response = self._send(
             "POST",
-            "/file/create",
+            routes.FILE_CREATE,
             data={"project_id": req.project_id},
             files={"file": (req.name, req.content)},
         )
         return parse_json_as(
-            FileCreateRes, response.content, route="/file/create", secrets=self._secrets()
+            FileCreateRes, response.content, route=routes.FILE_CREATE, secrets=self._secrets()
         )
 
     def file_content_read(self, req: FileContentReadReq) -> FileContentReadRes:
         """``POST /file/content``: a stored file's bytes."""
         response = self._send(
-            "POST", "/file/content", content=_encode(req), accept="application/octet-stream"
+            "POST", routes.FILE_CONTENT, content=_encode(req), accept="application/octet-stream"
         )
         return FileContentReadRes(content=response.content)
 
@@ -656,35 +660,35 @@ class SyncAPIClient:
 
     def feedback_create(self, req: FeedbackCreateReq) -> FeedbackCreateRes:
         """``POST /feedback/create``: attach feedback to a ref."""
-        return self._post("/feedback/create", req, FeedbackCreateRes)
+        return self._post(routes.FEEDBACK_CREATE, req, FeedbackCreateRes)
 
     def feedback_create_batch(self, req: FeedbackCreateBatchReq) -> FeedbackCreateBatchRes:
         """``POST /feedback/batch/create``: several feedback records at once (newer servers)."""
-        return self._post("/feedback/batch/create", req, FeedbackCreateBatchRes)
+        return self._post(routes.FEEDBACK_BATCH_CREATE, req, FeedbackCreateBatchRes)
 
     def feedback_query(self, req: FeedbackQueryReq) -> FeedbackQueryRes:
         """``POST /feedback/query``: feedback records matching a query."""
-        return self._post("/feedback/query", req, FeedbackQueryRes)
+        return self._post(routes.FEEDBACK_QUERY, req, FeedbackQueryRes)
 
     def feedback_purge(self, req: FeedbackPurgeReq) -> FeedbackPurgeRes:
         """``POST /feedback/purge``: delete the feedback matching a query."""
-        return self._post("/feedback/purge", req, FeedbackPurgeRes)
+        return self._post(routes.FEEDBACK_PURGE, req, FeedbackPurgeRes)
 
     def feedback_replace(self, req: FeedbackReplaceReq) -> FeedbackReplaceRes:
         """``POST /feedback/replace``: replace one feedback record with another."""
-        return self._post("/feedback/replace", req, FeedbackReplaceRes)
+        return self._post(routes.FEEDBACK_REPLACE, req, FeedbackReplaceRes)
 
     def cost_create(self, req: CostCreateReq) -> CostCreateRes:
         """``POST /cost/create``: add token prices for models of a project."""
-        return self._post("/cost/create", req, CostCreateRes)
+        return self._post(routes.COST_CREATE, req, CostCreateRes)
 
     def cost_query(self, req: CostQueryReq) -> CostQueryRes:
         """``POST /cost/query``: a project's token prices matching a query."""
-        return self._post("/cost/query", req, CostQueryRes)
+        return self._post(routes.COST_QUERY, req, CostQueryRes)
 
     def cost_purge(self, req: CostPurgeReq) -> CostPurgeRes:
         """``POST /cost/purge``: delete token prices by id."""
-        return self._post("/cost/purge", req, CostPurgeRes)
+        return self._post(routes.COST_PURGE, req, CostPurgeRes)
 
 
 def _short(error: APIError, cause: BaseException | None) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._context import current_client
+from .._redact import DEFAULT_REDACT_KEYS, REDACTED_VALUE, SECRET_HEADER_NAMES
 from .._tracing import (
     CallFrame,
     current_attributes,
@@ -35,10 +36,8 @@ __all__ = ["Accumulator", "Endpoint", "LLMCall", "Patcher", "redact", "sdk_dump"
 logger = logging.getLogger("weave_client")
 
 # Header and argument names whose values never reach a recorded input.
-_SECRET_KEYS = frozenset(
-    {"api_key", "api-key", "x-api-key", "authorization", "auth_headers", "proxy-authorization"}
-)
-REDACTED = "REDACTED"
+_SECRET_KEYS = DEFAULT_REDACT_KEYS | SECRET_HEADER_NAMES
+REDACTED = REDACTED_VALUE
 
 
 def redact(value: Any) -> Any:

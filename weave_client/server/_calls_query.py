@@ -60,6 +60,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from weave_client._models import CallsFilter, CallsQueryReq, CallsQueryStatsReq, Query, SortBy
+from weave_client._refs import SCHEME
 from weave_client.server._query_sql import (
     QueryError,
     Sql,
@@ -125,7 +126,7 @@ _UNSTORED_FIELDS: frozenset[str] = frozenset(
 )
 
 _WILDCARD_VERSION = ":*"
-_REF_PREFIXES: tuple[str, ...] = ("weave:///", "weave-trace-internal:///")
+_REF_PREFIXES: tuple[str, ...] = (SCHEME, "weave-trace-internal:///")
 
 # ---------------------------------------------------------------------------
 # Derived summary fields, in SQL (for filters and sorts) and in Python (on read).
@@ -326,7 +327,7 @@ def _op_names_condition(project_id: str, op_names: Sequence[str]) -> Sql:
             # A plain op name: calls logged under that literal name, or under any
             # version of this project's op of that name.
             exact.append(name)
-            alternatives.append(_prefix("op_name", f"weave:///{project_id}/op/{name}:"))
+            alternatives.append(_prefix("op_name", f"{SCHEME}{project_id}/op/{name}:"))
     if exact:
         alternatives.insert(0, _in_list("op_name", exact))
     return fmt("(" + " OR ".join("{}" for _ in alternatives) + ")", *alternatives)

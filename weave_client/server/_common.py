@@ -1,17 +1,20 @@
-"""Shared pieces of the local server: its errors, JSON text, timestamps and refs."""
+"""Shared pieces of the local server: its errors, JSON text, timestamps, and refs and names
+checked with the client's rules (weave_client/_refs.py)."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
-import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from .. import _refs as refs
+from .._errors import InvalidNameError, InvalidRefError
+from .._models import SortBy
+from .._refs import SCHEME
 from ._schema import format_timestamp
 
 __all__ = [
@@ -19,12 +22,15 @@ __all__ = [
     "NotFound",
     "ObjectDeleted",
     "ParsedRef",
+    "check_object_name",
     "dump_json",
     "extract_refs",
     "load_json",
+    "non_negative",
     "now_timestamp",
     "parse_ref",
     "quote_json_path",
+    "sort_direction",
 ]
 
 
@@ -89,6 +95,17 @@ def now_timestamp() -> str:
     return format_timestamp(datetime.now(UTC))
 
 
+def non_negative(value: int | None, where: str) -> None:
+    """Raise :class:`InvalidRequest` naming ``where`` for a negative limit or offset."""
+    if value is not None and value < 0:
+        raise InvalidRequest(f"{where}: must be >= 0, got {value}")
+
+
+def sort_direction(sort: SortBy) -> str:
+    """``DESC`` or ``ASC``: the SQL of a sort's direction."""
+    return "DESC" if sort.direction == "desc" else "ASC"
+
+
 def quote_json_path(dotted: str, *, where: str) -> str:
     """SQLite JSON path for a dotted field path: ``a.b.0`` -> ``$."a"."b"[0]``."""
     parts = dotted.split(".")
@@ -104,11 +121,10 @@ def quote_json_path(dotted: str, *, where: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Refs: weave:///{entity}/{project}/{kind}/{name}:{digest}[/{edge}/{value}]*
+# Refs: parsed by the client's parser (weave_client/_refs.py), seen as the server uses them
 # ---------------------------------------------------------------------------
 
-WEAVE_SCHEME = "weave:///"
-_EDGES = frozenset({"key", "attr", "index", "id"})
+WEAVE_SCHEME = SCHEME
 
 
 @dataclass(frozen=True)
@@ -123,45 +139,28 @@ class ParsedRef:
 
 
 def parse_ref(uri: str, *, where: str = "ref") -> ParsedRef:
-    """Parse a ``weave:///`` URI; raises :class:`InvalidRequest` saying what is wrong."""
-    if not isinstance(uri, str) or not uri.startswith(WEAVE_SCHEME):
-        raise InvalidRequest(f"{where}: {uri!r} is not a weave:/// URI")
-    parts = uri[len(WEAVE_SCHEME) :].split("/")
-    if len(parts) < 4 or not parts[0] or not parts[1]:
-        raise InvalidRequest(
-            f"{where}: {uri!r} must look like weave:///entity/project/kind/name[:digest]"
-        )
-    project_id = f"{parts[0]}/{parts[1]}"
-    kind, head, rest = parts[2], parts[3], parts[4:]
-    if kind in ("object", "op"):
-        name, sep, version = head.partition(":")
-        if not sep or not name or not version:
-            raise InvalidRequest(f"{where}: {uri!r} needs {kind}/name:digest")
-    elif kind in ("table", "call"):
-        name, version = head, ""
-        if not name:
-            raise InvalidRequest(f"{where}: {uri!r} has an empty {kind} id")
-    else:
-        raise InvalidRequest(
-            f"{where}: {uri!r} has unknown kind {kind!r} (expected object, op, table or call)"
-        )
-    if rest == [""]:  # a trailing slash
-        rest = []
-    if len(rest) % 2:
-        raise InvalidRequest(f"{where}: {uri!r} has an extra path that is not edge/value pairs")
-    extra = [urllib.parse.unquote(p) for p in rest]
-    for i in range(0, len(extra), 2):
-        edge, value = extra[i], extra[i + 1]
-        if edge not in _EDGES:
-            raise InvalidRequest(
-                f"{where}: {uri!r} has unknown path edge {edge!r} (expected key, attr, index or id)"
-            )
-        if edge == "index" and not re.fullmatch(r"-?\d+", value):
-            raise InvalidRequest(f"{where}: {uri!r} has a non-integer index {value!r}")
-    return ParsedRef(project_id, kind, name, version, tuple(extra))
+    """Parse a ``weave:///`` URI; raises :class:`InvalidRequest` naming ``where`` and what is wrong."""
+    try:
+        ref = refs.parse_ref(uri)
+    except InvalidRefError as exc:
+        raise InvalidRequest(f"{where}: {exc}") from None
+    if isinstance(ref, refs.ObjectRef):  # OpRef included
+        kind = "op" if isinstance(ref, refs.OpRef) else "object"
+        return ParsedRef(ref.project_id, kind, ref.name, ref.digest, ref.extra)
+    if isinstance(ref, refs.TableRef):
+        return ParsedRef(ref.project_id, "table", ref.digest, "", ref.extra)
+    return ParsedRef(ref.project_id, "call", ref.id, "", ref.extra)
 
 
-_REF_PREFIXES = ("weave:///", "wandb-artifact:///")
+def check_object_name(name: str, *, where: str) -> None:
+    """The client's name rule (``validate_object_name``); :class:`InvalidRequest` naming ``where``."""
+    try:
+        refs.validate_object_name(name)
+    except InvalidNameError as exc:
+        raise InvalidRequest(f"{where}: {exc}") from None
+
+
+_REF_PREFIXES = (SCHEME, "wandb-artifact:///")
 
 
 def extract_refs(value: Any) -> list[str]:
