@@ -19,18 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._async._api_client import AsyncAPIClient
-    from ._async._call import Call as AsyncCall
-    from ._async._call import CallFeedback as AsyncCallFeedback
+    from ._async._call import AsyncCall, AsyncCallFeedback
     from ._async._client import AsyncCallStream, AsyncWeaveClient, create_async_client
-    from ._async._dataset import Dataset as AsyncDataset
-    from ._async._evaluation import Evaluation as AsyncEvaluation
-    from ._async._live_calls import AsyncLiveCalls
-    from ._async._live_calls import CallEvent as AsyncCallEvent
+    from ._async._dataset import AsyncDataset
+    from ._async._evaluation import AsyncEvaluation
+    from ._async._live_calls import AsyncCallEvent, AsyncLiveCalls
     from ._async._op import AsyncOp, async_op
     from ._async._pagination import AsyncBatchIterator, AsyncPaginator
     from ._async._sender import FlushResult
     from ._async._streaming import AsyncStream
-    from ._async._table import Table as AsyncTable
+    from ._async._table import AsyncTable
     from ._context import ContextThreadPoolExecutor, Thread
     from ._conversation import ThreadContext, thread
     from ._current_call import CurrentCall, get_current_call, require_current_call
@@ -81,22 +79,22 @@ if TYPE_CHECKING:
 # HTTP client, the wire models and the local server load only for what a program uses.
 _EXPORTS: dict[str, tuple[str, str]] = {
     "AsyncAPIClient": ("._async._api_client", "AsyncAPIClient"),
-    "AsyncCall": ("._async._call", "Call"),
-    "AsyncCallFeedback": ("._async._call", "CallFeedback"),
+    "AsyncCall": ("._async._call", "AsyncCall"),
+    "AsyncCallFeedback": ("._async._call", "AsyncCallFeedback"),
     "AsyncCallStream": ("._async._client", "AsyncCallStream"),
     "AsyncWeaveClient": ("._async._client", "AsyncWeaveClient"),
     "create_async_client": ("._async._client", "create_async_client"),
-    "AsyncDataset": ("._async._dataset", "Dataset"),
-    "AsyncEvaluation": ("._async._evaluation", "Evaluation"),
+    "AsyncDataset": ("._async._dataset", "AsyncDataset"),
+    "AsyncEvaluation": ("._async._evaluation", "AsyncEvaluation"),
     "AsyncLiveCalls": ("._async._live_calls", "AsyncLiveCalls"),
-    "AsyncCallEvent": ("._async._live_calls", "CallEvent"),
+    "AsyncCallEvent": ("._async._live_calls", "AsyncCallEvent"),
     "AsyncOp": ("._async._op", "AsyncOp"),
     "async_op": ("._async._op", "async_op"),
     "AsyncBatchIterator": ("._async._pagination", "AsyncBatchIterator"),
     "AsyncPaginator": ("._async._pagination", "AsyncPaginator"),
     "FlushResult": ("._async._sender", "FlushResult"),
     "AsyncStream": ("._async._streaming", "AsyncStream"),
-    "AsyncTable": ("._async._table", "Table"),
+    "AsyncTable": ("._async._table", "AsyncTable"),
     "ContextThreadPoolExecutor": ("._context", "ContextThreadPoolExecutor"),
     "Thread": ("._context", "Thread"),
     "ThreadContext": ("._conversation", "ThreadContext"),

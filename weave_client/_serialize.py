@@ -241,11 +241,18 @@ _ClassInfo = tuple[str, tuple[str, ...], tuple[tuple[str, str], ...] | None]
 _class_info_cache: weakref.WeakKeyDictionary[type, _ClassInfo] = weakref.WeakKeyDictionary()
 
 
+def saved_class_name(cls: type) -> str:
+    """The name a class is saved under: its own, or the ``_weave_class_name`` it sets
+    (``AsyncDataset`` is saved as weave's ``Dataset``)."""
+    name = cls.__dict__.get("_weave_class_name")
+    return name if isinstance(name, str) else cls.__name__
+
+
 def _class_info(cls: type) -> _ClassInfo:
     info = _class_info_cache.get(cls)
     if info is None:
         # weave's class_all_bases_names: the MRO without the class and `object`.
-        bases = tuple(c.__name__ for c in cls.__mro__[1:-1])
+        bases = tuple(saved_class_name(c) for c in cls.__mro__[1:-1])
         fields: tuple[tuple[str, str], ...] | None = None
         if issubclass(cls, pydantic.BaseModel):
             fields = tuple(
@@ -253,7 +260,7 @@ def _class_info(cls: type) -> _ClassInfo:
             )
         elif dataclasses.is_dataclass(cls):
             fields = tuple((f.name, f.name) for f in dataclasses.fields(cls))
-        info = (cls.__name__, bases, fields)
+        info = (saved_class_name(cls), bases, fields)
         try:
             _class_info_cache[cls] = info
         except TypeError:  # pragma: no cover - a class that refuses weak references

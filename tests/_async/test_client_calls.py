@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from weave_client import AsyncWeaveClient, NotFoundError, OpRef, async_op
-from weave_client._async._call import Call
+from weave_client._async._call import AsyncCall as Call
 from weave_client._ids import generate_id
 from weave_client._models import CallCreateBatchReq
 

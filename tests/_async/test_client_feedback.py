@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from weave_client import AsyncWeaveClient
-from weave_client._async._call import Call
+from weave_client._async._call import AsyncCall as Call
 from weave_client._ids import generate_id
 from weave_client._models import CallCreateBatchReq
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from weave_client import AsyncWeaveClient
-from weave_client._async._live_calls import AsyncLiveCalls, CallEvent
+from weave_client._async._live_calls import AsyncCallEvent as CallEvent
+from weave_client._async._live_calls import AsyncLiveCalls
 from weave_client._synchronization import async_run_blocking
 from weave_client.server import start_background_server
 

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from weave_client._async._pagination import AsyncBatchIterator, AsyncPaginator, Page
+from weave_client._async._pagination import AsyncBatchIterator, AsyncPaginator
+from weave_client._async._pagination import AsyncPage as Page
 
 
 def source(n: int) -> tuple[list[tuple[int, int]], AsyncPaginator[int]]:

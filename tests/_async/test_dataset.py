@@ -10,7 +10,7 @@ import pytest
 
 from weave_client import TableRef, async_op
 from weave_client._async._client import AsyncWeaveClient
-from weave_client._async._dataset import Dataset
+from weave_client._async._dataset import AsyncDataset as Dataset
 
 from ._helpers import stored_value
 

@@ -14,10 +14,10 @@ import pytest
 
 import weave_client
 from weave_client import Model, ObjectRef, Scorer, async_op
-from weave_client._async._call import Call
+from weave_client._async._call import AsyncCall as Call
 from weave_client._async._client import AsyncWeaveClient
-from weave_client._async._dataset import Dataset
-from weave_client._async._evaluation import Evaluation
+from weave_client._async._dataset import AsyncDataset as Dataset
+from weave_client._async._evaluation import AsyncEvaluation as Evaluation
 from weave_client._models import ObjReadReq
 from weave_client._synchronization import async_sleep
 

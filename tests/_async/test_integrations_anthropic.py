@@ -16,7 +16,7 @@ from anthropic import AsyncAnthropic
 
 from tests.llm_server import COMPLETION_TOKENS, PROMPT_TOKENS
 from weave_client import AsyncWeaveClient, async_op
-from weave_client._async._call import Call
+from weave_client._async._call import AsyncCall as Call
 
 SECRET = "sk-ant-test-secret-77"
 MESSAGES = [{"role": "user", "content": "Say hello"}]

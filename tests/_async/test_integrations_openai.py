@@ -16,7 +16,7 @@ from openai import AsyncOpenAI
 
 from tests.llm_server import COMPLETION_TOKENS, PROMPT_TOKENS
 from weave_client import AsyncWeaveClient, async_op
-from weave_client._async._call import Call
+from weave_client._async._call import AsyncCall as Call
 
 SECRET = "sk-test-secret-4f2a"
 MESSAGES = [{"role": "user", "content": "Say hello"}]

@@ -16,7 +16,7 @@ import pytest
 
 import weave_client
 from weave_client import AsyncWeaveClient, async_op
-from weave_client._async._call import Call
+from weave_client._async._call import AsyncCall as Call
 from weave_client._synchronization import async_gather_bounded
 
 seen_turns: list[str | None] = []

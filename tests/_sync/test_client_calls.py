@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from weave_client import WeaveClient, NotFoundError, OpRef, op
-from weave_client._sync._call import Call
+from weave_client._sync._call import Call as Call
 from weave_client._ids import generate_id
 from weave_client._models import CallCreateBatchReq
 

@@ -8,7 +8,7 @@ import datetime
 import pytest
 
 from weave_client import WeaveClient
-from weave_client._sync._call import Call
+from weave_client._sync._call import Call as Call
 from weave_client._ids import generate_id
 from weave_client._models import CallCreateBatchReq
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from weave_client import WeaveClient
-from weave_client._sync._live_calls import SyncLiveCalls, CallEvent
+from weave_client._sync._live_calls import CallEvent as CallEvent
+from weave_client._sync._live_calls import SyncLiveCalls
 from weave_client._synchronization import run_blocking
 from weave_client.server import start_background_server
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from weave_client._sync._pagination import SyncBatchIterator, SyncPaginator, Page
+from weave_client._sync._pagination import SyncBatchIterator, SyncPaginator
+from weave_client._sync._pagination import Page as Page
 
 
 def source(n: int) -> tuple[list[tuple[int, int]], SyncPaginator[int]]:

@@ -178,7 +178,7 @@ def test_the_name_wandb_gives_the_project_is_used(
 
 
 def test_calls_on_a_wandb_server_link_to_its_ui(wandb: FaultServer, wandb_env: str) -> None:
-    from weave_client._sync._call import Call
+    from weave_client._sync._call import Call as Call
 
     with WeaveClient(
         "ent", "proj", server_url=wandb_env, api_key=KEY, ensure_project_exists=False

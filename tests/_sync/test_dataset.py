@@ -11,7 +11,7 @@ import pytest
 
 from weave_client import TableRef, op
 from weave_client._sync._client import WeaveClient
-from weave_client._sync._dataset import Dataset
+from weave_client._sync._dataset import Dataset as Dataset
 
 from ._helpers import stored_value
 

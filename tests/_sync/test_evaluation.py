@@ -15,10 +15,10 @@ import pytest
 
 import weave_client
 from weave_client import Model, ObjectRef, Scorer, op
-from weave_client._sync._call import Call
+from weave_client._sync._call import Call as Call
 from weave_client._sync._client import WeaveClient
-from weave_client._sync._dataset import Dataset
-from weave_client._sync._evaluation import Evaluation
+from weave_client._sync._dataset import Dataset as Dataset
+from weave_client._sync._evaluation import Evaluation as Evaluation
 from weave_client._models import ObjReadReq
 from weave_client._synchronization import sleep
 

@@ -17,7 +17,7 @@ from anthropic import Anthropic
 
 from tests.llm_server import COMPLETION_TOKENS, PROMPT_TOKENS
 from weave_client import WeaveClient, op
-from weave_client._sync._call import Call
+from weave_client._sync._call import Call as Call
 
 SECRET = "sk-ant-test-secret-77"
 MESSAGES = [{"role": "user", "content": "Say hello"}]

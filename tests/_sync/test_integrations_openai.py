@@ -17,7 +17,7 @@ from openai import OpenAI
 
 from tests.llm_server import COMPLETION_TOKENS, PROMPT_TOKENS
 from weave_client import WeaveClient, op
-from weave_client._sync._call import Call
+from weave_client._sync._call import Call as Call
 
 SECRET = "sk-test-secret-4f2a"
 MESSAGES = [{"role": "user", "content": "Say hello"}]

@@ -17,7 +17,7 @@ import pytest
 
 import weave_client
 from weave_client import WeaveClient, op
-from weave_client._sync._call import Call
+from weave_client._sync._call import Call as Call
 from weave_client._synchronization import gather_bounded
 
 seen_turns: list[str | None] = []

@@ -21,8 +21,8 @@ import pytest
 # Ours: the rows, model and scorers of the client's own evaluation tests.
 from tests._async.test_evaluation import ROWS, Match, Upper, exact, length
 from weave_client import AsyncWeaveClient
-from weave_client._async._dataset import Dataset
-from weave_client._async._evaluation import Evaluation
+from weave_client._async._dataset import AsyncDataset as Dataset
+from weave_client._async._evaluation import AsyncEvaluation as Evaluation
 from weave_client._eval_summary import flatten_summary
 from weave_client._models import CallsQueryReq, ObjQueryReq
 from weave_client._refs import parse_ref

@@ -1,6 +1,6 @@
-"""``Call``: one traced call as the server stores it, with its feedback accessor.
+"""``AsyncCall``: one traced call as the server stores it, with its feedback accessor.
 
-A ``Call`` is a snapshot of the server's record (``CallSchema``) bound to the
+A ``AsyncCall`` is a snapshot of the server's record (``CallSchema``) bound to the
 client that read it, so its methods (children, display name, feedback) go
 through that client's connection and project.
 """
@@ -21,10 +21,10 @@ from .._serialize import decode
 if TYPE_CHECKING:
     from ._client import AsyncWeaveClient
 
-__all__ = ["Call", "CallFeedback"]
+__all__ = ["AsyncCall", "AsyncCallFeedback"]
 
 
-class CallFeedback:
+class AsyncCallFeedback:
     """Feedback on one call (or any ref): ``call.feedback.add_reaction("👍")`` and friends."""
 
     def __init__(self, client: AsyncWeaveClient, weave_ref: str) -> None:
@@ -32,7 +32,7 @@ class CallFeedback:
         self.weave_ref = weave_ref
 
     def __repr__(self) -> str:
-        return f"CallFeedback({self.weave_ref!r})"
+        return f"{type(self).__name__}({self.weave_ref!r})"
 
     async def add(self, feedback_type: str, payload: Mapping[str, Any] | None = None) -> str:
         """Add feedback of a custom type; returns its id (``wandb.`` types are reserved)."""
@@ -65,7 +65,7 @@ class CallFeedback:
         await self._client.feedback_purge(feedback_id)
 
 
-class Call:
+class AsyncCall:
     """A traced call read from the server.
 
     Fields mirror the wire ``CallSchema``: ``id``, ``trace_id``, ``parent_id``,
@@ -76,7 +76,7 @@ class Call:
     as attribute-access values, refs as ``Ref`` objects to pass to
     ``client.get()``.
 
-    Build one with ``Call._from_schema(client, schema)`` (a ``CallSchema`` or a
+    Build one with ``AsyncCall._from_schema(client, schema)`` (a ``CallSchema`` or a
     dict of its fields); the op tracer does so for ``op.call()`` results.
     """
 
@@ -135,11 +135,11 @@ class Call:
         self.deleted_at = deleted_at
         self.thread_id = thread_id
         self.turn_id = turn_id
-        self._feedback: CallFeedback | None = None
+        self._feedback: AsyncCallFeedback | None = None
 
     @classmethod
-    def _from_schema(cls, client: AsyncWeaveClient, schema: CallSchema | Mapping[str, Any]) -> Call:
-        """A ``Call`` from the server's record (a ``CallSchema`` or a dict of its fields).
+    def _from_schema(cls, client: AsyncWeaveClient, schema: CallSchema | Mapping[str, Any]) -> AsyncCall:
+        """A ``AsyncCall`` from the server's record (a ``CallSchema`` or a dict of its fields).
 
         ``inputs`` and ``output`` are decoded with the client's decoder (refs and
         weave-encoded objects become client values).
@@ -169,10 +169,10 @@ class Call:
 
     def __repr__(self) -> str:
         name = self.display_name or self.op_name
-        return f"Call(id={self.id!r}, op={name!r}, trace_id={self.trace_id!r})"
+        return f"{type(self).__name__}(id={self.id!r}, op={name!r}, trace_id={self.trace_id!r})"
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Call):
+        if not isinstance(other, AsyncCall):
             return NotImplemented
         return (self.project_id, self.id) == (other.project_id, other.id)
 
@@ -215,10 +215,10 @@ class Call:
         return self.ref.ui_url_for(app_url) if app_url else None
 
     @property
-    def feedback(self) -> CallFeedback:
+    def feedback(self) -> AsyncCallFeedback:
         """Add, list and purge feedback on this call."""
         if self._feedback is None:
-            self._feedback = CallFeedback(self._client, self.ref.uri())
+            self._feedback = AsyncCallFeedback(self._client, self.ref.uri())
         return self._feedback
 
     @property
@@ -235,7 +235,7 @@ class Call:
         value = weave.get("status") if isinstance(weave, Mapping) else None
         return str(value) if value is not None else None
 
-    async def children(self) -> list[Call]:
+    async def children(self) -> list[AsyncCall]:
         """The calls made directly inside this one, in start order."""
         return await self._client.calls(
             parent_ids=[self.id], sort_by=[{"field": "started_at", "direction": "asc"}]
@@ -323,19 +323,19 @@ class Call:
         }
 
 
-async def _call_op(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, Call | None]:
+async def _call_op(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, AsyncCall | None]:
     """``fn.call(**kwargs)``: an op of this flavour directly; a sync op under the async
     flavour in a worker thread (context copied, so its call nests where it belongs)."""
     from .._flow import is_async_function, op_function, op_of
     from .._synchronization import async_callable_kind, async_run_blocking
 
     if async_callable_kind(op_function(fn)) == "function":
-        result: tuple[Any, Call | None] = await fn.call(**kwargs)
+        result: tuple[Any, AsyncCall | None] = await fn.call(**kwargs)
         return result
     if is_async_function(op_function(fn)):
         raise TypeError(
             f"scorer {op_of(fn).name} is an async function: apply it to the calls of an"
             " AsyncWeaveClient (weave_client.AsyncCall)"
         )
-    ran: tuple[Any, Call | None] = await async_run_blocking(functools.partial(fn.call, **kwargs))
+    ran: tuple[Any, AsyncCall | None] = await async_run_blocking(functools.partial(fn.call, **kwargs))
     return ran

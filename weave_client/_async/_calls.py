@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Se
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from .. import _routes as routes
 from .._current_call import MAX_DISPLAY_NAME_LENGTH
 from .._errors import NotFoundError
 from .._models import (
@@ -34,7 +35,7 @@ from .._query_args import (
     check_thread_sort_field,
     sort_by_entries,
 )
-from ._call import Call
+from ._call import AsyncCall
 from ._live_calls import AsyncLiveCalls
 from ._pagination import AsyncBatchIterator, AsyncPaginator
 from ._session import AsyncSession
@@ -61,24 +62,24 @@ class AsyncCallStream:
         self._client = client
         self._session = session
         self._req = req
-        self._calls: AsyncGenerator[Call, None] | None = None
+        self._calls: AsyncGenerator[AsyncCall, None] | None = None
         self._closed = False
         self._stream: AsyncStream[CallSchema] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(project_id={self._req.project_id!r})"
 
-    async def _iterate(self) -> AsyncGenerator[Call, None]:
+    async def _iterate(self) -> AsyncGenerator[AsyncCall, None]:
         await self._session.before_calls_read()
         self._stream = stream = self._session.api.calls_query_stream(self._req)
         async with stream:
             async for schema in stream:
-                yield Call._from_schema(self._client, schema)
+                yield AsyncCall._from_schema(self._client, schema)
 
-    def __aiter__(self) -> AsyncIterator[Call]:
+    def __aiter__(self) -> AsyncIterator[AsyncCall]:
         return self
 
-    async def __anext__(self) -> Call:
+    async def __anext__(self) -> AsyncCall:
         if self._closed:
             raise StopAsyncIteration
         if self._calls is None:
@@ -130,11 +131,11 @@ class AsyncCalls:
         session = self._session
         return calls_query_req(session.entity, session.project, filter, filter_fields, **options)
 
-    async def query(self, req: CallsQueryReq) -> list[Call]:
+    async def query(self, req: CallsQueryReq) -> list[AsyncCall]:
         """The calls one ``/calls/query`` request returns."""
         await self._session.before_calls_read()
         res = await self._session.api.calls_query(req)
-        return [Call._from_schema(self._client, c) for c in res.calls]
+        return [AsyncCall._from_schema(self._client, c) for c in res.calls]
 
     def stream(self, req: CallsQueryReq) -> AsyncCallStream:
         """The calls of ``req`` streamed from ``/calls/stream_query``."""
@@ -142,17 +143,17 @@ class AsyncCalls:
 
     def pages(
         self, base: CallsQueryReq, page_size: int, limit: int | None, offset: int
-    ) -> AsyncPaginator[Call]:
+    ) -> AsyncPaginator[AsyncCall]:
         """The calls of ``base`` a page at a time."""
 
-        async def fetch(page_offset: int, page_limit: int) -> list[Call]:
+        async def fetch(page_offset: int, page_limit: int) -> list[AsyncCall]:
             return await self.query(
                 base.model_copy(update={"offset": page_offset, "limit": page_limit})
             )
 
         return AsyncPaginator(fetch, page_size=page_size, limit=limit, offset=offset)
 
-    def batches(self, req: CallsQueryReq, batch_size: int) -> AsyncBatchIterator[Call]:
+    def batches(self, req: CallsQueryReq, batch_size: int) -> AsyncBatchIterator[AsyncCall]:
         """The calls of ``req`` in lists of ``batch_size``, streamed."""
         stream = self.stream(req)
         return AsyncBatchIterator(lambda: stream, batch_size=batch_size)
@@ -199,23 +200,23 @@ class AsyncCalls:
         await self._session.before_calls_read()
         return await self._session.api.threads_query(req)
 
-    async def read(self, call_id: str, project_id: str) -> Call:
+    async def read(self, call_id: str, project_id: str) -> AsyncCall:
         """One call by id; ``NotFoundError`` when the server answers it has none."""
         await self._session.before_calls_read()
         res = await self._session.api.call_read(CallReadReq(project_id=project_id, id=call_id))
         if res.call is None:
             # The server answered {"call": null}: a real answer that says "none".
             raise NotFoundError(
-                f"no call {call_id!r} in {project_id}", status_code=404, route="/call/read"
+                f"no call {call_id!r} in {project_id}", status_code=404, route=routes.CALL_READ
             )
-        return Call._from_schema(self._client, res.call)
+        return AsyncCall._from_schema(self._client, res.call)
 
-    async def delete(self, call: Call | str | Iterable[Call | str]) -> None:
+    async def delete(self, call: AsyncCall | str | Iterable[AsyncCall | str]) -> None:
         """``client.delete_call``: calls (or ids) with all their descendants."""
-        items: list[Call | str] = [call] if isinstance(call, (Call, str)) else list(call)
+        items: list[AsyncCall | str] = [call] if isinstance(call, (AsyncCall, str)) else list(call)
         ids = []
         for item in items:
-            if isinstance(item, Call):
+            if isinstance(item, AsyncCall):
                 ids.append(item.id)
             elif isinstance(item, str) and item:
                 ids.append(item)
@@ -271,8 +272,8 @@ class AsyncCallsMethods:
         include_costs: bool = False,
         include_feedback: bool = False,
         **filter_fields: Any,
-    ) -> list[Call]:
-        """Query this project's calls; returns a list of ``Call``.
+    ) -> list[AsyncCall]:
+        """Query this project's calls; returns a list of ``AsyncCall``.
 
         - ``filter``: a ``CallsFilter``, a dict, or its fields as keywords
           (``op_names=["predict"]``, ``trace_roots_only=True``, ``parent_ids=[...]``);
@@ -329,7 +330,7 @@ class AsyncCallsMethods:
         query: Query | Mapping[str, Any] | None = None,
         columns: Sequence[str] | None = None,
         **filter_fields: Any,
-    ) -> AsyncPaginator[Call]:
+    ) -> AsyncPaginator[AsyncCall]:
         """Calls a page at a time: iterate pages (lists with ``.has_next``) or call
         ``next_page()``. Without ``sort_by`` pages are in start order."""
         base = self._calls.request(
@@ -351,7 +352,7 @@ class AsyncCallsMethods:
         query: Query | Mapping[str, Any] | None = None,
         columns: Sequence[str] | None = None,
         **filter_fields: Any,
-    ) -> AsyncBatchIterator[Call]:
+    ) -> AsyncBatchIterator[AsyncCall]:
         """Calls in lists of ``batch_size`` (the last may be shorter), streamed."""
         req = self._calls.request(
             filter,
@@ -372,7 +373,7 @@ class AsyncCallsMethods:
         poll_interval: float = 1.0,
         **filter_fields: Any,
     ) -> AsyncLiveCalls:
-        """Call events as they happen: an endless iterator of ``CallEvent`` (kind, seq, call).
+        """Call events as they happen: an endless iterator of ``AsyncCallEvent`` (kind, seq, call).
 
         - ``filter``: as ``calls()`` (op names, trace ids, ``trace_roots_only``,
           thread ids, ...); ``input_refs``/``output_refs`` are not supported.
@@ -409,12 +410,12 @@ class AsyncCallsMethods:
         """
         return await self._calls.threads(thread_ids, after, before, limit, offset, sort_by)
 
-    async def call(self, call_id: str) -> Call:
+    async def call(self, call_id: str) -> AsyncCall:
         """Read one call by id; ``NotFoundError`` if there is none."""
         if not isinstance(call_id, str) or not call_id:
             raise ValueError(f"call id must be a non-empty str, got {call_id!r}")
         return await self._calls.read(call_id, self._session.project_id)
 
-    async def delete_call(self, call: Call | str | Iterable[Call | str]) -> None:
-        """Delete a call (a ``Call`` or an id), or a list of them, with all descendants."""
+    async def delete_call(self, call: AsyncCall | str | Iterable[AsyncCall | str]) -> None:
+        """Delete a call (a ``AsyncCall`` or an id), or a list of them, with all descendants."""
         await self._calls.delete(call)

@@ -35,6 +35,7 @@ from .._models import (
 )
 from .._refs import CallRef, ObjectRef, TableRef, validate_entity_project, validate_object_name
 from .._saved import SavedObjects
+from .._serialize import saved_class_name
 from .._tracing import add_redact_keys, client_attributes
 from .._versions import ObjectVersion
 from .._wal import open_wal
@@ -49,7 +50,7 @@ from ._objects import AsyncObjects
 from ._refs_reader import AsyncRefsReader
 from ._sender import AsyncCallSender, FlushResult
 from ._session import AsyncSession
-from ._table import Table
+from ._table import AsyncTable
 from ._tables import AsyncTables
 
 __all__ = [
@@ -315,7 +316,7 @@ class AsyncWeaveClient(AsyncCallsMethods, AsyncFeedbackMethods, AsyncCostsMethod
         """Save ``obj`` as a new version of the object ``name``; return its ref.
 
         Without ``name``, as weave's ``publish``: the object's own ``name`` (a
-        ``Dataset``'s), else its class name. Identical content gives the same
+        ``AsyncDataset``'s), else its class name. Identical content gives the same
         digest (no new version). Objects this client saved before and that are
         nested inside ``obj`` (unchanged) are stored as refs to them. Raises
         ``TypeError`` (``UnsaveableValueError``) naming the path of a value that
@@ -323,7 +324,7 @@ class AsyncWeaveClient(AsyncCallsMethods, AsyncFeedbackMethods, AsyncCostsMethod
         """
         if name is None:
             own = getattr(obj, "name", None)
-            name = own if isinstance(own, str) and own else type(obj).__name__
+            name = own if isinstance(own, str) and own else saved_class_name(type(obj))
         validate_object_name(name)
         await self._ready()
         # Objects that keep rows as a table (a Dataset) have them stored first; the
@@ -338,7 +339,7 @@ class AsyncWeaveClient(AsyncCallsMethods, AsyncFeedbackMethods, AsyncCostsMethod
 
         Accepts a ref or a ``weave:///`` URI string, with extra paths such as
         ``/attr/x/key/y/index/0``. Objects come back as attribute-access values,
-        a table ref as a ``Table``, a call ref as a ``Call``. Raises
+        a table ref as a ``AsyncTable``, a call ref as a ``AsyncCall``. Raises
         ``ValueError`` (``InvalidRefError``) for a malformed URI,
         ``NotFoundError`` when the server has nothing there and ``RefPathError``
         when an extra path leads nowhere in the value read.
@@ -374,7 +375,7 @@ class AsyncWeaveClient(AsyncCallsMethods, AsyncFeedbackMethods, AsyncCostsMethod
 
     # --- tables -------------------------------------------------------------
 
-    async def table(self, name: str, rows: Iterable[Mapping[str, Any]] | None = None) -> Table:
+    async def table(self, name: str, rows: Iterable[Mapping[str, Any]] | None = None) -> AsyncTable:
         """Create a table from dict ``rows`` and publish it as ``name``; or, without
         rows, get the latest published version of ``name``.
 

@@ -1,4 +1,4 @@
-"""``Dataset``: rows to evaluate on, stored as a table and versioned as an object.
+"""``AsyncDataset``: rows to evaluate on, stored as a table and versioned as an object.
 
 Saved as weave saves a Dataset: the rows go up as a table, and the object
 ``{"_type": "Dataset", "name": ..., "description": ..., "rows": "weave:///e/p/table/<digest>",
@@ -17,27 +17,30 @@ from .._context import current_client
 from .._flow import Object
 from .._refs import ObjectRef, TableRef, parse_ref
 from .._serialize import WeaveObject, encode_for_save
-from ._table import Table
+from ._table import AsyncTable
 
 if TYPE_CHECKING:
-    from ._call import Call
+    from ._call import AsyncCall
     from ._client import AsyncWeaveClient
 
-__all__ = ["Dataset"]
+__all__ = ["AsyncDataset"]
 
 
-class Dataset(Object):
+class AsyncDataset(Object):
     """A named, versioned list of dict rows.
 
-    ``Dataset(name="qa", rows=[{"question": ..., "expected": ...}, ...])``; save it
+    ``AsyncDataset(name="qa", rows=[{"question": ..., "expected": ...}, ...])``; save it
     with ``client.save(dataset, "qa")`` (or let an evaluation save it). Iterate
     over its rows, ``count()`` them, read one with ``dataset[i]`` (awaited in the
-    async flavour). ``Dataset.get(client, ref)`` reads a saved one back, its rows
+    async flavour). ``AsyncDataset.get(client, ref)`` reads a saved one back, its rows
     streamed from the server a page at a time.
 
     ``rows`` holds the rows given; once saved (or when read back) it holds the
     ``TableRef`` of the stored table, which is what the saved object refers to.
     """
+
+    # Saved under weave's class name, whatever this flavour calls it.
+    _weave_class_name: ClassVar[str] = "Dataset"
 
     # What the shared layer checks to recognise a Dataset of either flavour.
     _is_dataset: ClassVar[bool] = True
@@ -47,12 +50,12 @@ class Dataset(Object):
     # The rows as given (kept after saving, so iteration needs no round trip).
     _local_rows: list[dict[str, Any]] | None = PrivateAttr(default=None)
     # The stored table, for a dataset read back from the server.
-    _table: Table | None = PrivateAttr(default=None)
+    _table: AsyncTable | None = PrivateAttr(default=None)
 
     @field_validator("rows", mode="before")
     @classmethod
     def _check_rows(cls, rows: Any) -> Any:
-        if isinstance(rows, TableRef | Table):
+        if isinstance(rows, TableRef | AsyncTable):
             return rows
         if isinstance(rows, str):
             if rows.startswith("weave:///"):
@@ -84,7 +87,7 @@ class Dataset(Object):
         rows = self.rows
         if isinstance(rows, list):
             self._local_rows = rows
-        elif isinstance(rows, Table):
+        elif isinstance(rows, AsyncTable):
             self._table = rows
             self.rows = rows.table_ref
 
@@ -94,7 +97,7 @@ class Dataset(Object):
             if self._local_rows is not None
             else f"rows={self.rows.uri() if isinstance(self.rows, TableRef) else self.rows!r}"
         )
-        return f"Dataset(name={self.name!r}, {where})"
+        return f"{type(self).__name__}(name={self.name!r}, {where})"
 
     __str__ = __repr__
 
@@ -112,7 +115,7 @@ class Dataset(Object):
 
     # --- reading ----------------------------------------------------------------
 
-    def _stored_table(self) -> Table:
+    def _stored_table(self) -> AsyncTable:
         if self._table is not None:
             return self._table
         if not isinstance(self.rows, TableRef):
@@ -162,7 +165,7 @@ class Dataset(Object):
         """Every row, in order, as a list."""
         return [row async for row in self]
 
-    async def add_rows(self, rows: Iterable[Mapping[str, Any]]) -> Dataset:
+    async def add_rows(self, rows: Iterable[Mapping[str, Any]]) -> AsyncDataset:
         """Save a new version of this saved dataset with ``rows`` appended; return it.
 
         Only the new rows are sent (appended to the stored table); the new version is
@@ -178,19 +181,19 @@ class Dataset(Object):
                 "client.save(dataset, name) inside the client's `with` block first"
             )
         table_ref = await client._tables.append(self.rows, new_rows)
-        added = Dataset(name=self.name, description=self.description, rows=client._tables.handle(table_ref))
+        added = AsyncDataset(name=self.name, description=self.description, rows=client._tables.handle(table_ref))
         await client.save(added, ref.name)
         return added
 
     # --- constructors -------------------------------------------------------------
 
     @classmethod
-    def from_calls(cls, calls: Iterable[Call], name: str | None = None) -> Dataset:
-        """A dataset with one row per traced call (its fields, as ``Call.to_dict()``)."""
+    def from_calls(cls, calls: Iterable[AsyncCall], name: str | None = None) -> AsyncDataset:
+        """A dataset with one row per traced call (its fields, as ``AsyncCall.to_dict()``)."""
         return cls(name=name, rows=[call.to_dict() for call in calls])
 
     @classmethod
-    async def get(cls, client: AsyncWeaveClient, ref: ObjectRef | str) -> Dataset:
+    async def get(cls, client: AsyncWeaveClient, ref: ObjectRef | str) -> AsyncDataset:
         """Read a saved dataset (as ``client.get(ref)`` does); its rows stream from
         the server when iterated."""
         value = await client.get(ref)
@@ -199,9 +202,9 @@ class Dataset(Object):
     @classmethod
     def from_stored(
         cls, value: Any, client: AsyncWeaveClient, ref: ObjectRef | None = None
-    ) -> Dataset:
+    ) -> AsyncDataset:
         """A Dataset from the value ``client.get`` decoded for a saved dataset."""
-        if isinstance(value, Dataset):
+        if isinstance(value, AsyncDataset):
             return value
         class_name = getattr(value, "_class_name", None)
         if class_name != "Dataset" and "Dataset" not in (getattr(value, "_bases", None) or ()):
@@ -209,7 +212,7 @@ class Dataset(Object):
         rows = value.rows
         if isinstance(rows, TableRef):
             rows = client._tables.handle(rows)
-        elif isinstance(rows, Table):
+        elif isinstance(rows, AsyncTable):
             pass
         dataset = cls(
             name=getattr(value, "name", None),

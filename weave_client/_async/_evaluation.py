@@ -1,4 +1,4 @@
-"""``Evaluation``: run a model over a dataset with scorers, traced as weave traces it.
+"""``AsyncEvaluation``: run a model over a dataset with scorers, traced as weave traces it.
 
 The call tree matches weave's for the same evaluation::
 
@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr, field_validator
 
@@ -56,10 +56,10 @@ from .._refs import TableRef
 from .._serialize import WeaveObject
 from .._synchronization import async_callable_kind, async_gather_bounded, async_run_blocking
 from .._tracing import current_frame, sanitize_name
-from ._dataset import Dataset
+from ._dataset import AsyncDataset
 from ._op import AsyncOp, async_op
 
-__all__ = ["Evaluation", "EvaluationResults", "Scorer"]
+__all__ = ["AsyncEvaluation", "AsyncEvaluationResults", "Scorer"]
 
 logger = logging.getLogger("weave_client")
 
@@ -77,12 +77,15 @@ def _default_display_name(inputs: dict[str, Any]) -> str:
     return f"eval-{date}-{random.choice(_ADJECTIVES)}-{random.choice(_NOUNS)}"
 
 
-class EvaluationResults(Object):
-    """The per-row results ``Evaluation.summarize`` reads (``output``, ``scores``, ``model_latency``).
+class AsyncEvaluationResults(Object):
+    """The per-row results ``AsyncEvaluation.summarize`` reads (``output``, ``scores``, ``model_latency``).
 
     Saved as weave saves it: the rows as a table, the object referring to it, so
     the ``summarize`` call's input is a ref however many rows there are.
     """
+
+    # Saved under weave's class name, whatever this flavour calls it.
+    _weave_class_name: ClassVar[str] = "EvaluationResults"
 
     rows: Any
 
@@ -94,7 +97,7 @@ class EvaluationResults(Object):
             self._local_rows = self.rows
 
     def _weave_table_rows(self, project_id: str) -> list[dict[str, Any]] | None:
-        """Rows to store as a table before saving (I/O-free hook, as ``Dataset``'s)."""
+        """Rows to store as a table before saving (I/O-free hook, as ``AsyncDataset``'s)."""
         return self._local_rows if isinstance(self.rows, list) else None
 
     def _weave_table_saved(self, table_ref: TableRef) -> None:
@@ -239,7 +242,7 @@ async def _run_op_call(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
 
 
 class _EvaluateOp(AsyncOp[..., Any]):
-    """``Evaluation.evaluate``: an op, saved with the evaluation and traced as weave's,
+    """``AsyncEvaluation.evaluate``: an op, saved with the evaluation and traced as weave's,
     whose bound form first saves what the evaluation refers to (inputs are recorded
     when the call starts, so ``self`` and ``model`` must have refs by then)."""
 
@@ -254,7 +257,7 @@ class _BoundEvaluate:
 
     __slots__ = ("__self__", "op")
 
-    def __init__(self, op: _EvaluateOp, evaluation: Evaluation) -> None:
+    def __init__(self, op: _EvaluateOp, evaluation: AsyncEvaluation) -> None:
         self.op = op
         self.__self__ = evaluation
 
@@ -273,13 +276,13 @@ class _BoundEvaluate:
 
 
 def _evaluate_op(fn: Callable[..., Any]) -> _EvaluateOp:
-    return _EvaluateOp(fn, call_display_name=_default_display_name)
+    return _EvaluateOp(fn, name="Evaluation.evaluate", call_display_name=_default_display_name)
 
 
-class Evaluation(Object):
+class AsyncEvaluation(Object):
     """An evaluation: a dataset, scorers, and ``evaluation.evaluate(model)`` to run them.
 
-    - ``dataset``: a ``Dataset`` or a list of dict rows.
+    - ``dataset``: a ``AsyncDataset`` or a list of dict rows.
     - ``scorers``: ops or functions taking ``output`` plus row columns by name,
       or ``Scorer`` instances (``score`` and optional ``summarize``).
     - ``preprocess_model_input``: maps a row to the model's arguments.
@@ -294,7 +297,10 @@ class Evaluation(Object):
     ``model_latency``; plus ``usage`` (token counts) and ``failures`` when any.
     """
 
-    dataset: Dataset
+    # Saved under weave's class name, whatever this flavour calls it.
+    _weave_class_name: ClassVar[str] = "Evaluation"
+
+    dataset: AsyncDataset
     scorers: list[Any] | None = None
     preprocess_model_input: Any = None
     trials: int = 1
@@ -307,21 +313,21 @@ class Evaluation(Object):
     @field_validator("dataset", mode="before")
     @classmethod
     def _check_dataset(cls, value: Any) -> Any:
-        if isinstance(value, Dataset):
+        if isinstance(value, AsyncDataset):
             return value
         if isinstance(value, list):
-            return Dataset(rows=value)
+            return AsyncDataset(rows=value)
         if is_dataset(value):
             # The other flavour's Dataset: same fields, rows kept as given.
             local = getattr(value, "_local_rows", None)
-            return Dataset(
+            return AsyncDataset(
                 name=value.name,
                 description=value.description,
                 rows=local if local is not None else value.__dict__["rows"],
             )
         if isinstance(value, WeaveObject) and value._class_name == "Dataset":
             fields = value._asdict()
-            return Dataset(
+            return AsyncDataset(
                 name=fields.get("name"), description=fields.get("description"), rows=fields["rows"]
             )
         raise TypeError(
@@ -438,7 +444,7 @@ class Evaluation(Object):
         return {"output": output, "scores": scores, "model_latency": latency}
 
     @async_op(name="Evaluation.summarize")
-    async def summarize(self, eval_table: EvaluationResults) -> dict[str, Any]:
+    async def summarize(self, eval_table: AsyncEvaluationResults) -> dict[str, Any]:
         """The summary of the per-row results: per scorer, then the other columns."""
         summary: dict[str, Any] = {}
         for column, values in transpose(eval_table.results()).items():
@@ -494,7 +500,7 @@ class Evaluation(Object):
         finally:
             _current_run.reset(token)
             run.close()
-        eval_table = EvaluationResults(rows=results)
+        eval_table = AsyncEvaluationResults(rows=results)
         client = current_client()
         if client is not None:
             try:
@@ -644,6 +650,6 @@ async def _save(client: Any, obj: Any, name: str) -> None:
     """Save ``obj`` under ``name`` unless this client already saved it unchanged."""
     if client._saved.ref_of(obj) is not None:
         return
-    if isinstance(obj, Dataset | EvaluationResults):
+    if isinstance(obj, AsyncDataset | AsyncEvaluationResults):
         await client._tables.store_rows_of(obj)
     await client.save(obj, sanitize_name(name))

@@ -27,7 +27,7 @@ from ._session import AsyncSession
 
 if TYPE_CHECKING:
     from .._refs import Ref
-    from ._call import Call
+    from ._call import AsyncCall
 
 __all__ = ["AsyncFeedback", "AsyncFeedbackMethods"]
 
@@ -87,7 +87,7 @@ class AsyncFeedback:
         return await self.add(call, type, payload)
 
     def score_request(
-        self, call_ref: str, score_call: Call, scorer_ref: str | None, output: Any
+        self, call_ref: str, score_call: AsyncCall, scorer_ref: str | None, output: Any
     ) -> FeedbackCreateReq:
         """A scorer's result as feedback on the call it scored, as weave's ``_send_score_call``
         records it: type ``wandb.runnable.<scorer>``, payload ``{"output": ...}``, the scorer
@@ -103,7 +103,7 @@ class AsyncFeedback:
         )
 
     async def add_score(
-        self, call_ref: str, score_call: Call, scorer_ref: str | None, output: Any
+        self, call_ref: str, score_call: AsyncCall, scorer_ref: str | None, output: Any
     ) -> str:
         """Store one score as feedback (see ``score_request``); returns its id."""
         req = self.score_request(call_ref, score_call, scorer_ref, output)
@@ -226,7 +226,7 @@ class AsyncFeedbackMethods:
 
     async def feedback(
         self,
-        call: Call | Ref | str,
+        call: AsyncCall | Ref | str,
         type: str,
         payload: Mapping[str, Any] | None = None,
     ) -> str:
@@ -241,7 +241,7 @@ class AsyncFeedbackMethods:
         self,
         query: Query | Mapping[str, Any] | None = None,
         *,
-        weave_ref: Call | Ref | str | None = None,
+        weave_ref: AsyncCall | Ref | str | None = None,
         feedback_type: str | None = None,
         reaction: str | None = None,
         limit: int | None = None,

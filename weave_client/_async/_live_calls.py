@@ -32,13 +32,13 @@ from .._errors import (
 from .._live import CLOSE_BAD_REQUEST, EVENT_KINDS, WATCH_PATH, CallEventKind, WatchSubscribe
 from .._models import CallSchema, CallsFilter, CallsQueryReq, SortBy
 from .._synchronization import async_sleep
-from ._call import Call
+from ._call import AsyncCall
 
 if TYPE_CHECKING:
     from ._client import AsyncWeaveClient
 
 __all__ = ["AsyncLiveCalls"]
-__all__ += ["CallEvent"]  # (two lines: the sync twin would sort the names differently)
+__all__ += ["AsyncCallEvent"]  # (two lines: the sync twin would sort the names differently)
 
 logger = logging.getLogger("weave_client")
 
@@ -54,7 +54,7 @@ _IDS_PER_QUERY = 100
 
 
 @dataclass(frozen=True)
-class CallEvent:
+class AsyncCallEvent:
     """One change of a call: ``kind`` (start, end, update, delete), ``seq``, ``call``.
 
     ``seq`` is the server's event number (pass it as ``since`` to resume); it
@@ -64,7 +64,7 @@ class CallEvent:
 
     kind: CallEventKind
     seq: int | None
-    call: Call
+    call: AsyncCall
 
 
 class _NoWatchRoute(Exception):
@@ -97,7 +97,7 @@ class AsyncLiveCalls:
         self._filter = calls_filter
         self.cursor: int | None = since
         self._poll_interval = poll_interval
-        self._events: AsyncGenerator[CallEvent, None] | None = None
+        self._events: AsyncGenerator[AsyncCallEvent, None] | None = None
         self._closed = False
         self.polling = False
         """True once it fell back to polling (the server has no ``/calls/watch``)."""
@@ -106,10 +106,10 @@ class AsyncLiveCalls:
         mode = "polling" if self.polling else "watching"
         return f"{type(self).__name__}({self._client.project_id!r}, {mode}, cursor={self.cursor})"
 
-    def __aiter__(self) -> AsyncIterator[CallEvent]:
+    def __aiter__(self) -> AsyncIterator[AsyncCallEvent]:
         return self
 
-    async def __anext__(self) -> CallEvent:
+    async def __anext__(self) -> AsyncCallEvent:
         if self._closed:
             raise StopAsyncIteration
         if self._events is None:
@@ -145,7 +145,7 @@ class AsyncLiveCalls:
 
     # -- the WebSocket route ----------------------------------------------------------
 
-    async def _iterate(self) -> AsyncGenerator[CallEvent, None]:
+    async def _iterate(self) -> AsyncGenerator[AsyncCallEvent, None]:
         attempt = 0
         failures = 0
         while True:
@@ -193,7 +193,7 @@ class AsyncLiveCalls:
             async for event in polled:
                 yield event
 
-    async def _watch(self, until_ready: bool = False) -> AsyncGenerator[CallEvent, None]:
+    async def _watch(self, until_ready: bool = False) -> AsyncGenerator[AsyncCallEvent, None]:
         await self._client._session.ready()
         subscribe = WatchSubscribe(
             project_id=self._client.project_id, filter=self._filter, since=self.cursor
@@ -221,7 +221,7 @@ class AsyncLiveCalls:
         finally:
             await session.__aexit__(None, None, None)
 
-    def _event(self, message: dict[str, Any]) -> CallEvent | None:
+    def _event(self, message: dict[str, Any]) -> AsyncCallEvent | None:
         """The event of one message (None for ``ready`` and what was delivered already)."""
         kind, seq = message.get("kind"), message.get("seq")
         if not isinstance(seq, int):
@@ -233,7 +233,7 @@ class AsyncLiveCalls:
             return None
         schema = CallSchema.model_validate(message["call"])
         self.cursor = seq
-        return CallEvent(cast(CallEventKind, kind), seq, Call._from_schema(self._client, schema))
+        return AsyncCallEvent(cast(CallEventKind, kind), seq, AsyncCall._from_schema(self._client, schema))
 
     # -- polling fallback -------------------------------------------------------------
 
@@ -269,7 +269,7 @@ class AsyncLiveCalls:
                     out[schema.id] = schema
         return out
 
-    async def _poll(self) -> AsyncGenerator[CallEvent, None]:
+    async def _poll(self) -> AsyncGenerator[AsyncCallEvent, None]:
         if self.cursor not in (None, 0):
             raise InvalidSettingError(
                 f"since={self.cursor}: {self._client.server_url} has no {WATCH_PATH} route, so "
@@ -308,7 +308,7 @@ class AsyncLiveCalls:
             first = False
             events.sort(key=lambda e: e[0])
             for _, kind, schema in events:
-                yield CallEvent(kind, None, Call._from_schema(self._client, schema))
+                yield AsyncCallEvent(kind, None, AsyncCall._from_schema(self._client, schema))
             # Forget finished calls that fell behind the lookback window.
             if newest is not None:
                 cutoff = newest - 2 * _POLL_LOOKBACK

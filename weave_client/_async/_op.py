@@ -55,7 +55,7 @@ from .._tracing import (
 )
 
 if TYPE_CHECKING:
-    from ._call import Call
+    from ._call import AsyncCall
 
 __all__ = ["AsyncOp", "async_op"]
 
@@ -167,10 +167,10 @@ class AsyncOp(TracedOp, Generic[P, R]):
             return cast(R, self._traced_generator(client, current_frame(), args, kwargs))
         return cast(R, self._traced_function(args, kwargs, False))
 
-    async def call(self, *args: P.args, **kwargs: P.kwargs) -> tuple[Any, Call | None]:
+    async def call(self, *args: P.args, **kwargs: P.kwargs) -> tuple[Any, AsyncCall | None]:
         """Run the function and return ``(result, call)``, as weave's ``op.call``.
 
-        ``call`` is the traced ``Call`` (inputs, output, summary, ids) built from
+        ``call`` is the traced ``AsyncCall`` (inputs, output, summary, ids) built from
         what was recorded, without a round trip to the server; None when the op
         ran untraced (no current client, or sampled out). An exception from the
         function propagates after being recorded.
@@ -179,7 +179,7 @@ class AsyncOp(TracedOp, Generic[P, R]):
             raise TypeError(
                 f"{self.name}.call() runs functions; iterate the generator op instead"
             )
-        return cast(tuple[Any, "Call | None"], await self._traced_function(args, kwargs, True))
+        return cast("tuple[Any, AsyncCall | None]", await self._traced_function(args, kwargs, True))
 
     async def calls(
         self,
@@ -190,7 +190,7 @@ class AsyncOp(TracedOp, Generic[P, R]):
         query: Any = None,
         columns: Any = None,
         **filter_fields: Any,
-    ) -> list[Call]:
+    ) -> list[AsyncCall]:
         """This op's calls in the current client's project, newest first (weave's ``op.calls()``).
 
         Takes the arguments of ``client.calls()`` (``limit``, ``sort_by``, ``query``,
@@ -208,7 +208,7 @@ class AsyncOp(TracedOp, Generic[P, R]):
             raise TypeError(f"{self.name}.calls() lists this op's calls; op_names cannot be given")
         # A plain name matches every version of the op (see client.calls()).
         op_names = [self.name]
-        calls: list[Call] = await client.calls(
+        calls: list[AsyncCall] = await client.calls(
             filter,
             limit=limit,
             offset=offset,
@@ -578,11 +578,11 @@ def async_op(
 # --- helpers -------------------------------------------------------------------------
 
 
-def _make_call(client: Any, frame: CallFrame, end: Record | None) -> Call | None:
-    """The ``Call`` of a finished traced call, from what was recorded."""
+def _make_call(client: Any, frame: CallFrame, end: Record | None) -> AsyncCall | None:
+    """The ``AsyncCall`` of a finished traced call, from what was recorded."""
     if end is None:
         return None
-    from ._call import Call
+    from ._call import AsyncCall
 
     ended = record_body(end)
     parent = frame.parent
@@ -604,4 +604,4 @@ def _make_call(client: Any, frame: CallFrame, end: Record | None) -> Call | None
         "exception": ended["exception"],
         "summary": copy.deepcopy(ended["summary"]),
     }
-    return Call._from_schema(client, schema)
+    return AsyncCall._from_schema(client, schema)

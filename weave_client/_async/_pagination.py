@@ -20,7 +20,7 @@ class _PageFetcher(Protocol[T]):
     async def __call__(self, offset: int, limit: int, /) -> list[T]: ...
 
 
-class Page(list[T]):
+class AsyncPage(list[T]):
     """One page of results: a list, plus whether another page follows."""
 
     def __init__(self, items: list[T], *, has_next: bool, offset: int) -> None:
@@ -33,7 +33,7 @@ class Page(list[T]):
 
 
 class AsyncPaginator(Generic[T]):
-    """Iterates over the pages of an offset/limit query (each a ``Page``).
+    """Iterates over the pages of an offset/limit query (each a ``AsyncPage``).
 
     ``fetch(offset, limit)`` returns up to ``limit`` items starting at ``offset``.
     One extra item is asked for on each page, so ``has_next`` is exact rather
@@ -72,30 +72,30 @@ class AsyncPaginator(Generic[T]):
         """False once the last page has been returned."""
         return not self._done
 
-    async def next_page(self) -> Page[T]:
+    async def next_page(self) -> AsyncPage[T]:
         """The next page; an empty page with ``has_next=False`` once exhausted."""
         if self._done:
-            return Page([], has_next=False, offset=self._offset)
+            return AsyncPage([], has_next=False, offset=self._offset)
         want = self.page_size
         if self._limit is not None:
             want = min(want, self._start + self._limit - self._offset)
         if want <= 0:
             self._done = True
-            return Page([], has_next=False, offset=self._offset)
+            return AsyncPage([], has_next=False, offset=self._offset)
         items = await self._fetch(self._offset, want + 1)
         more = len(items) > want
         items = items[:want]
-        page = Page(items, has_next=more, offset=self._offset)
+        page = AsyncPage(items, has_next=more, offset=self._offset)
         self._offset += len(items)
         if self._limit is not None and self._offset >= self._start + self._limit:
             page.has_next = False
         self._done = not page.has_next
         return page
 
-    def __aiter__(self) -> AsyncIterator[Page[T]]:
+    def __aiter__(self) -> AsyncIterator[AsyncPage[T]]:
         return self
 
-    async def __anext__(self) -> Page[T]:
+    async def __anext__(self) -> AsyncPage[T]:
         if self._done:
             raise StopAsyncIteration
         page = await self.next_page()

@@ -1,7 +1,7 @@
 """Reading what a ref points at: objects, tables, calls, and the paths inside them.
 
-``get()`` of the client: an object (a saved Dataset as a ``Dataset``), a table as
-a ``Table``, a call as a ``Call``, and extra paths (``/key/x/index/0``, ``/id/<row>``)
+``get()`` of the client: an object (a saved Dataset as a ``AsyncDataset``), a table as
+a ``AsyncTable``, a call as a ``AsyncCall``, and extra paths (``/key/x/index/0``, ``/id/<row>``)
 walked through values, tables and nested refs. A path that leads nowhere in a value
 the client read raises ``RefPathError`` (no request failed); an HTTP answer that
 says "not there" raises ``NotFoundError``.
@@ -19,7 +19,7 @@ from .._models import RefsReadBatchReq, TableQueryReq, TableRowFilter
 from .._refs import CallRef, ObjectRef, Ref, TableRef, is_ref_uri, parse_ref
 from .._serialize import WeaveObject
 from ._calls import AsyncCalls
-from ._dataset import Dataset
+from ._dataset import AsyncDataset
 from ._objects import AsyncObjects
 from ._session import AsyncSession
 from ._tables import AsyncTables
@@ -76,7 +76,7 @@ class AsyncRefsReader:
         value = await self.decode(val, ref.project_id)
         if isinstance(value, WeaveObject) and value._class_name == "Dataset":
             # A saved Dataset comes back as one, its rows read lazily.
-            return Dataset.from_stored(value, self._client(), dataclasses.replace(ref, digest=digest))
+            return AsyncDataset.from_stored(value, self._client(), dataclasses.replace(ref, digest=digest))
         return value
 
     def _client(self) -> AsyncWeaveClient:

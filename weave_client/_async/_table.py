@@ -1,4 +1,4 @@
-"""``Table``: a handle on one version of a server-side table.
+"""``AsyncTable``: a handle on one version of a server-side table.
 
 Rows live on the server; the handle holds only refs. Iterating fetches rows a
 page at a time, so memory stays flat however long the table is. Tables are
@@ -18,13 +18,13 @@ from .._refs import ObjectRef, TableRef
 if TYPE_CHECKING:
     from ._tables import AsyncTables
 
-__all__ = ["Table"]
+__all__ = ["AsyncTable"]
 
 ROWS_PAGE_SIZE = 1000
 """Rows fetched per request while iterating (bounded memory, few round trips)."""
 
 
-class Table:
+class AsyncTable:
     """One version of a table: iterate it, count it, index it, append to it.
 
     ``name``/``ref`` are set for a table published under a name (``client.table(name,
@@ -46,7 +46,7 @@ class Table:
 
     def __repr__(self) -> str:
         where = self.ref.uri() if self.ref is not None else self.table_ref.uri()
-        return f"Table({where})"
+        return f"{type(self).__name__}({where})"
 
     @property
     def digest(self) -> str:
@@ -143,7 +143,7 @@ class Table:
         """The digest of every row, in order."""
         return [row.digest async for row in self._raw_rows()]
 
-    async def append(self, row: Mapping[str, Any]) -> Table:
+    async def append(self, row: Mapping[str, Any]) -> AsyncTable:
         """Append one row, making a new table version, and point this handle at it.
 
         A named table is republished, so ``client.table(name)`` returns the new
@@ -159,7 +159,7 @@ class Table:
         self.ref = ref
         return self
 
-    async def refresh(self) -> Table:
+    async def refresh(self) -> AsyncTable:
         """Point a named table at its latest version; returns ``self``."""
         if self.name is None:
             return self

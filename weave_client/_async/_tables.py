@@ -1,7 +1,7 @@
 """Tables: rows uploaded in chunks under the server's request limit, published by name.
 
 A 413 from a server with a lower limit than ours halves the request size for the
-rest of the client's life, so any number of rows gets through. ``Table`` handles
+rest of the client's life, so any number of rows gets through. ``AsyncTable`` handles
 read their rows through this area.
 """
 
@@ -30,7 +30,7 @@ from .._serialize import EncodedValue, PendingFile, encode_for_save
 from ._files import AsyncFiles
 from ._objects import AsyncObjects
 from ._session import AsyncSession
-from ._table import Table
+from ._table import AsyncTable
 
 __all__ = ["AsyncTables"]
 
@@ -91,7 +91,7 @@ class AsyncTables:
 
     # --- creating and publishing -------------------------------------------------
 
-    async def table(self, name: str, rows: Iterable[Mapping[str, Any]] | None) -> Table:
+    async def table(self, name: str, rows: Iterable[Mapping[str, Any]] | None) -> AsyncTable:
         """``client.table``: create and publish ``rows`` as ``name``, or read its latest."""
         validate_object_name(name, what="table name")
         session = self._session
@@ -102,7 +102,7 @@ class AsyncTables:
             raise TypeError(f"table rows must be an iterable of dicts, got {type(rows).__name__}")
         table_ref = await self.create(await self.encode_rows(rows))
         ref = await self.publish(name, table_ref)
-        return Table(self, table_ref, name=name, ref=ref)
+        return AsyncTable(self, table_ref, name=name, ref=ref)
 
     async def encode_rows(self, rows: Iterable[Mapping[str, Any]]) -> list[Any]:
         """Encode dict rows as ``save()`` encodes values; upload the files they refer to."""
@@ -115,7 +115,7 @@ class AsyncTables:
         await self._files.upload(files, self._session.project_id)
         return out
 
-    async def read(self, name: str, version: str, project_id: str) -> Table:
+    async def read(self, name: str, version: str, project_id: str) -> AsyncTable:
         """The published table ``name`` at ``version``."""
         val, digest = await self._objects.read(project_id, name, version)
         target = parse_ref(val) if is_ref_uri(val) else None
@@ -125,11 +125,11 @@ class AsyncTables:
                 f"{type(val).__name__}); use get() for it"
             )
         entity, project = project_id.split("/", 1)
-        return Table(self, target, name=name, ref=ObjectRef(entity, project, name, digest))
+        return AsyncTable(self, target, name=name, ref=ObjectRef(entity, project, name, digest))
 
-    def handle(self, table_ref: TableRef) -> Table:
-        """A ``Table`` handle on ``table_ref`` (nothing is read yet)."""
-        return Table(self, table_ref)
+    def handle(self, table_ref: TableRef) -> AsyncTable:
+        """A ``AsyncTable`` handle on ``table_ref`` (nothing is read yet)."""
+        return AsyncTable(self, table_ref)
 
     async def publish(self, name: str, table_ref: TableRef) -> ObjectRef:
         """Publish a table as ``name``: as weave does, an object whose value is its ref."""

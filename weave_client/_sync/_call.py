@@ -33,7 +33,7 @@ class CallFeedback:
         self.weave_ref = weave_ref
 
     def __repr__(self) -> str:
-        return f"CallFeedback({self.weave_ref!r})"
+        return f"{type(self).__name__}({self.weave_ref!r})"
 
     def add(self, feedback_type: str, payload: Mapping[str, Any] | None = None) -> str:
         """Add feedback of a custom type; returns its id (``wandb.`` types are reserved)."""
@@ -170,7 +170,7 @@ class Call:
 
     def __repr__(self) -> str:
         name = self.display_name or self.op_name
-        return f"Call(id={self.id!r}, op={name!r}, trace_id={self.trace_id!r})"
+        return f"{type(self).__name__}(id={self.id!r}, op={name!r}, trace_id={self.trace_id!r})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Call):
@@ -336,7 +336,7 @@ def _call_op(fn: Any, kwargs: dict[str, Any]) -> tuple[Any, Call | None]:
     if is_async_function(op_function(fn)):
         raise TypeError(
             f"scorer {op_of(fn).name} is an async function: apply it to the calls of an"
-            " WeaveClient (weave_client.SyncCall)"
+            " WeaveClient (weave_client.Call)"
         )
     ran: tuple[Any, Call | None] = run_blocking(functools.partial(fn.call, **kwargs))
     return ran

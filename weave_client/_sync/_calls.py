@@ -13,6 +13,7 @@ from collections.abc import Generator, Iterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from .. import _routes as routes
 from .._current_call import MAX_DISPLAY_NAME_LENGTH
 from .._errors import NotFoundError
 from .._models import (
@@ -207,7 +208,7 @@ class SyncCalls:
         if res.call is None:
             # The server answered {"call": null}: a real answer that says "none".
             raise NotFoundError(
-                f"no call {call_id!r} in {project_id}", status_code=404, route="/call/read"
+                f"no call {call_id!r} in {project_id}", status_code=404, route=routes.CALL_READ
             )
         return Call._from_schema(self._client, res.call)
 

@@ -36,6 +36,7 @@ from .._models import (
 )
 from .._refs import CallRef, ObjectRef, TableRef, validate_entity_project, validate_object_name
 from .._saved import SavedObjects
+from .._serialize import saved_class_name
 from .._tracing import add_redact_keys, client_attributes
 from .._versions import ObjectVersion
 from .._wal import open_wal
@@ -324,7 +325,7 @@ class WeaveClient(SyncCallsMethods, SyncFeedbackMethods, SyncCostsMethods):
         """
         if name is None:
             own = getattr(obj, "name", None)
-            name = own if isinstance(own, str) and own else type(obj).__name__
+            name = own if isinstance(own, str) and own else saved_class_name(type(obj))
         validate_object_name(name)
         self._ready()
         # Objects that keep rows as a table (a Dataset) have them stored first; the

@@ -40,6 +40,9 @@ class Dataset(Object):
     ``TableRef`` of the stored table, which is what the saved object refers to.
     """
 
+    # Saved under weave's class name, whatever this flavour calls it.
+    _weave_class_name: ClassVar[str] = "Dataset"
+
     # What the shared layer checks to recognise a Dataset of either flavour.
     _is_dataset: ClassVar[bool] = True
 
@@ -95,7 +98,7 @@ class Dataset(Object):
             if self._local_rows is not None
             else f"rows={self.rows.uri() if isinstance(self.rows, TableRef) else self.rows!r}"
         )
-        return f"Dataset(name={self.name!r}, {where})"
+        return f"{type(self).__name__}(name={self.name!r}, {where})"
 
     __str__ = __repr__
 

@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, PrivateAttr, field_validator
 
@@ -84,6 +84,9 @@ class EvaluationResults(Object):
     Saved as weave saves it: the rows as a table, the object referring to it, so
     the ``summarize`` call's input is a ref however many rows there are.
     """
+
+    # Saved under weave's class name, whatever this flavour calls it.
+    _weave_class_name: ClassVar[str] = "EvaluationResults"
 
     rows: Any
 
@@ -274,7 +277,7 @@ class _BoundEvaluate:
 
 
 def _evaluate_op(fn: Callable[..., Any]) -> _EvaluateOp:
-    return _EvaluateOp(fn, call_display_name=_default_display_name)
+    return _EvaluateOp(fn, name="Evaluation.evaluate", call_display_name=_default_display_name)
 
 
 class Evaluation(Object):
@@ -294,6 +297,9 @@ class Evaluation(Object):
     true counts and fractions) or its ``summarize``, ``output`` if summarizable,
     ``model_latency``; plus ``usage`` (token counts) and ``failures`` when any.
     """
+
+    # Saved under weave's class name, whatever this flavour calls it.
+    _weave_class_name: ClassVar[str] = "Evaluation"
 
     dataset: Dataset
     scorers: list[Any] | None = None

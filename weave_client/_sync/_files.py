@@ -7,6 +7,7 @@ import base64
 import logging
 from collections.abc import Mapping
 
+from .. import _routes as routes
 from .._cache import MISSING, is_digest
 from .._digest import bytes_digest
 from .._errors import APIResponseValidationError, NotFoundError
@@ -81,7 +82,7 @@ class SyncFiles:
             raise APIResponseValidationError(
                 f"the server stored file {name!r} under digest {res.digest!r}, "
                 f"but its content digests to {digest!r}",
-                route="/file/create",
+                route=routes.FILE_CREATE,
             )
         self._remember(session.project_id, digest, data)
         return digest

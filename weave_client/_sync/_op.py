@@ -180,7 +180,7 @@ class Op(TracedOp, Generic[P, R]):
             raise TypeError(
                 f"{self.name}.call() runs functions; iterate the generator op instead"
             )
-        return cast(tuple[Any, "Call | None"], self._traced_function(args, kwargs, True))
+        return cast("tuple[Any, Call | None]", self._traced_function(args, kwargs, True))
 
     def calls(
         self,

@@ -47,7 +47,7 @@ class Table:
 
     def __repr__(self) -> str:
         where = self.ref.uri() if self.ref is not None else self.table_ref.uri()
-        return f"Table({where})"
+        return f"{type(self).__name__}({where})"
 
     @property
     def digest(self) -> str:
