@@ -4,7 +4,11 @@
 One method per route, named and typed as weave's ``TraceServerInterface``
 (``calls_query(CallsQueryReq(...)) -> CallsQueryRes``), all going through one
 core, ``request()``, that owns auth, timeouts, retries, logging and error
-mapping. The I/O-free parts of that core live in ``weave_client._http``.
+mapping. This module holds that core (construction, sending with retries,
+streams, WebSocket sessions, ``with_options``, closing); the route methods come
+from one mixin per area (``_routes_calls``, ``_routes_objects``, ``_routes_tables``,
+``_routes_feedback``). The I/O-free parts of the core live in
+``weave_client._http`` and ``weave_client._retry``.
 """
 
 from __future__ import annotations
@@ -39,67 +43,7 @@ from .._http import (
     redact,
     to_timeout,
 )
-from .._models import (
-    CallCreateBatchReq,
-    CallCreateBatchRes,
-    CallEndReq,
-    CallEndRes,
-    CallReadReq,
-    CallReadRes,
-    CallSchema,
-    CallsDeleteReq,
-    CallsDeleteRes,
-    CallsQueryReq,
-    CallsQueryRes,
-    CallsQueryStatsReq,
-    CallsQueryStatsRes,
-    CallStartReq,
-    CallStartRes,
-    CallUpdateReq,
-    CallUpdateRes,
-    CostCreateReq,
-    CostCreateRes,
-    CostPurgeReq,
-    CostPurgeRes,
-    CostQueryReq,
-    CostQueryRes,
-    FeedbackCreateBatchReq,
-    FeedbackCreateBatchRes,
-    FeedbackCreateReq,
-    FeedbackCreateRes,
-    FeedbackPurgeReq,
-    FeedbackPurgeRes,
-    FeedbackQueryReq,
-    FeedbackQueryRes,
-    FeedbackReplaceReq,
-    FeedbackReplaceRes,
-    FileContentReadReq,
-    FileContentReadRes,
-    FileCreateReq,
-    FileCreateRes,
-    ObjCreateReq,
-    ObjCreateRes,
-    ObjDeleteReq,
-    ObjDeleteRes,
-    ObjQueryReq,
-    ObjQueryRes,
-    ObjReadReq,
-    ObjReadRes,
-    RefsReadBatchReq,
-    RefsReadBatchRes,
-    ServerInfoRes,
-    TableCreateReq,
-    TableCreateRes,
-    TableQueryReq,
-    TableQueryRes,
-    TableQueryStatsReq,
-    TableQueryStatsRes,
-    TableRowSchema,
-    TableUpdateReq,
-    TableUpdateRes,
-    ThreadSchema,
-    ThreadsQueryReq,
-)
+from .._models import ServerInfoRes
 from .._retry import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MAX_RETRY_DELAY,
@@ -110,6 +54,10 @@ from .._retry import (
 )
 from .._synchronization import sleep, current_time
 from .._ws_session import LiveSession
+from ._routes_calls import SyncCallsRoutes
+from ._routes_feedback import SyncFeedbackRoutes
+from ._routes_objects import SyncObjectsRoutes
+from ._routes_tables import SyncTablesRoutes
 from ._streaming import SyncStream
 
 __all__ = ["SyncAPIClient"]
@@ -174,7 +122,7 @@ class _Pool:
         self.closed = False
 
 
-class SyncAPIClient:
+class SyncAPIClient(SyncCallsRoutes, SyncObjectsRoutes, SyncTablesRoutes, SyncFeedbackRoutes):
     """HTTP client of the Weave trace server API: one method per route.
 
     Use it as a context manager (or close it) to release its connection pool.
@@ -509,8 +457,30 @@ class SyncAPIClient:
             session_class=LiveSession,
         )
 
+    # --- what the route mixins use --------------------------------------------
+
     def _post(self, path: str, req: BaseModel, cast_to: type[T]) -> T:
         return self.request("POST", path, body=req, cast_to=cast_to)
+
+    def _post_jsonl(self, path: str, req: BaseModel, item_type: type[T]) -> list[T]:
+        """The whole JSONL reply as a list, read inside the retry loop."""
+        response = self._send("POST", path, content=_encode(req), accept="application/jsonl")
+        return parse_jsonl(item_type, response.content, route=path, secrets=self._secrets())
+
+    def _post_raw(self, path: str, body: Body, *, accept: str | None = None) -> bytes:
+        """The reply's bytes, not parsed."""
+        response = self._send("POST", path, content=_encode(body), accept=accept)
+        return response.content
+
+    def _post_form(
+        self, path: str, data: Mapping[str, Any], files: Mapping[str, Any], cast_to: type[T]
+    ) -> T:
+        """A multipart form (``data`` fields and ``files``); the JSON reply as ``cast_to``."""
+        response = self._send("POST", path, data=data, files=files)
+        return parse_json_as(cast_to, response.content, route=path, secrets=self._secrets())
+
+    def _post_stream(self, path: str, req: BaseModel, item_type: type[T]) -> SyncStream[T]:
+        return self.stream("POST", path, body=req, item_type=item_type)
 
     # --- service -----------------------------------------------------------
 
@@ -521,174 +491,6 @@ class SyncAPIClient:
     def health(self) -> dict[str, Any]:
         """``GET /health``: a small JSON object when the server is up."""
         return self.request("GET", routes.HEALTH, cast_to=dict[str, Any])
-
-    # --- calls -------------------------------------------------------------
-
-    def call_start(self, req: CallStartReq) -> CallStartRes:
-        """``POST /call/start``: record that a call started."""
-        return self._post(routes.CALL_START, req, CallStartRes)
-
-    def call_end(self, req: CallEndReq) -> CallEndRes:
-        """``POST /call/end``: record a call's end (output or exception, summary)."""
-        return self._post(routes.CALL_END, req, CallEndRes)
-
-    def call_start_batch(self, req: CallCreateBatchReq) -> CallCreateBatchRes:
-        """``POST /call/upsert_batch``: many starts and ends in one request, in order."""
-        return self._post(routes.CALL_UPSERT_BATCH, req, CallCreateBatchRes)
-
-    def call_start_batch_encoded(self, body: bytes) -> None:
-        """``POST /call/upsert_batch`` with an already-encoded body; the reply is not parsed.
-
-        For the background sender, which encodes batches off the event loop and
-        needs nothing from the reply (one id pair per record) but its status.
-        """
-        self._send("POST", routes.CALL_UPSERT_BATCH, content=body)
-
-    def call_read(self, req: CallReadReq) -> CallReadRes:
-        """``POST /call/read``: one call by id (``call`` is None when there is none)."""
-        return self._post(routes.CALL_READ, req, CallReadRes)
-
-    def call_update(self, req: CallUpdateReq) -> CallUpdateRes:
-        """``POST /call/update``: change a call's display name."""
-        return self._post(routes.CALL_UPDATE, req, CallUpdateRes)
-
-    def calls_query(self, req: CallsQueryReq) -> CallsQueryRes:
-        """All calls matching ``req``, as one list.
-
-        Read from ``/calls/stream_query`` as weave's own client does (the hosted
-        service deprecated ``/calls/query``); the whole reply is read inside the
-        retry loop, so a cut connection is retried rather than returning part.
-        """
-        response = self._send(
-            "POST", routes.CALLS_STREAM_QUERY, content=_encode(req), accept="application/jsonl"
-        )
-        calls = parse_jsonl(
-            CallSchema, response.content, route=routes.CALLS_STREAM_QUERY, secrets=self._secrets()
-        )
-        return CallsQueryRes(calls=calls)
-
-    def calls_query_stream(self, req: CallsQueryReq) -> SyncStream[CallSchema]:
-        """``POST /calls/stream_query``: the matching calls, one at a time (flat memory)."""
-        return self.stream("POST", routes.CALLS_STREAM_QUERY, body=req, item_type=CallSchema)
-
-    def threads_query(self, req: ThreadsQueryReq) -> list[ThreadSchema]:
-        """``POST /threads/stream_query``: conversation threads with their turn figures."""
-        response = self._send(
-            "POST", routes.THREADS_STREAM_QUERY, content=_encode(req), accept="application/jsonl"
-        )
-        return parse_jsonl(
-            ThreadSchema,
-            response.content,
-            route=routes.THREADS_STREAM_QUERY,
-            secrets=self._secrets(),
-        )
-
-    def calls_query_stats(self, req: CallsQueryStatsReq) -> CallsQueryStatsRes:
-        """``POST /calls/query_stats``: how many calls match."""
-        return self._post(routes.CALLS_QUERY_STATS, req, CallsQueryStatsRes)
-
-    def calls_delete(self, req: CallsDeleteReq) -> CallsDeleteRes:
-        """``POST /calls/delete``: delete calls and their descendants."""
-        return self._post(routes.CALLS_DELETE, req, CallsDeleteRes)
-
-    # --- objects -----------------------------------------------------------
-
-    def obj_create(self, req: ObjCreateReq) -> ObjCreateRes:
-        """``POST /obj/create``: store an object version; returns its digest."""
-        return self._post(routes.OBJ_CREATE, req, ObjCreateRes)
-
-    def obj_read(self, req: ObjReadReq) -> ObjReadRes:
-        """``POST /obj/read``: one object version by digest, ``latest`` or ``v{N}``."""
-        return self._post(routes.OBJ_READ, req, ObjReadRes)
-
-    def objs_query(self, req: ObjQueryReq) -> ObjQueryRes:
-        """``POST /objs/query``: object versions matching a filter."""
-        return self._post(routes.OBJS_QUERY, req, ObjQueryRes)
-
-    def obj_delete(self, req: ObjDeleteReq) -> ObjDeleteRes:
-        """``POST /obj/delete``: delete some or all versions of an object."""
-        return self._post(routes.OBJ_DELETE, req, ObjDeleteRes)
-
-    # --- tables ------------------------------------------------------------
-
-    def table_create(self, req: TableCreateReq) -> TableCreateRes:
-        """``POST /table/create``: store rows; returns the table and row digests."""
-        return self._post(routes.TABLE_CREATE, req, TableCreateRes)
-
-    def table_update(self, req: TableUpdateReq) -> TableUpdateRes:
-        """``POST /table/update``: append, pop or insert rows, making a new version."""
-        return self._post(routes.TABLE_UPDATE, req, TableUpdateRes)
-
-    def table_query(self, req: TableQueryReq) -> TableQueryRes:
-        """``POST /table/query``: rows of a table."""
-        return self._post(routes.TABLE_QUERY, req, TableQueryRes)
-
-    def table_query_stream(self, req: TableQueryReq) -> SyncStream[TableRowSchema]:
-        """``POST /table/query_stream``: rows one at a time (flat memory)."""
-        return self.stream("POST", routes.TABLE_QUERY_STREAM, body=req, item_type=TableRowSchema)
-
-    def table_query_stats(self, req: TableQueryStatsReq) -> TableQueryStatsRes:
-        """``POST /table/query_stats``: the row count of a table."""
-        return self._post(routes.TABLE_QUERY_STATS, req, TableQueryStatsRes)
-
-    # --- refs and files ----------------------------------------------------
-
-    def refs_read_batch(self, req: RefsReadBatchReq) -> RefsReadBatchRes:
-        """``POST /refs/read_batch``: the values behind many ``weave:///`` refs."""
-        return self._post(routes.REFS_READ_BATCH, req, RefsReadBatchRes)
-
-    def file_create(self, req: FileCreateReq) -> FileCreateRes:
-        """``POST /file/create`` (multipart ``project_id`` + ``file``): store bytes."""
-        response = self._send(
-            "POST",
-            routes.FILE_CREATE,
-            data={"project_id": req.project_id},
-            files={"file": (req.name, req.content)},
-        )
-        return parse_json_as(
-            FileCreateRes, response.content, route=routes.FILE_CREATE, secrets=self._secrets()
-        )
-
-    def file_content_read(self, req: FileContentReadReq) -> FileContentReadRes:
-        """``POST /file/content``: a stored file's bytes."""
-        response = self._send(
-            "POST", routes.FILE_CONTENT, content=_encode(req), accept="application/octet-stream"
-        )
-        return FileContentReadRes(content=response.content)
-
-    # --- feedback ----------------------------------------------------------
-
-    def feedback_create(self, req: FeedbackCreateReq) -> FeedbackCreateRes:
-        """``POST /feedback/create``: attach feedback to a ref."""
-        return self._post(routes.FEEDBACK_CREATE, req, FeedbackCreateRes)
-
-    def feedback_create_batch(self, req: FeedbackCreateBatchReq) -> FeedbackCreateBatchRes:
-        """``POST /feedback/batch/create``: several feedback records at once (newer servers)."""
-        return self._post(routes.FEEDBACK_BATCH_CREATE, req, FeedbackCreateBatchRes)
-
-    def feedback_query(self, req: FeedbackQueryReq) -> FeedbackQueryRes:
-        """``POST /feedback/query``: feedback records matching a query."""
-        return self._post(routes.FEEDBACK_QUERY, req, FeedbackQueryRes)
-
-    def feedback_purge(self, req: FeedbackPurgeReq) -> FeedbackPurgeRes:
-        """``POST /feedback/purge``: delete the feedback matching a query."""
-        return self._post(routes.FEEDBACK_PURGE, req, FeedbackPurgeRes)
-
-    def feedback_replace(self, req: FeedbackReplaceReq) -> FeedbackReplaceRes:
-        """``POST /feedback/replace``: replace one feedback record with another."""
-        return self._post(routes.FEEDBACK_REPLACE, req, FeedbackReplaceRes)
-
-    def cost_create(self, req: CostCreateReq) -> CostCreateRes:
-        """``POST /cost/create``: add token prices for models of a project."""
-        return self._post(routes.COST_CREATE, req, CostCreateRes)
-
-    def cost_query(self, req: CostQueryReq) -> CostQueryRes:
-        """``POST /cost/query``: a project's token prices matching a query."""
-        return self._post(routes.COST_QUERY, req, CostQueryRes)
-
-    def cost_purge(self, req: CostPurgeReq) -> CostPurgeRes:
-        """``POST /cost/purge``: delete token prices by id."""
-        return self._post(routes.COST_PURGE, req, CostPurgeRes)
 
 
 def _short(error: APIError, cause: BaseException | None) -> str:
