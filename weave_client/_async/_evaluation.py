@@ -35,9 +35,9 @@ from .._eval_summary import auto_summarize, format_summary, transpose
 from .._flow import Object, Scorer, as_op, is_op, scorer_name
 from ._dataset import AsyncDataset
 from ._eval_op import evaluate_op
-from ._eval_run import predict_and_score_row, run_all, run_op
+from ._eval_run import predict_and_score, run_all, run_op
 from ._eval_save import AsyncEvaluationResults, save_results
-from ._op import async_op
+from ._op import AsyncOp, async_op
 
 __all__ = ["AsyncEvaluation", "AsyncEvaluationResults", "Scorer"]
 
@@ -121,10 +121,11 @@ class AsyncEvaluation(Object):
 
     # --- the traced steps -------------------------------------------------------------
 
-    @async_op(name="Evaluation.predict_and_score")
-    async def predict_and_score(self, model: Any, example: dict[str, Any]) -> dict[str, Any]:
-        """Run the model on one row, then every scorer on its output."""
-        return await predict_and_score_row(model, example, self._preprocess, self.scorers)
+    # Runs once per row: the function itself (in _eval_run, with the rest of row
+    # running) is the op, no wrapper between.
+    predict_and_score: ClassVar[AsyncOp[..., Any]] = async_op(name="Evaluation.predict_and_score")(
+        predict_and_score
+    )
 
     @async_op(name="Evaluation.summarize")
     async def summarize(self, eval_table: AsyncEvaluationResults) -> dict[str, Any]:

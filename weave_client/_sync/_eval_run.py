@@ -16,7 +16,6 @@ import contextvars
 import functools
 import sys
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import _settings
@@ -39,7 +38,7 @@ from ._eval_feedback import send_score, send_scores
 if TYPE_CHECKING:
     from ._evaluation import Evaluation
 
-__all__ = ["check_runnable", "native", "predict_and_score_row", "run_all", "run_op", "run_op_call"]
+__all__ = ["check_runnable", "native", "predict_and_score", "run_all", "run_op", "run_op_call"]
 
 # The run an evaluate() is in (tasks and worker threads inherit it), so the
 # traced predict_and_score keeps weave's signature (self, model, example).
@@ -90,16 +89,15 @@ def check_runnable(scorers: list[Any] | None, model: Any) -> None:
             native(summarize)
 
 
-def predict_and_score_row(
-    model: Any,
-    example: dict[str, Any],
-    preprocess: Callable[[dict[str, Any]], Any] | None,
-    scorers: list[Any] | None,
+# ``Evaluation.predict_and_score`` is this function made an op in the class
+# body (no wrapper between: it runs once per row).
+def predict_and_score(
+    self: Evaluation, model: Any, example: dict[str, Any]
 ) -> dict[str, Any]:
-    """The body of ``Evaluation.predict_and_score``: the model on one row (its input
-    mapped by ``preprocess`` if given), then every scorer on its output."""
+    """Run the model on one row, then every scorer on its output."""
     run = _current_run.get()
     model_input = example
+    preprocess = self._preprocess
     if preprocess is not None:
         model_input = preprocess(example)
         if not isinstance(model_input, dict):
@@ -128,7 +126,7 @@ def predict_and_score_row(
     # As weave's apply_scorer: scorers see the model's inputs and the row.
     scorer_input = {**args, **example}
     scores: dict[str, Any] = {}
-    plan = run.scorer_plan if run is not None else scorer_plan(scorers)
+    plan = run.scorer_plan if run is not None else scorer_plan(self.scorers)
     unsent: list[tuple[str, Any, Any, Any]] = []
     for scorer, name, score in plan:
         score_args = scorer_arguments(scorer, scorer_input, output)

@@ -36,9 +36,9 @@ from .._eval_summary import auto_summarize, format_summary, transpose
 from .._flow import Object, Scorer, as_op, is_op, scorer_name
 from ._dataset import Dataset
 from ._eval_op import evaluate_op
-from ._eval_run import predict_and_score_row, run_all, run_op
+from ._eval_run import predict_and_score, run_all, run_op
 from ._eval_save import EvaluationResults, save_results
-from ._op import op
+from ._op import Op, op
 
 __all__ = ["Evaluation", "EvaluationResults", "Scorer"]
 
@@ -122,10 +122,11 @@ class Evaluation(Object):
 
     # --- the traced steps -------------------------------------------------------------
 
-    @op(name="Evaluation.predict_and_score")
-    def predict_and_score(self, model: Any, example: dict[str, Any]) -> dict[str, Any]:
-        """Run the model on one row, then every scorer on its output."""
-        return predict_and_score_row(model, example, self._preprocess, self.scorers)
+    # Runs once per row: the function itself (in _eval_run, with the rest of row
+    # running) is the op, no wrapper between.
+    predict_and_score: ClassVar[Op[..., Any]] = op(name="Evaluation.predict_and_score")(
+        predict_and_score
+    )
 
     @op(name="Evaluation.summarize")
     def summarize(self, eval_table: EvaluationResults) -> dict[str, Any]:
