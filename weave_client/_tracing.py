@@ -542,6 +542,11 @@ def record_body(record: Record) -> dict[str, Any]:
 # roll-ups build new dicts, and a Call built from a record copies its summary.
 _SUCCESS_SUMMARY: dict[str, Any] = {STATUS_COUNTS_KEY: {"success": 1, "error": 0}}
 _ERROR_SUMMARY: dict[str, Any] = {STATUS_COUNTS_KEY: {"success": 0, "error": 1}}
+# Their JSON texts, by identity (encode_record writes them without encoding).
+_SHARED_SUMMARY_JSON: dict[int, str] = {
+    id(_SUCCESS_SUMMARY): '{"status_counts":{"success":1,"error":0}}',
+    id(_ERROR_SUMMARY): '{"status_counts":{"success":0,"error":1}}',
+}
 
 
 def _summary(frame: CallFrame, raw_output: Any, exception: BaseException | None) -> dict[str, Any]:
@@ -668,7 +673,9 @@ def encode_record(record: Record) -> bytes:
 
     The item's frame is written directly, each value with one reused C encoder
     (``json.dumps`` with options builds a new encoder per call: most of the cost);
-    a record the direct path cannot write (a NaN somewhere) goes the general way.
+    the texts that repeat from record to record (project, op name, the shared
+    attributes and summaries) are written once. A record the direct path cannot
+    write (a NaN somewhere) goes the general way.
     """
     global _default_attributes_json
     try:
@@ -683,53 +690,48 @@ def encode_record(record: Record) -> bytes:
                 attrs_json = _default_attributes_json
             else:
                 attrs_json = _encode(attrs)
+            # Sent only inside a thread block, as record_body does.
+            thread = (
+                ""
+                if thread_id is None
+                else f',"thread_id":{_encode(thread_id)},"turn_id":{_encode(turn_id)}'
+            )
             text = (
-                '{"mode":"start","req":{"start":{"project_id":'
-                + _encode(project_id)
-                + ',"id":'
-                + _id_json(call_id)
-                + ',"op_name":'
-                + _encode(op_name)
-                + ',"display_name":'
-                + _encode(display_name)
-                + ',"trace_id":'
-                + _id_json(trace_id)
-                + ',"parent_id":'
-                + _id_json(parent_id)
-                + ',"started_at":"'
-                + iso_timestamp(started)
-                + '","inputs":'
-                + _encode(inputs)
-                + ',"attributes":'
-                + attrs_json
-                # Sent only inside a thread block, as record_body does.
-                + (
-                    ""
-                    if thread_id is None
-                    else ',"thread_id":' + _encode(thread_id) + ',"turn_id":' + _encode(turn_id)
-                )
-                + "}}}"
+                f'{{"mode":"start","req":{{"start":{{"project_id":{_name_json(project_id)}'
+                f',"id":{_id_json(call_id)},"op_name":{_name_json(op_name)}'
+                f',"display_name":{_name_json(display_name)},"trace_id":{_id_json(trace_id)}'
+                f',"parent_id":{_id_json(parent_id)},"started_at":"{iso_timestamp(started)}"'
+                f',"inputs":{_encode(inputs)},"attributes":{attrs_json}{thread}}}}}}}'
             )
         else:
             _, project_id, call_id, ended, output, summary, exception = record
+            summary_json = _SHARED_SUMMARY_JSON.get(id(summary)) or _encode(summary)
             text = (
-                '{"mode":"end","req":{"end":{"project_id":'
-                + _encode(project_id)
-                + ',"id":'
-                + _id_json(call_id)
-                + ',"ended_at":"'
-                + iso_timestamp(ended)
-                + '","output":'
-                + _encode(output)
-                + ',"summary":'
-                + _encode(summary)
-                + ',"exception":'
-                + _encode(exception)
-                + "}}}"
+                f'{{"mode":"end","req":{{"end":{{"project_id":{_name_json(project_id)}'
+                f',"id":{_id_json(call_id)},"ended_at":"{iso_timestamp(ended)}"'
+                f',"output":{_encode(output)},"summary":{summary_json}'
+                f',"exception":{_encode(exception)}}}}}}}'
             )
     except (ValueError, TypeError, RecursionError):
         return encode_body(record[0], record_body(record))
     return text.encode()
+
+
+# Texts of project ids, op names and display names written lately: the same few
+# repeat in every record.
+_name_texts: dict[Any, str] = {}
+
+
+def _name_json(value: Any) -> str:
+    """A name field (str or None) as JSON, from the cache when written before."""
+    text = _name_texts.get(value)
+    if text is None:
+        text = _encode(value)
+        if type(value) is str and len(value) <= 512:
+            if len(_name_texts) >= 1024:
+                _name_texts.clear()
+            _name_texts[value] = text
+    return text
 
 
 # Id texts written lately: a call's end (and its children's parent ids) follow its
