@@ -33,6 +33,7 @@ from .._tracing import (
     Record,
     encode_body,
     encode_record,
+    freeze_long_lived,
     op_save,
     record_body,
     record_call_id,
@@ -166,6 +167,7 @@ class AsyncCallSender:
         self._wakeup = AsyncNotifier()
         self._progress = AsyncNotifier()
         self._worker = AsyncWorker(self._run, "weave-call-sender", at_exit=self._flush_at_exit)
+        freeze_long_lived()
 
     def __repr__(self) -> str:
         return (

@@ -34,6 +34,7 @@ from .._tracing import (
     Record,
     encode_body,
     encode_record,
+    freeze_long_lived,
     op_save,
     record_body,
     record_call_id,
@@ -167,6 +168,7 @@ class CallSender:
         self._wakeup = Notifier()
         self._progress = Notifier()
         self._worker = Worker(self._run, "weave-call-sender", at_exit=self._flush_at_exit)
+        freeze_long_lived()
 
     def __repr__(self) -> str:
         return (
