@@ -118,17 +118,22 @@ class CallFrame:
         project_id: str,
         op_name: str,
         parent: CallFrame | None,
+        client: Any = None,
         *,
         sampled: bool = True,
     ) -> None:
+        # Each slot set once (a traced call's hot path): ids are UUIDv7 like weave's
+        # generate_id, and a root starts a trace.
         call_id = id_value()
         self._id: int | str = call_id
         self.project_id = project_id
         self.op_name = op_name
         self.parent = parent
-        # A root starts a trace; ids are UUIDv7 like weave's generate_id.
-        self._trace: Any = parent._trace if parent is not None else call_id ^ TRACE_BITS
         self.sampled = sampled
+        # The client the call reports to; what the running op added to its summary
+        # via get_current_call().summary.
+        self.client: Any = client
+        self.summary: dict[str, Any] | None = None
         self.started_at = 0.0
         self.display_name: str | None = None
         # Set when the call starts (shared empty dicts until then: never mutated).
@@ -137,10 +142,6 @@ class CallFrame:
         # Summaries of ended children, rolled into this call's summary: made by the
         # first child to end (most calls have none; see add_child_summary).
         self.child_summaries: list[dict[str, Any]] | None = None
-        # The client the call reports to (set by the op wrapper), and what the
-        # running op added to its summary via get_current_call().summary.
-        self.client: Any = None
-        self.summary: dict[str, Any] | None = None
         # The conversation thread (``weave_client.thread``) and turn of this call,
         # as weave's create_call sets them: inside a thread block, a call whose
         # parent is outside that thread starts a turn (its turn_id is its own id);
@@ -148,12 +149,17 @@ class CallFrame:
         thread_id = _thread.get()
         self.thread_id: str | None = thread_id
         self.turn_id: str | None
-        if thread_id is None:
-            self.turn_id = None
-        elif parent is None or parent.thread_id != thread_id:
-            self.turn_id = self.id
+        if parent is None:
+            self._trace: Any = call_id ^ TRACE_BITS
+            self.turn_id = None if thread_id is None else self.id
         else:
-            self.turn_id = parent.turn_id
+            self._trace = parent._trace
+            if thread_id is None:
+                self.turn_id = None
+            elif parent.thread_id != thread_id:
+                self.turn_id = self.id
+            else:
+                self.turn_id = parent.turn_id
 
     @property
     def id(self) -> str:

@@ -351,8 +351,7 @@ class AsyncOp(TracedOp, Generic[P, R]):
             op_name = sender.op_refs.get(self)
             if op_name is None:
                 op_name = self._register(client, sender)
-            frame = CallFrame(client.project_id, op_name, parent)
-            frame.client = client
+            frame = CallFrame(client.project_id, op_name, parent, client)
             binder = self._binder
             if binder is not None and not kwargs and len(args) == self._nparams:
                 # Bound once per op: one positional argument per parameter, the
