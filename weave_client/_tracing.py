@@ -693,6 +693,9 @@ def iso_timestamp(seconds: float) -> str:
 # The default attributes (client info) are the same on every call outside an
 # attributes() scope and about half of a start record's JSON: encoded once.
 _default_attributes_json: str | None = None
+# The last other attributes written and their text: the same read-only dict repeats
+# (a client's ``attributes=``; calls in one attributes() scope share theirs).
+_last_attrs: tuple[Any, str] = (object(), "")
 
 
 def encode_record(record: Record) -> bytes:
@@ -704,7 +707,7 @@ def encode_record(record: Record) -> bytes:
     attributes and summaries) are written once. A record the direct path cannot
     write (a NaN somewhere) goes the general way.
     """
-    global _default_attributes_json
+    global _default_attributes_json, _last_attrs
     try:
         if record[0] == "start":
             (
@@ -715,8 +718,11 @@ def encode_record(record: Record) -> bytes:
                 if _default_attributes_json is None:
                     _default_attributes_json = _encode(_default_attributes())
                 attrs_json = _default_attributes_json
+            elif attrs is _last_attrs[0]:
+                attrs_json = _last_attrs[1]  # a client's attributes=, on each of its calls
             else:
                 attrs_json = _encode(attrs)
+                _last_attrs = (attrs, attrs_json)
             # Sent only inside a thread block, as record_body does.
             thread = (
                 ""
