@@ -97,7 +97,9 @@ class _ChildServer:
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            logger.warning("weave-client: the embedded server did not stop in %.0f s; killed", timeout)
+            logger.warning(
+                "weave-client: the embedded server did not stop in %.0f s; killed", timeout
+            )
             proc.kill()
             proc.wait()
         if proc.stdout is not None:
@@ -149,8 +151,7 @@ def _start() -> None:
     _sock = None
     atexit.register(server.stop)
     logger.info(
-        "weave-client: no trace server configured; serving a local one at %s, "
-        "storing traces in %s",
+        "weave-client: no trace server configured; serving a local one at %s, storing traces in %s",
         _url,
         path,
     )
