@@ -129,3 +129,74 @@ def test_traced_calls_start_the_embedded_server_without_a_request(tmp_path: Path
         tmp_path,
     )
     assert out.splitlines() == ["[0, 2, 4] False", "0 0 True", "[0, 2, 4]"]
+
+
+def test_embedded_server_is_a_child_process_that_outlives_no_client(tmp_path: Path) -> None:
+    """The embedded server runs in a child process (its imports never hold the client's
+    GIL), serves what the client stored to ``calls`` readers of the same database, and
+    exits by itself when the client process dies without closing anything."""
+    import signal
+    import time
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WANDB_API_KEY", "WANDB_BASE_URL", "WEAVE_TRACE_SERVER_URL", "WF_TRACE_SERVER_URL")
+    }
+    env["WEAVE_CLIENT_DB"] = str(tmp_path / "embedded.db")
+    env["WEAVE_CLIENT_CACHE_DIR"] = str(tmp_path / "cache")
+    env["PYTHONPATH"] = str(ROOT)
+    code = """
+        import os, sys
+        from weave_client import create_client, op
+        from weave_client import _embedded
+
+        @op
+        def double(x):
+            return 2 * x
+
+        client = create_client("e", "p")
+        print(double(21), "fastapi" in sys.modules, _embedded._server.proc.pid, flush=True)
+        client.flush()
+        print("flushed", flush=True)
+        sys.stdin.read()  # killed here
+        """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    try:
+        assert proc.stdout is not None
+        answer, imported, child = proc.stdout.readline().split()
+        assert (answer, imported) == ("42", "False")
+        assert proc.stdout.readline().strip() == "flushed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.kill(int(child), 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(int(child), signal.SIGKILL)
+            raise AssertionError("the embedded server outlived its client process")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    listed = subprocess.run(
+        [sys.executable, "-m", "weave_client", "calls", "--tree", "--project", "e/p"],
+        capture_output=True,
+        text=True,
+        env={**env, "COLUMNS": "200"},
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "double" in listed.stdout and "→ 42" in listed.stdout

@@ -114,3 +114,52 @@ def test_start_records_take_the_direct_path(
         assert start["thread_id"] == "conv-1" and start["turn_id"] == start["id"]
     else:
         assert "thread_id" not in start and "turn_id" not in start
+
+
+@pytest.mark.parametrize("case", ["success", "error", "rolled_up", "usage"])
+def test_end_records_take_the_direct_path(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """End records (the shared leaf summaries written from their cached text included)
+    are written directly and match the general encoder."""
+    from weave_client import _tracing
+
+    parent = CallFrame("ent/proj", "weave:///ent/proj/op/f:abc", None)
+    frame = CallFrame("ent/proj", "weave:///ent/proj/op/g:def", parent)
+    output: object = 3
+    error = None
+    if case == "error":
+        error = ValueError("bad")
+    elif case == "rolled_up":
+        child = CallFrame("ent/proj", "weave:///ent/proj/op/h:123", frame)
+        make_end(child, 1, 1, None, 1_700_000_000.75)
+        assert frame.child_summaries is not None and len(frame.child_summaries) == 1
+    elif case == "usage":
+        output = {"model": "m", "usage": {"prompt_tokens": 3}}
+    record = make_end(frame, output, output, error, 1_700_000_001.5)
+    plain = json.loads(encode_body("end", record_body(record)))
+
+    def general_path(*args: object) -> bytes:
+        raise AssertionError("the end record fell back to the general encoder")
+
+    monkeypatch.setattr(_tracing, "encode_body", general_path)
+    encoded = json.loads(encode_record(record))
+    assert encoded == plain
+    counts = encoded["req"]["end"]["summary"]["status_counts"]
+    expected = {"error": {"success": 0, "error": 1}, "rolled_up": {"success": 2, "error": 0}}
+    assert counts == expected.get(case, {"success": 1, "error": 0})
+    # The parent got this call's summary (its list made by the first child to end).
+    assert parent.child_summaries == [record[5]]
+
+
+def test_repeated_attributes_are_written_from_the_cache() -> None:
+    """A client's attributes= dict, on consecutive start records, and then a different
+    dict: each record carries its own attributes."""
+    client_attrs = {"team": "a", "weave": {"source": "python-sdk"}}
+    first = json.loads(encode_record(_start_record(client_attrs)))
+    second = json.loads(encode_record(_start_record(client_attrs)))
+    other = json.loads(encode_record(_start_record({"team": "b"})))
+    default = json.loads(encode_record(_start_record(current_attributes())))
+    assert first["req"]["start"]["attributes"] == client_attrs
+    assert second["req"]["start"]["attributes"] == client_attrs
+    assert other["req"]["start"]["attributes"] == {"team": "b"}
+    assert default["req"]["start"]["attributes"]["weave"]["source"] == "python-sdk"
+    assert "team" not in default["req"]["start"]["attributes"]

@@ -37,6 +37,8 @@ def _is_loopback(host: str) -> bool:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.embedded_fd is not None:
+        return _serve_embedded(args)
     import uvicorn
 
     from ._settings import local_db_path
@@ -68,6 +70,63 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_embedded(args: argparse.Namespace) -> int:
+    """The embedded server of a client process (see ``weave_client._embedded``).
+
+    Serves on the listening socket inherited as ``--embedded-fd``, writes the ready
+    line on stdout once it accepts connections, and stops when stdin closes (the
+    client process exited or died).
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from ._embedded import READY_LINE
+    from .server import create_app
+
+    sock = socket.socket(fileno=args.embedded_fd)
+    app = create_app(Path(args.db))
+    config = uvicorn.Config(
+        app,
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="off",
+        # Keep-alive a little longer than clients' pools expect to reuse.
+        timeout_keep_alive=30,
+        # Stopping must not hang on a client that keeps a stream open.
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+
+    def watch_parent() -> None:
+        # EOF (or an error) on stdin: the client process is gone or done with us.
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except OSError:
+            pass
+        server.should_exit = True
+
+    def say_ready() -> None:
+        while not server.started and not server.should_exit:
+            time.sleep(0.002)
+        if server.started:
+            sys.stdout.buffer.write(READY_LINE)
+            sys.stdout.buffer.flush()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    threading.Thread(target=say_ready, daemon=True).start()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        app.state.close()
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weave-client", description="weave-client command line tools."
@@ -94,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=["critical", "error", "warning", "info", "debug"],
         help="uvicorn log level (default info)",
     )
+    # Internal: the embedded server of a client process, on the socket it bound.
+    serve.add_argument("--embedded-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
     add_calls_parser(commands)
     return parser

@@ -2,10 +2,13 @@
 
 A client with no server configured learns the embedded server's URL in its
 constructor (``embedded_url``: binds a free loopback port, stdlib only, microseconds)
-and starts the server later, off the event loop (``start_embedded``: imports the
-server, opens the database, starts uvicorn on the bound socket, waits until it
-accepts connections). Until then a connection to the URL is refused, never sent
-elsewhere.
+and starts the server later, off the event loop (``start_embedded``). The server
+runs in a child process (``python -m weave_client serve --embedded``) that inherits
+the bound socket: importing FastAPI and pydantic, building the app and serving
+requests then never hold this process's GIL (a traced program's event loop keeps
+running meanwhile). The child serves until this process closes the pipe on its
+stdin: at interpreter exit, or when this process dies in any way. Until it
+listens, a connection to the URL is refused, never sent elsewhere.
 """
 
 from __future__ import annotations
@@ -13,16 +16,23 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import selectors
 import socket
+import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 __all__ = ["embedded_url", "start_embedded"]
 
 logger = logging.getLogger("weave_client.server")
 
-_START_SWITCH_INTERVAL = 0.0005
+_START_TIMEOUT = 60.0
+_STOP_TIMEOUT = 10.0
+# The line the child writes on stdout once it accepts connections.
+READY_LINE = b"weave-client embedded server ready\n"
 _lock = threading.Lock()
 _sock: socket.socket | None = None
 _url: str | None = None
@@ -31,7 +41,7 @@ _pid: int | None = None
 
 
 def _reset_after_fork() -> None:
-    # A forked child inherits the parent's state but not its server thread: its own.
+    # A forked child inherits the parent's state but not its server: it starts its own.
     global _sock, _url, _server, _pid
     if _pid != os.getpid():
         _sock, _url, _server, _pid = None, None, None, os.getpid()
@@ -56,41 +66,114 @@ def embedded_url() -> str:
 def start_embedded() -> str:
     """Start the embedded server (once per process) and return its URL.
 
-    Blocks until the server accepts connections: the async client runs it in a
-    worker thread. Stores data in ``local_db_path()``; stops at interpreter exit.
+    Blocks until the server accepts connections (the async client runs it in a
+    worker thread). Stores data in ``local_db_path()``; stops at interpreter exit.
     """
-    global _server
     url = embedded_url()
     with _lock:
         if _server is None:
-            # Starting means importing the server and building its app: pure Python
-            # that would hold the GIL for whole switch intervals (5 ms) while the
-            # event loop that asked for it waits to run. A short interval meanwhile.
-            interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(interval, _START_SWITCH_INTERVAL))
-            try:
-                _start()
-            finally:
-                sys.setswitchinterval(interval)
+            _start()
     return url
 
 
+class _ChildServer:
+    """The embedded server's process; ``stop()`` closes its stdin and waits for it."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], url: str) -> None:
+        self.proc = proc
+        self.url = url
+        self._pid = os.getpid()
+
+    def stop(self, timeout: float = _STOP_TIMEOUT) -> None:
+        """Let the server finish its requests and close its database. Idempotent."""
+        if self._pid != os.getpid():
+            return  # a forked child: the server is the parent's
+        proc = self.proc
+        if proc.stdin is not None and not proc.stdin.closed:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            logger.warning(
+                "weave-client: the embedded server did not stop in %.0f s; killed", timeout
+            )
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
 def _start() -> None:
-    global _server
+    global _server, _sock
     from ._settings import local_db_path
-    from .server._background import BackgroundServer
 
     path = local_db_path()
-    assert _sock is not None
-    server = BackgroundServer(path, sock=_sock).start()
+    sock = _sock
+    assert sock is not None
+    env = dict(os.environ)
+    # The child imports this very package, wherever it was imported from.
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "weave_client",
+            "serve",
+            "--embedded-fd",
+            str(sock.fileno()),
+            "--db",
+            str(path),
+            "--log-level",
+            "warning",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        pass_fds=(sock.fileno(),),
+        env=env,
+        # Its own session: a Ctrl-C in the terminal reaches this process only, which
+        # may still flush its traced calls to the server at exit.
+        start_new_session=True,
+    )
+    server = _ChildServer(proc, _url or "")
+    if not _wait_ready(proc):
+        server.stop(timeout=1.0)
+        raise RuntimeError(
+            f"the embedded local trace server on {_url} did not start"
+            f" (exit status {proc.poll()}); see its messages above"
+        )
+    # The child holds the listening socket now; without this process's copy, a
+    # dead child means refused connections rather than requests that hang.
+    sock.close()
+    _sock = None
     atexit.register(server.stop)
     logger.info(
-        "weave-client: no trace server configured; serving a local one at %s, "
-        "storing traces in %s",
-        server.url,
+        "weave-client: no trace server configured; serving a local one at %s, storing traces in %s",
+        _url,
         path,
     )
     _server = server
+
+
+def _wait_ready(proc: subprocess.Popen[bytes]) -> bool:
+    """True once the child says it accepts connections; False if it exits or times out."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + _START_TIMEOUT
+    received = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while READY_LINE not in received:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                return False
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                return False
+            received += chunk
+    return True
 
 
 def embedded_started() -> bool:

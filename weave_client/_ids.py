@@ -26,7 +26,7 @@ _time_ns = time.time_ns
 _VERSION = 0x7 << 76
 _VARIANT = 0b10 << 62
 
-_last_ms = 0
+_latest: tuple[int, int] = (0, _VERSION | _VARIANT)
 # The process-wide sequence (itertools.count is atomic: no lock): 42 bits of it fill
 # rand_a and the top of rand_b (RFC 9562 method 2), so ids made in one millisecond
 # increase with it; 32 random bits below keep processes apart. It starts at a random
@@ -37,21 +37,18 @@ _counter = itertools.count(_rng.getrandbits(30))
 def id_value() -> int:
     """A new UUIDv7 as its 128-bit integer (the traced call's hot path keeps ids as
     integers; ``format_id`` writes the text where it is needed, e.g. on the sender)."""
-    global _last_ms
+    global _latest
     ms = _time_ns() // 1_000_000
-    if ms < _last_ms:
-        ms = _last_ms  # the clock stepped back: stay on the latest millisecond
-    else:
-        _last_ms = ms
+    latest_ms, prefix = _latest
+    if ms > latest_ms:
+        # The timestamp, version and variant bits, made once per millisecond (one
+        # tuple swapped in: threads never see one millisecond with another's bits).
+        prefix = (ms << 80) | _VERSION | _VARIANT
+        _latest = (ms, prefix)
+    # Else the same millisecond, or the clock stepped back: stay on the latest one.
     n = next(_counter)
-    return (
-        (ms << 80)
-        | _VERSION
-        | ((n >> 30) & 0xFFF) << 64
-        | _VARIANT
-        | (n & 0x3FFFFFFF) << 32
-        | _getrandbits(32)
-    )
+    # Bits 30-41 of the sequence go to rand_a (64-75), bits 0-29 under the variant.
+    return prefix | (n & 0x3FFC0000000) << 34 | (n & 0x3FFFFFFF) << 32 | _getrandbits(32)
 
 
 # A root call's trace id is its call id with these random bits flipped (in rand_b): as

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import ast
 import contextvars
+import gc
 import inspect
 import json
 import json.encoder as json_encoder
 import keyword
 import logging
 import math
+import os
 import platform
 import sys
 import textwrap
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -116,29 +119,30 @@ class CallFrame:
         project_id: str,
         op_name: str,
         parent: CallFrame | None,
+        client: Any = None,
         *,
         sampled: bool = True,
     ) -> None:
+        # Each slot set once (a traced call's hot path): ids are UUIDv7 like weave's
+        # generate_id, and a root starts a trace.
         call_id = id_value()
         self._id: int | str = call_id
         self.project_id = project_id
         self.op_name = op_name
         self.parent = parent
-        # A root starts a trace; ids are UUIDv7 like weave's generate_id.
-        self._trace: Any = parent._trace if parent is not None else call_id ^ TRACE_BITS
         self.sampled = sampled
+        # The client the call reports to; what the running op added to its summary
+        # via get_current_call().summary.
+        self.client: Any = client
+        self.summary: dict[str, Any] | None = None
         self.started_at = 0.0
         self.display_name: str | None = None
         # Set when the call starts (shared empty dicts until then: never mutated).
         self.inputs: dict[str, Any] = _NO_VALUES
         self.attributes: dict[str, Any] = _NO_VALUES
-        # Summaries of ended children, rolled into this call's summary (list.append
-        # is atomic, so children ending in other threads are safe).
-        self.child_summaries: list[dict[str, Any]] = []
-        # The client the call reports to (set by the op wrapper), and what the
-        # running op added to its summary via get_current_call().summary.
-        self.client: Any = None
-        self.summary: dict[str, Any] | None = None
+        # Summaries of ended children, rolled into this call's summary: made by the
+        # first child to end (most calls have none; see add_child_summary).
+        self.child_summaries: list[dict[str, Any]] | None = None
         # The conversation thread (``weave_client.thread``) and turn of this call,
         # as weave's create_call sets them: inside a thread block, a call whose
         # parent is outside that thread starts a turn (its turn_id is its own id);
@@ -146,12 +150,17 @@ class CallFrame:
         thread_id = _thread.get()
         self.thread_id: str | None = thread_id
         self.turn_id: str | None
-        if thread_id is None:
-            self.turn_id = None
-        elif parent is None or parent.thread_id != thread_id:
-            self.turn_id = self.id
+        if parent is None:
+            self._trace: Any = call_id ^ TRACE_BITS
+            self.turn_id = None if thread_id is None else self.id
         else:
-            self.turn_id = parent.turn_id
+            self._trace = parent._trace
+            if thread_id is None:
+                self.turn_id = None
+            elif parent.thread_id != thread_id:
+                self.turn_id = self.id
+            else:
+                self.turn_id = parent.turn_id
 
     @property
     def id(self) -> str:
@@ -175,6 +184,25 @@ class CallFrame:
 
     def __repr__(self) -> str:
         return f"CallFrame(id={self.id!r}, op_name={self.op_name!r})"
+
+
+_frozen = False
+
+
+def freeze_long_lived() -> None:
+    """Move what the process holds when its first client opens (modules, the app,
+    the client) out of the cyclic garbage collector's reach: once per process.
+
+    A burst of traced calls (10,000 gathered at once) makes the collector run full
+    collections in one loop iteration; frozen objects are not scanned again, so each
+    costs what the calls in flight cost, not the whole heap. Objects still free by
+    reference counting as before. ``WEAVE_CLIENT_GC_FREEZE=0`` turns it off.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        if os.environ.get("WEAVE_CLIENT_GC_FREEZE", "1") != "0":
+            gc.freeze()
 
 
 def sampled_out_frame(parent: CallFrame | None) -> CallFrame:
@@ -422,7 +450,7 @@ def exception_json(exc: BaseException) -> str:
 # A queued record is a flat tuple, not the nested wire dict: 100,000 queued calls
 # must stay well under 100 MB. ``record_body`` builds the wire form when encoding.
 #   start: ("start", project_id, id, op_name, display_name, trace_id, parent_id,
-#           started_at, attributes, inputs, thread_id, turn_id)
+#           started_at, attributes (None: the shared default), inputs, thread_id, turn_id)
 #   end:   ("end", project_id, id, ended_at, output, summary, exception)
 Record = tuple[Any, ...]
 
@@ -443,7 +471,12 @@ _END_FIELDS = ("project_id", "id", "ended_at", "output", "summary", "exception")
 
 
 def make_start(frame: CallFrame, attrs: dict[str, Any]) -> Record:
-    """The start record of a call (``started_at`` still a float)."""
+    """The start record of a call (``started_at`` still a float).
+
+    The shared default attributes are recorded as None: a record of atoms and an
+    untracked inputs dict then leaves the garbage collector's lists at its first
+    collection (10,000 calls started at once otherwise add 10,000 tracked tuples).
+    """
     parent = frame.parent
     frame.attributes = attrs
     return (
@@ -455,7 +488,7 @@ def make_start(frame: CallFrame, attrs: dict[str, Any]) -> Record:
         frame._trace,
         parent._id if parent is not None else None,
         frame.started_at,
-        attrs,
+        None if attrs is _DEFAULT_ATTRIBUTES else attrs,
         frame.inputs,
         frame.thread_id,
         frame.turn_id,
@@ -483,7 +516,7 @@ def make_end(
             summary = _merge_user_summary(frame.summary, summary)
     parent = frame.parent
     if parent is not None and parent.sampled:
-        parent.child_summaries.append(summary)
+        add_child_summary(parent, summary)
     return (
         "end",
         frame.project_id,
@@ -495,12 +528,30 @@ def make_end(
     )
 
 
+# Taken only to make a frame's child_summaries list (once per parent call).
+_summaries_lock = threading.Lock()
+
+
+def add_child_summary(parent: CallFrame, summary: dict[str, Any]) -> None:
+    """Roll an ended child's summary into ``parent`` (children may end in other
+    threads: the list is made under a lock, and list.append is atomic)."""
+    summaries = parent.child_summaries
+    if summaries is None:
+        with _summaries_lock:
+            summaries = parent.child_summaries
+            if summaries is None:
+                summaries = parent.child_summaries = []
+    summaries.append(summary)
+
+
 def record_body(record: Record) -> dict[str, Any]:
     """The StartedCallSchemaForInsert / EndedCallSchemaForInsert fields of a record,
     timestamps as ISO strings."""
     if record[0] == "start":
         body = dict(zip(_START_FIELDS, record[1:], strict=True))
         body["started_at"] = iso_timestamp(body["started_at"])
+        if body["attributes"] is None:
+            body["attributes"] = _default_attributes()
         # Sent only inside a thread block: most calls have neither.
         if body["thread_id"] is None:
             del body["thread_id"], body["turn_id"]
@@ -519,6 +570,11 @@ def record_body(record: Record) -> dict[str, Any]:
 # roll-ups build new dicts, and a Call built from a record copies its summary.
 _SUCCESS_SUMMARY: dict[str, Any] = {STATUS_COUNTS_KEY: {"success": 1, "error": 0}}
 _ERROR_SUMMARY: dict[str, Any] = {STATUS_COUNTS_KEY: {"success": 0, "error": 1}}
+# Their JSON texts, by identity (encode_record writes them without encoding).
+_SHARED_SUMMARY_JSON: dict[int, str] = {
+    id(_SUCCESS_SUMMARY): '{"status_counts":{"success":1,"error":0}}',
+    id(_ERROR_SUMMARY): '{"status_counts":{"success":0,"error":1}}',
+}
 
 
 def _summary(frame: CallFrame, raw_output: Any, exception: BaseException | None) -> dict[str, Any]:
@@ -638,6 +694,9 @@ def iso_timestamp(seconds: float) -> str:
 # The default attributes (client info) are the same on every call outside an
 # attributes() scope and about half of a start record's JSON: encoded once.
 _default_attributes_json: str | None = None
+# The last other attributes written and their text: the same read-only dict repeats
+# (a client's ``attributes=``; calls in one attributes() scope share theirs).
+_last_attrs: tuple[Any, str] = (object(), "")
 
 
 def encode_record(record: Record) -> bytes:
@@ -645,68 +704,68 @@ def encode_record(record: Record) -> bytes:
 
     The item's frame is written directly, each value with one reused C encoder
     (``json.dumps`` with options builds a new encoder per call: most of the cost);
-    a record the direct path cannot write (a NaN somewhere) goes the general way.
+    the texts that repeat from record to record (project, op name, the shared
+    attributes and summaries) are written once. A record the direct path cannot
+    write (a NaN somewhere) goes the general way.
     """
-    global _default_attributes_json
+    global _default_attributes_json, _last_attrs
     try:
         if record[0] == "start":
             (
                 _, project_id, call_id, op_name, display_name, trace_id, parent_id,
                 started, attrs, inputs, thread_id, turn_id,
             ) = record  # fmt: skip
-            if attrs is _DEFAULT_ATTRIBUTES:
+            if attrs is None:  # the shared default (see make_start)
                 if _default_attributes_json is None:
-                    _default_attributes_json = _encode(attrs)
+                    _default_attributes_json = _encode(_default_attributes())
                 attrs_json = _default_attributes_json
+            elif attrs is _last_attrs[0]:
+                attrs_json = _last_attrs[1]  # a client's attributes=, on each of its calls
             else:
                 attrs_json = _encode(attrs)
+                _last_attrs = (attrs, attrs_json)
+            # Sent only inside a thread block, as record_body does.
+            thread = (
+                ""
+                if thread_id is None
+                else f',"thread_id":{_encode(thread_id)},"turn_id":{_encode(turn_id)}'
+            )
             text = (
-                '{"mode":"start","req":{"start":{"project_id":'
-                + _encode(project_id)
-                + ',"id":'
-                + _id_json(call_id)
-                + ',"op_name":'
-                + _encode(op_name)
-                + ',"display_name":'
-                + _encode(display_name)
-                + ',"trace_id":'
-                + _id_json(trace_id)
-                + ',"parent_id":'
-                + _id_json(parent_id)
-                + ',"started_at":"'
-                + iso_timestamp(started)
-                + '","inputs":'
-                + _encode(inputs)
-                + ',"attributes":'
-                + attrs_json
-                # Sent only inside a thread block, as record_body does.
-                + (
-                    ""
-                    if thread_id is None
-                    else ',"thread_id":' + _encode(thread_id) + ',"turn_id":' + _encode(turn_id)
-                )
-                + "}}}"
+                f'{{"mode":"start","req":{{"start":{{"project_id":{_name_json(project_id)}'
+                f',"id":{_id_json(call_id)},"op_name":{_name_json(op_name)}'
+                f',"display_name":{_name_json(display_name)},"trace_id":{_id_json(trace_id)}'
+                f',"parent_id":{_id_json(parent_id)},"started_at":"{iso_timestamp(started)}"'
+                f',"inputs":{_encode(inputs)},"attributes":{attrs_json}{thread}}}}}}}'
             )
         else:
             _, project_id, call_id, ended, output, summary, exception = record
+            summary_json = _SHARED_SUMMARY_JSON.get(id(summary)) or _encode(summary)
             text = (
-                '{"mode":"end","req":{"end":{"project_id":'
-                + _encode(project_id)
-                + ',"id":'
-                + _id_json(call_id)
-                + ',"ended_at":"'
-                + iso_timestamp(ended)
-                + '","output":'
-                + _encode(output)
-                + ',"summary":'
-                + _encode(summary)
-                + ',"exception":'
-                + _encode(exception)
-                + "}}}"
+                f'{{"mode":"end","req":{{"end":{{"project_id":{_name_json(project_id)}'
+                f',"id":{_id_json(call_id)},"ended_at":"{iso_timestamp(ended)}"'
+                f',"output":{_encode(output)},"summary":{summary_json}'
+                f',"exception":{_encode(exception)}}}}}}}'
             )
     except (ValueError, TypeError, RecursionError):
         return encode_body(record[0], record_body(record))
     return text.encode()
+
+
+# Texts of project ids, op names and display names written lately: the same few
+# repeat in every record.
+_name_texts: dict[Any, str] = {}
+
+
+def _name_json(value: Any) -> str:
+    """A name field (str or None) as JSON, from the cache when written before."""
+    text = _name_texts.get(value)
+    if text is None:
+        text = _encode(value)
+        if type(value) is str and len(value) <= 512:
+            if len(_name_texts) >= 1024:
+                _name_texts.clear()
+            _name_texts[value] = text
+    return text
 
 
 # Id texts written lately: a call's end (and its children's parent ids) follow its

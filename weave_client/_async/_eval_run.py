@@ -109,7 +109,7 @@ async def predict_and_score(
     # first child summary this call collects; reading it costs nothing, where
     # op.call() would build a Call object for every row.
     frame = current_frame()
-    seen = len(frame.child_summaries) if frame is not None else 0
+    seen = len(frame.child_summaries or ()) if frame is not None else 0
     started = time.perf_counter()
     try:
         output, predict_call = await run_op_call(predict, args)
@@ -118,8 +118,9 @@ async def predict_and_score(
             run.failed("predict", exc)
         return {"output": None, "scores": {}, "model_latency": time.perf_counter() - started}
     latency = time.perf_counter() - started
-    if run is not None and frame is not None and len(frame.child_summaries) > seen:
-        usage = frame.child_summaries[seen].get("usage")
+    summaries = frame.child_summaries if frame is not None else None
+    if run is not None and summaries is not None and len(summaries) > seen:
+        usage = summaries[seen].get("usage")
         if usage:
             run.usages.append(usage)
     # As weave's apply_scorer: scorers see the model's inputs and the row.

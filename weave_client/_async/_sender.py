@@ -37,6 +37,7 @@ from .._tracing import (
     OpSave,
     Record,
     encode_record,
+    freeze_long_lived,
     op_save,
 )
 from .._wal import encode_op_save
@@ -175,6 +176,7 @@ class AsyncCallSender(AsyncSenderWorker):
         self._wakeup = AsyncNotifier()
         self._progress = AsyncNotifier()
         self._worker = AsyncWorker(self._run, "weave-call-sender", at_exit=self._flush_at_exit)
+        freeze_long_lived()
 
     def __repr__(self) -> str:
         return (

@@ -246,14 +246,16 @@ class Op(TracedOp, Generic[P, R]):
         if frame is None:
             result = self._fn(*args, **kwargs)
             return (result, None) if with_call else result
-        token = set_frame(frame)
+        # set(parent) rather than reset(token): the same value back, and no Token
+        # object held by each call in flight (fewer objects for the garbage collector).
+        set_frame(frame)
         try:
             result = self._fn(*args, **kwargs)
         except BaseException as exc:
-            reset_frame(token)
+            set_frame(parent)
             self._end(client, sender, frame, None, exc)
             raise
-        reset_frame(token)
+        set_frame(parent)
         end = self._end(client, sender, frame, result, None)
         return (result, _make_call(client, frame, end)) if with_call else result
 
@@ -350,8 +352,7 @@ class Op(TracedOp, Generic[P, R]):
             op_name = sender.op_refs.get(self)
             if op_name is None:
                 op_name = self._register(client, sender)
-            frame = CallFrame(client.project_id, op_name, parent)
-            frame.client = client
+            frame = CallFrame(client.project_id, op_name, parent, client)
             binder = self._binder
             if binder is not None and not kwargs and len(args) == self._nparams:
                 # Bound once per op: one positional argument per parameter, the

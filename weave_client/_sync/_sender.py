@@ -38,6 +38,7 @@ from .._tracing import (
     OpSave,
     Record,
     encode_record,
+    freeze_long_lived,
     op_save,
 )
 from .._wal import encode_op_save
@@ -176,6 +177,7 @@ class CallSender(SenderWorker):
         self._wakeup = Notifier()
         self._progress = Notifier()
         self._worker = Worker(self._run, "weave-call-sender", at_exit=self._flush_at_exit)
+        freeze_long_lived()
 
     def __repr__(self) -> str:
         return (
