@@ -71,6 +71,10 @@ _PAGE = 1000
 # Most events (and about the most characters) sent in one WebSocket message.
 _PER_MESSAGE = 1000
 _MESSAGE_CHARS = 1_000_000
+# After a read that found at least _BUSY_EVENTS events, the dispatcher waits
+# _BUSY_PAUSE seconds before the next (one event at a time goes out at once).
+_BUSY_EVENTS = 100
+_BUSY_PAUSE = 0.03
 # Seconds between looks for events written by other processes on the same database.
 _LOOK_INTERVAL = 0.5
 # Seconds a client has to send its subscribe message.
@@ -470,6 +474,7 @@ class Broadcaster:
                     self._pos = None
                     self._task = None
                     return
+                found = 0
                 while self._pos is not None:
                     try:
                         events = await anyio.to_thread.run_sync(self.read, self._pos)
@@ -488,8 +493,13 @@ class Broadcaster:
                             self._watchers.discard(watcher)
                     if events:
                         self._pos = events[-1].seq
+                    found += len(events)
                     if len(events) < _PAGE:
                         break
+            if found >= _BUSY_EVENTS:
+                # Under load, let the next events gather: a call's start and end then
+                # mostly share a page (its JSON built once) and the reads are fewer.
+                await asyncio.sleep(_BUSY_PAUSE)
 
 
 async def _subscribe(ws: WebSocket) -> WatchSubscribe | None:
