@@ -169,12 +169,19 @@ def _once(sql: str, part: str, column: str) -> str:
     return sql.replace(part, column)
 
 
-# The same number as _MICROS_SQL: unixepoch(x) is CAST(strftime('%s', x) AS INTEGER)
-# (both x's julian day in ms // 1000, less the epoch), without formatting and parsing text.
+# _MICROS_SQL with each whole second read by unixepoch() from the text without its
+# fraction (stored timestamps are fixed-width UTC, see _schema.format_timestamp):
+# strftime('%s') of the whole text rounds the fraction to milliseconds first, so
+# xx:59.9996 counted as the next second and the latency was off by one second
+# against /calls/query (which floors as Python's timedelta does).
 _MICROS_ONCE = _once(
-    _once(_MICROS_SQL, "CAST(strftime('%s', ended_at) AS INTEGER)", "unixepoch(ended_at)"),
+    _once(
+        _MICROS_SQL,
+        "CAST(strftime('%s', ended_at) AS INTEGER)",
+        "unixepoch(substr(ended_at, 1, 19))",
+    ),
     "CAST(strftime('%s', started_at) AS INTEGER)",
-    "unixepoch(started_at)",
+    "unixepoch(substr(started_at, 1, 19))",
 )
 _PAGE_SQL = (
     "WITH page AS MATERIALIZED ("
