@@ -83,7 +83,7 @@ def _free_port() -> int:
 def _serve(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     proc = subprocess.Popen(
-        # (Access logs off, as in bench_server.py: a line per request is not ingestion.)
+        # (Log level warning, as in bench_server.py: no INFO line per watcher connecting.)
         [
             sys.executable,
             "-m",
