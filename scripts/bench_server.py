@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import socket
 import sqlite3
 import subprocess
@@ -35,6 +36,18 @@ import httpx
 from weave_client.server import start_background_server
 
 PROJECT = "bench/server"
+SERVER_PID: list[int] = []
+
+
+def server_cpu() -> float | None:
+    """CPU seconds (user + system) the server process has used so far (Linux /proc)."""
+    if not SERVER_PID:
+        return None
+    try:
+        fields = Path(f"/proc/{SERVER_PID[0]}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_bodies(n_calls: int, batch: int, project: str = PROJECT) -> list[bytes]:
@@ -83,7 +96,9 @@ def make_bodies(n_calls: int, batch: int, project: str = PROJECT) -> list[bytes]
 
 @contextlib.contextmanager
 def serve_subprocess(db_path: Path) -> Iterator[str]:
-    """``python -m weave_client serve`` on a free port; yields its URL once healthy."""
+    """``python -m weave_client serve`` on a free port; yields its URL once healthy.
+
+    The server's pid is kept in ``SERVER_PID`` (for its CPU time)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -114,8 +129,10 @@ def serve_subprocess(db_path: Path) -> Iterator[str]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
             time.sleep(0.05)
+        SERVER_PID[:] = [proc.pid]
         yield url
     finally:
+        SERVER_PID.clear()
         proc.terminate()
         proc.wait(10)
 
@@ -179,6 +196,7 @@ def main() -> int:
     projects = [f"{PROJECT}-{i}" for i in range(args.rounds)]
     rounds = [make_bodies(args.calls, args.batch, project) for project in projects]
     rates: list[float] = []
+    cpu_ms: list[float] = []  # server CPU per 1,000 calls, each round
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "bench.db"
         serve = serve_in_process if args.in_process else serve_subprocess
@@ -189,12 +207,16 @@ def main() -> int:
                     "/call/upsert_batch", content=make_bodies(10, 10, "bench/warmup")[0]
                 ).raise_for_status()
             for bodies in rounds:
+                cpu = server_cpu()
                 try:
                     elapsed = send_all(url, bodies, args.senders)
                 except RuntimeError as exc:
                     print(f"FAILED: {exc}", file=sys.stderr)
                     return 1
                 rates.append(args.calls / elapsed)
+                after = server_cpu()
+                if cpu is not None and after is not None:
+                    cpu_ms.append((after - cpu) * 1_000_000 / args.calls)
         with sqlite3.connect(db_path) as conn:
             stored = [
                 conn.execute(
@@ -213,6 +235,12 @@ def main() -> int:
         f"stored {sum(stored)} of {args.calls * args.rounds}",
         flush=True,
     )
+    if cpu_ms:
+        # Less sensitive than calls/s to other load on the machine (it still inflates it).
+        print(
+            "server CPU per 1,000 calls: " + ", ".join(f"{c:.0f}" for c in cpu_ms) + " ms (rounds)",
+            flush=True,
+        )
     if stored != [args.calls] * args.rounds:
         print(f"FAILED: stored {stored} calls per round, expected {args.calls}", file=sys.stderr)
         return 1

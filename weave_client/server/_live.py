@@ -3,8 +3,9 @@
 Every change to a call is numbered in SQLite: the write path
 (``CallStore.changes``) appends a row to ``call_events`` (``seq``, project,
 call id, kind) in the transaction that stores the change, so the sequence is
-monotonic and survives restarts (one small insert per start or end; triggers
-on ``calls`` were measured at three times that cost). After each commit it
+monotonic and survives restarts (one row per start or end, inserted by one
+statement per run of events of a project and kind; triggers on ``calls`` were
+measured at three times the cost of a row per statement). After each commit it
 calls :meth:`Broadcaster.committed`; with nobody watching that is one
 attribute test.
 
@@ -42,7 +43,13 @@ from pydantic import ValidationError
 from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
 from .._models import CallsFilter
 from ._calls import _START_COLUMNS
-from ._calls_query import _LATENCY_SQL, _STATUS_SQL, _TRACE_NAME_SQL, CALL_COLUMNS
+from ._calls_query import (
+    _LATENCY_SQL,
+    _MICROS_SQL,
+    _STATUS_SQL,
+    _TRACE_NAME_SQL,
+    CALL_COLUMNS,
+)
 from ._db import Database
 from ._schema import CALLS_JSON_COLUMNS
 
@@ -64,6 +71,10 @@ _PAGE = 1000
 # Most events (and about the most characters) sent in one WebSocket message.
 _PER_MESSAGE = 1000
 _MESSAGE_CHARS = 1_000_000
+# After a read that found at least _BUSY_EVENTS events, the dispatcher waits
+# _BUSY_PAUSE seconds before the next (one event at a time goes out at once).
+_BUSY_EVENTS = 100
+_BUSY_PAUSE = 0.03
 # Seconds between looks for events written by other processes on the same database.
 _LOOK_INTERVAL = 0.5
 # Seconds a client has to send its subscribe message.
@@ -80,6 +91,28 @@ CREATE TABLE IF NOT EXISTS call_events (
 # Where ended_at is in a row of a call stored whole (CallStore's start row + end row[2:]).
 _FULL_ENDED_AT = 2 + len(_START_COLUMNS)
 _INSERT = "INSERT INTO call_events (project_id, call_id, kind) VALUES (?, ?, ?)"
+# A run of events of one project and kind in one statement (a quarter of the cost of a
+# row per event): the call ids as a JSON array, inserted in array order (seq order).
+_INSERT_RUN = (
+    "INSERT INTO call_events (project_id, call_id, kind) "
+    "SELECT ?, value, ? FROM json_each(?) ORDER BY key"
+)
+
+
+def _insert_events(conn: sqlite3.Connection, events: list[tuple[str, str, str]]) -> None:
+    """Append ``events`` ((project_id, call_id, kind), in order) to ``call_events``."""
+    i, n = 0, len(events)
+    while i < n:
+        project_id, _, kind = events[i]
+        j = i + 1
+        while j < n and events[j][2] == kind and events[j][0] == project_id:
+            j += 1
+        ids = orjson.dumps([e[1] for e in events[i:j]]).decode()
+        if "\\u0000" in ids:  # (SQLite's JSON strings stop at NUL: no run for those)
+            conn.executemany(_INSERT, events[i:j])
+        else:
+            conn.execute(_INSERT_RUN, (project_id, kind, ids))
+        i = j
 
 
 def _summary_sql() -> str:
@@ -112,23 +145,60 @@ def _call_json_sql() -> str:
 
 
 # A page of events is one row (one SQLite step, one GIL hand-off, whatever its
-# length): a JSON array of each event's [seq, project_id, *_FILTER_FIELDS], and the
-# events' messages, built by SQLite, one per line (JSON text has no raw newline).
+# length): a JSON array of its events' [seq, kind, call rowid]; a JSON array of each
+# distinct call's [rowid, project_id, *_FILTER_FIELDS]; and those calls' JSON, built
+# by SQLite, one per line (JSON text has no raw newline). A call's start and end are
+# mostly in the same page: its JSON is built once for both (Python wraps it in each
+# event's message). The derived summary's latency and trace name use sub-expressions
+# that the query compiler's SQL repeats; they are computed once per call here.
 _FILTER_FIELDS = (
     "id", "op_name", "trace_id", "parent_id", "thread_id", "turn_id", "wb_user_id", "wb_run_id",
 )  # fmt: skip
 _FIELD = {name: 2 + i for i, name in enumerate(_FILTER_FIELDS)}
+_REST = "substr(op_name, instr(op_name, ':///') + 4)"
+_HEAD = (
+    f"(CASE WHEN instr({_REST}, ':') > 0 THEN substr({_REST}, 1, instr({_REST}, ':') - 1) "
+    f"ELSE {_REST} END)"
+)
+
+
+def _once(sql: str, part: str, column: str) -> str:
+    """``sql`` with every ``part`` replaced by ``column`` (which must occur)."""
+    if part not in sql:
+        raise RuntimeError(f"calls/watch: {part[:40]!r}... not in the summary SQL")
+    return sql.replace(part, column)
+
+
+# _MICROS_SQL with each whole second read by unixepoch() from the text without its
+# fraction (stored timestamps are fixed-width UTC, see _schema.format_timestamp):
+# strftime('%s') of the whole text rounds the fraction to milliseconds first, so
+# xx:59.9996 counted as the next second and the latency was off by one second
+# against /calls/query (which floors as Python's timedelta does).
+_MICROS_ONCE = _once(
+    _once(
+        _MICROS_SQL,
+        "CAST(strftime('%s', ended_at) AS INTEGER)",
+        "unixepoch(substr(ended_at, 1, 19))",
+    ),
+    "CAST(strftime('%s', started_at) AS INTEGER)",
+    "unixepoch(substr(started_at, 1, 19))",
+)
 _PAGE_SQL = (
-    "SELECT json_group_array(json(meta)), group_concat(message, char(10)) FROM ("
-    "SELECT json_array(e.seq, c.project_id, "
-    + ", ".join(f"c.{name}" for name in _FILTER_FIELDS)
-    + ") AS meta, "
-    f"json_object('kind', e.kind, 'seq', e.seq, 'call', {_call_json_sql()}) AS message "
-    "FROM call_events AS e "
+    "WITH page AS MATERIALIZED ("
+    "SELECT e.seq, e.kind, c.rowid AS rid FROM call_events AS e "
     "JOIN calls AS c ON c.project_id = e.project_id AND c.id = e.call_id "
     # (An end stored before its start is announced when the start arrives.)
     "AND c.started_at IS NOT NULL "
-    "WHERE {where} ORDER BY e.seq LIMIT ?)"
+    "WHERE {where} ORDER BY e.seq LIMIT ?), "
+    f"pre AS MATERIALIZED (SELECT c.rowid AS rid, {_MICROS_ONCE} AS micros, {_HEAD} AS head "
+    "FROM calls AS c WHERE c.rowid IN (SELECT rid FROM page)) "
+    "SELECT (SELECT json_group_array(json_array(seq, kind, rid)) FROM page), "
+    "json_group_array(json(meta)), group_concat(call, char(10)) FROM ("
+    "SELECT json_array(p.rid, c.project_id, "
+    + ", ".join(f"c.{name}" for name in _FILTER_FIELDS)
+    + ") AS meta, "
+    + _once(_once(_call_json_sql(), _MICROS_SQL, "p.micros"), _HEAD, "p.head")
+    + " AS call FROM pre AS p JOIN calls AS c ON c.rowid = p.rid)"
 )
 _PAGE_ALL = _PAGE_SQL.replace("{where}", "e.seq > ?")
 _PAGE_PROJECT = _PAGE_SQL.replace("{where}", "e.seq > ? AND e.project_id = ?")
@@ -140,14 +210,14 @@ def install(db: Database) -> None:
         conn.execute(EVENTS_DDL)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """One stored event, ready to send: ``text`` is its JSON message, ``call`` the
     call's id columns (what filters test)."""
 
     seq: int
     project_id: str
-    call: list[Any]  # [seq, project_id, *_FILTER_FIELDS]; _FIELD[name] is where a field is
+    call: list[Any]  # [rowid, project_id, *_FILTER_FIELDS]; _FIELD[name] is where a field is
     text: str
 
 
@@ -318,7 +388,7 @@ class Broadcaster:
             ended.extend((r[2], p, c) for (p, c), r in ends.items())
             ended.sort(key=lambda e: e[0])
             events.extend((p, c, "end") for _, p, c in ended)
-        conn.executemany(_INSERT, events)
+        _insert_events(conn, events)
 
     def record_update(self, conn: sqlite3.Connection, project_id: str, call_id: str) -> None:
         conn.execute(_INSERT, (project_id, call_id, "update"))
@@ -354,13 +424,22 @@ class Broadcaster:
                 row = conn.execute(_PAGE_ALL, (after, _PAGE)).fetchone()
             else:
                 row = conn.execute(_PAGE_PROJECT, (after, project_id, _PAGE)).fetchone()
-        metas, texts = orjson.loads(row[0]), row[1]
-        if not metas:
+        found = orjson.loads(row[0])
+        if not found:
             return []
-        return [
-            Event(meta[0], meta[1], meta, text)
-            for meta, text in zip(metas, texts.split("\n"), strict=True)
-        ]
+        calls = {
+            meta[0]: (meta, text)
+            for meta, text in zip(orjson.loads(row[1]), row[2].split("\n"), strict=True)
+        }
+        events = []
+        for seq, kind, rid in found:
+            meta, text = calls[rid]
+            # As json_object('kind', kind, 'seq', seq, 'call', call) writes it (kinds are
+            # plain words).
+            events.append(
+                Event(seq, meta[1], meta, f'{{"kind":"{kind}","seq":{seq},"call":{text}}}')
+            )
+        return events
 
     # -- watchers --------------------------------------------------------------------
 
@@ -402,6 +481,7 @@ class Broadcaster:
                     self._pos = None
                     self._task = None
                     return
+                found = 0
                 while self._pos is not None:
                     try:
                         events = await anyio.to_thread.run_sync(self.read, self._pos)
@@ -420,8 +500,13 @@ class Broadcaster:
                             self._watchers.discard(watcher)
                     if events:
                         self._pos = events[-1].seq
+                    found += len(events)
                     if len(events) < _PAGE:
                         break
+            if found >= _BUSY_EVENTS:
+                # Under load, let the next events gather: a call's start and end then
+                # mostly share a page (its JSON built once) and the reads are fewer.
+                await asyncio.sleep(_BUSY_PAUSE)
 
 
 async def _subscribe(ws: WebSocket) -> WatchSubscribe | None:
