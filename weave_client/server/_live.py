@@ -42,7 +42,7 @@ from pydantic import ValidationError
 
 from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
 from .._models import CallsFilter
-from ._calls import _START_COLUMNS
+from ._calls_ingest import START_COLUMNS
 from ._calls_query import (
     _LATENCY_SQL,
     _MICROS_SQL,
@@ -89,7 +89,7 @@ CREATE TABLE IF NOT EXISTS call_events (
 )
 """
 # Where ended_at is in a row of a call stored whole (CallStore's start row + end row[2:]).
-_FULL_ENDED_AT = 2 + len(_START_COLUMNS)
+_FULL_ENDED_AT = 2 + len(START_COLUMNS)
 _INSERT = "INSERT INTO call_events (project_id, call_id, kind) VALUES (?, ?, ?)"
 # A run of events of one project and kind in one statement (a quarter of the cost of a
 # row per event): the call ids as a JSON array, inserted in array order (seq order).
