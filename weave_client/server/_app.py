@@ -18,7 +18,8 @@ from ._db import Database
 from ._feedback import FeedbackStore
 from ._files import FileStore
 from ._http_errors import install_error_handlers
-from ._live import DEFAULT_WATCH_QUEUE, Broadcaster, install
+from ._live import DEFAULT_WATCH_QUEUE, Broadcaster
+from ._live_sql import install
 from ._middleware import DEFAULT_MAX_BODY_BYTES, install_middleware
 from ._objects import ObjectStore
 from ._refs import RefStore

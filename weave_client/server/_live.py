@@ -42,22 +42,20 @@ from pydantic import ValidationError
 
 from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
 from .._models import CallsFilter
-from ._calls_ingest import START_COLUMNS
-from ._calls_query import (
-    _LATENCY_SQL,
-    _MICROS_SQL,
-    _STATUS_SQL,
-    _TRACE_NAME_SQL,
-    CALL_COLUMNS,
-)
 from ._db import Database
-from ._schema import CALLS_JSON_COLUMNS
+from ._live_sql import (
+    FIELD,
+    FULL_ENDED_AT,
+    INSERT_EVENT,
+    PAGE_ALL,
+    PAGE_PROJECT,
+    insert_events,
+)
 
 __all__ = [
     "CLOSE_BAD_REQUEST",
     "CLOSE_TOO_SLOW",
     "DEFAULT_WATCH_QUEUE",
-    "EVENTS_DDL",
     "Broadcaster",
     "watch_route",
 ]
@@ -80,136 +78,6 @@ _LOOK_INTERVAL = 0.5
 # Seconds a client has to send its subscribe message.
 _SUBSCRIBE_TIMEOUT = 30.0
 
-EVENTS_DDL = """
-CREATE TABLE IF NOT EXISTS call_events (
-    seq        INTEGER PRIMARY KEY,
-    project_id TEXT NOT NULL,
-    call_id    TEXT NOT NULL,
-    kind       TEXT NOT NULL
-)
-"""
-# Where ended_at is in a row of a call stored whole (CallStore's start row + end row[2:]).
-_FULL_ENDED_AT = 2 + len(START_COLUMNS)
-_INSERT = "INSERT INTO call_events (project_id, call_id, kind) VALUES (?, ?, ?)"
-# A run of events of one project and kind in one statement (a quarter of the cost of a
-# row per event): the call ids as a JSON array, inserted in array order (seq order).
-_INSERT_RUN = (
-    "INSERT INTO call_events (project_id, call_id, kind) "
-    "SELECT ?, value, ? FROM json_each(?) ORDER BY key"
-)
-
-
-def _insert_events(conn: sqlite3.Connection, events: list[tuple[str, str, str]]) -> None:
-    """Append ``events`` ((project_id, call_id, kind), in order) to ``call_events``."""
-    i, n = 0, len(events)
-    while i < n:
-        project_id, _, kind = events[i]
-        j = i + 1
-        while j < n and events[j][2] == kind and events[j][0] == project_id:
-            j += 1
-        ids = orjson.dumps([e[1] for e in events[i:j]]).decode()
-        if "\\u0000" in ids:  # (SQLite's JSON strings stop at NUL: no run for those)
-            conn.executemany(_INSERT, events[i:j])
-        else:
-            conn.execute(_INSERT_RUN, (project_id, kind, ids))
-        i = j
-
-
-def _summary_sql() -> str:
-    """``summary`` with ``summary.weave`` derived, in SQL, as ``derive_weave_summary`` does.
-
-    A JSON merge patch: the derived keys replace stored ones, a null one
-    (latency of a running call, an empty display name) is left out.
-    """
-    derived = (
-        f"json_object('status', {_STATUS_SQL}, 'latency_ms', {_LATENCY_SQL}, "
-        f"'trace_name', {_TRACE_NAME_SQL}, 'display_name', NULLIF(c.display_name, ''))"
-    )
-    return f"json_patch(COALESCE(c.summary, '{{}}'), json_object('weave', {derived}))"
-
-
-def _call_json_sql() -> str:
-    """The call in the trace API's ``CallSchema`` as JSON text, built by SQLite (no Python)."""
-    parts = []
-    for column in CALL_COLUMNS:
-        if column == "summary":
-            expr = _summary_sql()
-        elif column == "display_name":
-            expr = "NULLIF(c.display_name, '')"
-        elif column in CALLS_JSON_COLUMNS:
-            expr = f"json(c.{column})"
-        else:
-            expr = f"c.{column}"
-        parts.append(f"'{column}', {expr}")
-    return "json_object(" + ", ".join(parts) + ")"
-
-
-# A page of events is one row (one SQLite step, one GIL hand-off, whatever its
-# length): a JSON array of its events' [seq, kind, call rowid]; a JSON array of each
-# distinct call's [rowid, project_id, *_FILTER_FIELDS]; and those calls' JSON, built
-# by SQLite, one per line (JSON text has no raw newline). A call's start and end are
-# mostly in the same page: its JSON is built once for both (Python wraps it in each
-# event's message). The derived summary's latency and trace name use sub-expressions
-# that the query compiler's SQL repeats; they are computed once per call here.
-_FILTER_FIELDS = (
-    "id", "op_name", "trace_id", "parent_id", "thread_id", "turn_id", "wb_user_id", "wb_run_id",
-)  # fmt: skip
-_FIELD = {name: 2 + i for i, name in enumerate(_FILTER_FIELDS)}
-_REST = "substr(op_name, instr(op_name, ':///') + 4)"
-_HEAD = (
-    f"(CASE WHEN instr({_REST}, ':') > 0 THEN substr({_REST}, 1, instr({_REST}, ':') - 1) "
-    f"ELSE {_REST} END)"
-)
-
-
-def _once(sql: str, part: str, column: str) -> str:
-    """``sql`` with every ``part`` replaced by ``column`` (which must occur)."""
-    if part not in sql:
-        raise RuntimeError(f"calls/watch: {part[:40]!r}... not in the summary SQL")
-    return sql.replace(part, column)
-
-
-# _MICROS_SQL with each whole second read by unixepoch() from the text without its
-# fraction (stored timestamps are fixed-width UTC, see _schema.format_timestamp):
-# strftime('%s') of the whole text rounds the fraction to milliseconds first, so
-# xx:59.9996 counted as the next second and the latency was off by one second
-# against /calls/query (which floors as Python's timedelta does).
-_MICROS_ONCE = _once(
-    _once(
-        _MICROS_SQL,
-        "CAST(strftime('%s', ended_at) AS INTEGER)",
-        "unixepoch(substr(ended_at, 1, 19))",
-    ),
-    "CAST(strftime('%s', started_at) AS INTEGER)",
-    "unixepoch(substr(started_at, 1, 19))",
-)
-_PAGE_SQL = (
-    "WITH page AS MATERIALIZED ("
-    "SELECT e.seq, e.kind, c.rowid AS rid FROM call_events AS e "
-    "JOIN calls AS c ON c.project_id = e.project_id AND c.id = e.call_id "
-    # (An end stored before its start is announced when the start arrives.)
-    "AND c.started_at IS NOT NULL "
-    "WHERE {where} ORDER BY e.seq LIMIT ?), "
-    f"pre AS MATERIALIZED (SELECT c.rowid AS rid, {_MICROS_ONCE} AS micros, {_HEAD} AS head "
-    "FROM calls AS c WHERE c.rowid IN (SELECT rid FROM page)) "
-    "SELECT (SELECT json_group_array(json_array(seq, kind, rid)) FROM page), "
-    "json_group_array(json(meta)), group_concat(call, char(10)) FROM ("
-    "SELECT json_array(p.rid, c.project_id, "
-    + ", ".join(f"c.{name}" for name in _FILTER_FIELDS)
-    + ") AS meta, "
-    + _once(_once(_call_json_sql(), _MICROS_SQL, "p.micros"), _HEAD, "p.head")
-    + " AS call FROM pre AS p JOIN calls AS c ON c.rowid = p.rid)"
-)
-_PAGE_ALL = _PAGE_SQL.replace("{where}", "e.seq > ?")
-_PAGE_PROJECT = _PAGE_SQL.replace("{where}", "e.seq > ? AND e.project_id = ?")
-
-
-def install(db: Database) -> None:
-    """Create the events table (idempotent)."""
-    with db.write() as conn:
-        conn.execute(EVENTS_DDL)
-
-
 @dataclass(slots=True)
 class Event:
     """One stored event, ready to send: ``text`` is its JSON message, ``call`` the
@@ -217,12 +85,12 @@ class Event:
 
     seq: int
     project_id: str
-    call: list[Any]  # [rowid, project_id, *_FILTER_FIELDS]; _FIELD[name] is where a field is
+    call: list[Any]  # [rowid, project_id, *FILTER_FIELDS]; FIELD[name] is where a field is
     text: str
 
 
-_PARENT = _FIELD["parent_id"]
-_OP = _FIELD["op_name"]
+_PARENT = FIELD["parent_id"]
+_OP = FIELD["op_name"]
 
 
 class CallMatcher:
@@ -257,11 +125,11 @@ class CallMatcher:
             ("wb_run_id", f.wb_run_ids),
         ):
             if values:
-                self._sets.append((_FIELD[key], set(values)))
+                self._sets.append((FIELD[key], set(values)))
         # As the query compiler: an empty list of thread or turn ids matches nothing.
         for key, maybe in (("thread_id", f.thread_ids), ("turn_id", f.turn_ids)):
             if maybe is not None:
-                self._sets.append((_FIELD[key], set(maybe)))
+                self._sets.append((FIELD[key], set(maybe)))
         self._roots_only = bool(f.trace_roots_only)
         self._only_project = not (self._ops or self._sets or self._roots_only)
         # Watchers with equal keys select the same events.
@@ -384,14 +252,14 @@ class Broadcaster:
         """
         events = [(r[0], r[1], "start") for r in starts]
         if full or ends:
-            ended = [(r[_FULL_ENDED_AT], r[0], r[1]) for r in full]
+            ended = [(r[FULL_ENDED_AT], r[0], r[1]) for r in full]
             ended.extend((r[2], p, c) for (p, c), r in ends.items())
             ended.sort(key=lambda e: e[0])
             events.extend((p, c, "end") for _, p, c in ended)
-        _insert_events(conn, events)
+        insert_events(conn, events)
 
     def record_update(self, conn: sqlite3.Connection, project_id: str, call_id: str) -> None:
-        conn.execute(_INSERT, (project_id, call_id, "update"))
+        conn.execute(INSERT_EVENT, (project_id, call_id, "update"))
 
     def record_delete(self, conn: sqlite3.Connection, project_id: str, deleted_at: str) -> None:
         conn.execute(
@@ -421,9 +289,9 @@ class Broadcaster:
         """Up to a page of events after ``after`` (of one project, or all), in order."""
         with self.db.read() as conn:
             if project_id is None:
-                row = conn.execute(_PAGE_ALL, (after, _PAGE)).fetchone()
+                row = conn.execute(PAGE_ALL, (after, _PAGE)).fetchone()
             else:
-                row = conn.execute(_PAGE_PROJECT, (after, project_id, _PAGE)).fetchone()
+                row = conn.execute(PAGE_PROJECT, (after, project_id, _PAGE)).fetchone()
         found = orjson.loads(row[0])
         if not found:
             return []
