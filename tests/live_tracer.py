@@ -1,4 +1,4 @@
-"""Trace calls into a server from another process, for the live-traces tests and scripts/bench_live.py.
+"""Trace calls into a server from another process, for the live-traces tests and scripts/benchmarks/bench_live.py.
 
 ::
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts" / "benchmarks"
 sys.path.insert(0, str(SCRIPTS))
 
 import _bench_figures as figs  # noqa: E402

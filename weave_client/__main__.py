@@ -60,7 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"trace viewer: http://{host}:{args.port}/", flush=True)
     # This process is only a server: move everything loaded so far out of the
     # collector's reach, and let it run less often (request bodies allocate
-    # tens of thousands of short-lived containers; see scripts/bench_server.py).
+    # tens of thousands of short-lived containers; see scripts/benchmarks/bench_server.py).
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     try:

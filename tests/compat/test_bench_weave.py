@@ -1,4 +1,4 @@
-"""scripts/bench_weave.py: weave's own client logs its calls to a server we name, offline.
+"""scripts/benchmarks/bench_weave.py: weave's own client logs its calls to a server we name, offline.
 
 Runs the weave side of one small figure against weave's reference server and checks that
 every call weave made is stored there: the bench's weave column measures real work.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.conftest import COMPAT_PYTHON
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts" / "benchmarks"
 sys.path.insert(0, str(SCRIPTS))
 
 import _bench_figures as figs  # noqa: E402

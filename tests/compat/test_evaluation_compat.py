@@ -2,7 +2,7 @@
 
 Both log to weave's reference server (each in a project of its own). weave's side runs
 in the pinned compat venv (``.venv-compat``), pointed at the server the way
-``scripts/bench_weave.py`` does it (no W&B involved). Then the two projects are read
+``scripts/benchmarks/bench_weave.py`` does it (no W&B involved). Then the two projects are read
 back over the wire and compared: the call tree (op names, nesting, counts), each score's
 ``wandb.runnable`` feedback on its predict call, the inputs of the root (``self`` and ``model`` as object refs), the classes of the objects
 each side saved, and the keys and numbers of the summary.
@@ -232,12 +232,12 @@ async def test_same_evaluation_same_tree_objects_and_summary(
 
 @pytest.mark.compat
 def test_bench_figure_runs_both_clients_against_our_server(local_server_url: str) -> None:
-    # scripts/bench_eval.py: ours and weave's own evaluation, each in a worker process,
+    # scripts/benchmarks/bench_eval.py: ours and weave's own evaluation, each in a worker process,
     # both logging every call to our server (weave's client included: it posts JSON
     # without Content-Type, which our server must read).
     import sys
 
-    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    scripts = Path(__file__).resolve().parents[2] / "scripts" / "benchmarks"
     sys.path.insert(0, str(scripts))
     try:
         import bench_eval

@@ -1,4 +1,4 @@
-"""Helpers shared by the reliability tests (both flavours) and scripts/bench_reliability.py."""
+"""Helpers shared by the reliability tests (both flavours) and scripts/benchmarks/bench_reliability.py."""
 
 from __future__ import annotations
 

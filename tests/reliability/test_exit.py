@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Generous: the point is "finishes", not "fast" (speed is for scripts/bench_reliability.py).
+# Generous: the point is "finishes", not "fast" (speed is for scripts/benchmarks/bench_reliability.py).
 HANG_LIMIT_S = 45.0
 REPRODUCE = ".venv/bin/pytest -q -s tests/reliability/test_exit.py"
 

@@ -3,7 +3,7 @@ every call stored once with the right parent; memory stays within the queue
 bound under a server slower than the producers.
 
 Reduced sizes here (5,120 calls per flavour); the full 50,000 is
-``.venv/bin/python scripts/bench_reliability.py load``.
+``.venv/bin/python scripts/benchmarks/bench_reliability.py load``.
 """
 
 from __future__ import annotations

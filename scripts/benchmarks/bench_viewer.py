@@ -6,7 +6,7 @@ plus its count) for the first, middle and last page, with a status filter, a
 text search and an op filter, and the project list. Prints the median of a few
 runs per request and exits non-zero when one exceeds the target.
 
-    .venv/bin/python scripts/bench_viewer.py [--calls 100000] [--target-ms 500]
+    .venv/bin/python scripts/benchmarks/bench_viewer.py [--calls 100000] [--target-ms 500]
 """
 
 from __future__ import annotations
@@ -14,16 +14,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
-
-from weave_client.server import start_background_server
+from _common import temp_server
 
 PROJECT = "bench/viewer"
 PAGE = 50
@@ -72,7 +69,7 @@ def main() -> int:
     parser.add_argument("--target-ms", type=float, default=500.0)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, start_background_server(Path(tmp) / "bench.db") as server:
+    with temp_server() as server:
         with httpx.Client(base_url=server.url, timeout=300) as http:
             start = time.perf_counter()
             seed(http, args.calls)

@@ -4,10 +4,10 @@ Starts our local trace server (background thread, temp SQLite file), then runs e
 of ``_bench_figures`` once per side, each in a fresh worker process:
 
 - ``bare`` and ``ours`` under this interpreter (the project's ``.venv``):
-  ``python scripts/bench_harness.py --worker FIGURE --side ours ...``;
-- ``weave`` under ``.venv-compat/bin/python scripts/bench_weave.py FIGURE ...``.
+  ``python scripts/benchmarks/bench_harness.py --worker FIGURE --side ours ...``;
+- ``weave`` under ``.venv-compat/bin/python scripts/benchmarks/bench_weave.py FIGURE ...``.
 
-plus the evaluation figure of issue 5, which ``scripts/bench_eval.py`` runs in workers of
+plus the evaluation figure of issue 5, which ``scripts/benchmarks/bench_eval.py`` runs in workers of
 its own (``run_figure``). Every side logs to the same server, each figure in a project of its
 own; after a figure the
 harness asks the server how many calls it stored and fails the figure when any is missing.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
+ROOT = SCRIPTS.parents[1]
 sys.path.insert(0, str(SCRIPTS))
 
 import _bench_figures as figs  # noqa: E402
@@ -105,7 +105,7 @@ WORKER_ADAPTERS: dict[str, Callable[[], figs.Adapter]] = {
 }
 
 
-# Figures of our client alone (scripts/_bench_ours.py), run by the harness itself.
+# Figures of our client alone (scripts/benchmarks/_bench_ours.py), run by the harness itself.
 OURS_ONLY = ("server", "import_time", "client_stall")
 # The floor is a tracer without a client: it runs the per-call figures.
 FLOOR_FIGURES = ("overhead_async", "overhead_sync", "calls_flush", "loop_lag")
@@ -157,18 +157,18 @@ class Outcome:
         return self.stored >= self.result.calls_made
 
 
-# The evaluation figure (issue 5) lives in scripts/bench_eval.py, which runs its own worker
+# The evaluation figure (issue 5) lives in scripts/benchmarks/bench_eval.py, which runs its own worker
 # processes; the harness adds its rows to the table.
 EVALUATION = "evaluation"
 EVALUATION_ROWS = 1000
 
 
 def run_evaluation(server_url: str, rows: int, with_weave: bool) -> dict[str, Outcome]:
-    """scripts/bench_eval.py's figure, as Outcomes (value: the wall time of evaluate())."""
+    """scripts/benchmarks/bench_eval.py's figure, as Outcomes (value: the wall time of evaluate())."""
     try:
         import bench_eval
     except ImportError as exc:
-        return {"ours": Outcome("ours", error=f"scripts/bench_eval.py unusable: {exc!r}")}
+        return {"ours": Outcome("ours", error=f"scripts/benchmarks/bench_eval.py unusable: {exc!r}")}
     outcomes: dict[str, Outcome] = {}
     for res in bench_eval.run_figure(server_url, rows=rows, with_weave=with_weave):
         side = str(res["side"])

@@ -2,7 +2,7 @@
 
 Stdlib only, because it runs in two environments: the project's ``.venv`` (the bare
 function and our client, from ``scripts/bench``) and weave's pinned ``.venv-compat``
-(weave's own client, from ``scripts/bench_weave.py``). A side is an ``Adapter``: how to
+(weave's own client, from ``scripts/benchmarks/bench_weave.py``). A side is an ``Adapter``: how to
 open a client, decorate a function, flush and close. Every figure function takes one and
 returns a ``Result``; a worker process runs exactly one figure, so peak memory and warm
 caches never leak from one figure into the next.

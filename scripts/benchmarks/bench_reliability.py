@@ -19,9 +19,9 @@ server answers; prints how long delivery took after it came back.
 Each prints every figure with the command that reproduces it and exit non-zero
 when a call is lost, duplicated or misplaced::
 
-    .venv/bin/python scripts/bench_reliability.py faults [--calls 10000] [--rate 0.3] [--seed 6]
-    .venv/bin/python scripts/bench_reliability.py load [--calls 50000]
-    .venv/bin/python scripts/bench_reliability.py outage [--down 60] [--calls 20000]
+    .venv/bin/python scripts/benchmarks/bench_reliability.py faults [--calls 10000] [--rate 0.3] [--seed 6]
+    .venv/bin/python scripts/benchmarks/bench_reliability.py load [--calls 50000]
+    .venv/bin/python scripts/benchmarks/bench_reliability.py outage [--down 60] [--calls 20000]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the proxy and the counting helpers live under tests/
 
 from tests.fault_proxy import FaultProxy  # noqa: E402
@@ -151,7 +151,7 @@ def run_faults(args: argparse.Namespace) -> bool:
         finally:
             server.stop()
     print(
-        "  reproduce: .venv/bin/python scripts/bench_reliability.py faults"
+        "  reproduce: .venv/bin/python scripts/benchmarks/bench_reliability.py faults"
         f" --calls {args.calls} --rate {args.rate} --seed {args.seed}"
     )
     return good
@@ -212,7 +212,7 @@ def run_load(args: argparse.Namespace) -> bool:
         finally:
             server.stop()
     print(
-        "  reproduce: .venv/bin/python scripts/bench_reliability.py load"
+        "  reproduce: .venv/bin/python scripts/benchmarks/bench_reliability.py load"
         f" --calls {args.calls} --threads {args.threads} --tasks {args.tasks}"
     )
     return good
@@ -251,7 +251,7 @@ def run_outage(args: argparse.Namespace) -> bool:
         finally:
             server.stop()
     print(
-        "  reproduce: .venv/bin/python scripts/bench_reliability.py outage"
+        "  reproduce: .venv/bin/python scripts/benchmarks/bench_reliability.py outage"
         f" --down {args.down} --calls {args.calls} --max-queue {args.max_queue}"
         f" --flavours {args.flavours}"
     )

@@ -7,20 +7,17 @@ rows (as the client's ``Table.append``/``Dataset.add_rows`` send them: one
 returned), and prints the rate. The bodies are encoded before the clock starts,
 so the figure is the server's (HTTP parsing, validation, digests, SQLite).
 
-    .venv/bin/python scripts/bench_table_update.py [--rows 100000] [--chunk 25000]
+    .venv/bin/python scripts/benchmarks/bench_table_update.py [--rows 100000] [--chunk 25000]
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 import orjson
-
-from weave_client.server import start_background_server
+from _common import temp_server
 
 PROJECT = "bench/table-update"
 
@@ -37,11 +34,7 @@ def _row(i: int) -> dict[str, object]:
 
 def run(rows: int, chunk: int) -> float:
     """Append ``rows`` rows in requests of ``chunk``; returns rows per second."""
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        start_background_server(Path(tmp) / "bench.db") as server,
-        httpx.Client(base_url=server.url, timeout=300) as http,
-    ):
+    with temp_server() as server, httpx.Client(base_url=server.url, timeout=300) as http:
         created = http.post(
             "/table/create", json={"table": {"project_id": PROJECT, "rows": [_row(-1)]}}
         )

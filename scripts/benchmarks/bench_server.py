@@ -10,7 +10,7 @@ SQLite), not the client's. The figure is the best of ``--rounds`` rounds (3).
 Exits non-zero below ``--target`` calls/s (default 20,000) or if any call is
 missing. ``--in-process`` uses ``start_background_server`` instead.
 
-    .venv/bin/python scripts/bench_server.py [--calls 100000] [--batch 1000] [--senders 2]
+    .venv/bin/python scripts/benchmarks/bench_server.py [--calls 100000] [--batch 1000] [--senders 2]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@
   the same ticker left idle as long right after (what the loaded machine adds by itself;
   both are kept in the result's extras).
 - ``server``: the local server's ``/call/upsert_batch`` throughput (calls/s), as
-  ``scripts/bench_server.py`` measures it: a server process of its own, bodies of
+  ``scripts/benchmarks/bench_server.py`` measures it: a server process of its own, bodies of
   1,000 calls encoded before the clock starts, two senders, the best of the rounds, and
   every call of every round checked in the database afterwards.
 """
@@ -27,7 +27,7 @@ from typing import Any
 
 import _bench_figures as figs
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 IMPORT_RUNS = 5
 SERVER_CALLS = 50_000
 SERVER_BATCH = 1_000

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The overhead a patched SDK call adds over the unpatched one (openai and anthropic).
 
-    .venv/bin/python scripts/bench_integrations.py [--calls 2000] [--rounds 10]
+    .venv/bin/python scripts/benchmarks/bench_integrations.py [--calls 2000] [--rounds 10]
 
 Each SDK client answers from an in-memory transport (httpx's ``MockTransport``
 with canned JSON and SSE bodies: no network, no server round trip), so the
@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 MESSAGES = [{"role": "user", "content": "Say hello"}]
 WORDS = ["Hello", " from", " the", " bench", "."]

@@ -3,7 +3,7 @@
 Runs under ``.venv-compat/bin/python`` (started by ``scripts/bench``; not meant to be run
 by hand, though it can be)::
 
-    .venv-compat/bin/python scripts/bench_weave.py FIGURE --side weave \\
+    .venv-compat/bin/python scripts/benchmarks/bench_weave.py FIGURE --side weave \\
         --server-url URL --entity E --project P --n N
 
 How weave is pointed at our server without contacting W&B: ``weave.init`` always talks to

@@ -1,6 +1,6 @@
 """The evaluation figure (issue 5): 1,000 rows, a 10 ms async predict, two scorers, parallelism 10.
 
-    .venv/bin/python scripts/bench_eval.py [--rows 1000] [--no-weave] [--json]
+    .venv/bin/python scripts/benchmarks/bench_eval.py [--rows 1000] [--no-weave] [--json]
 
 Starts our local trace server on a temp SQLite file (in this process), then runs the
 evaluation in a fresh worker process with our async client (``AsyncEvaluation``), and the
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 SCRIPTS = Path(__file__).resolve().parent
-ROOT = SCRIPTS.parent
+ROOT = SCRIPTS.parents[1]
 COMPAT_PYTHON = ROOT / ".venv-compat" / "bin" / "python"
 ENTITY = "bench"
 TARGET_S = 1.5

@@ -15,7 +15,7 @@ then:
    the time from sending its end to its ``end`` event arriving at a watcher
    (one system-wide monotonic clock across the processes), median and worst.
 
-    .venv/bin/python scripts/bench_live.py [--watchers 10] [--calls 20000] [--rounds 3]
+    .venv/bin/python scripts/benchmarks/bench_live.py [--watchers 10] [--calls 20000] [--rounds 3]
 
 Exits 1 when the ingestion target is missed.
 """

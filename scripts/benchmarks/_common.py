@@ -1,0 +1,67 @@
+"""What the benchmark scripts share: where things are, a local server on a scratch
+database, counting what it stored, and printing a figure with the command behind it.
+
+Every script here is run as ``.venv/bin/python scripts/benchmarks/<name>.py`` (or through
+``./scripts/bench``); importing this module puts the repository root on ``sys.path`` so
+``weave_client`` and ``tests`` (the fault proxy, the tracer helpers) import as in the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+BENCHMARKS = Path(__file__).resolve().parent
+ROOT = BENCHMARKS.parent.parent
+COMPAT_PYTHON = ROOT / ".venv-compat" / "bin" / "python"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+
+for path in (str(ROOT), str(BENCHMARKS)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+__all__ = [
+    "BENCHMARKS",
+    "COMPAT_PYTHON",
+    "PYTHON",
+    "ROOT",
+    "command",
+    "stored_in_db",
+    "temp_server",
+]
+
+
+@contextlib.contextmanager
+def temp_server(prefix: str = "weave-bench-", **options: Any) -> Iterator[Any]:
+    """Our local trace server on a scratch SQLite file, stopped and removed afterwards.
+
+    Yields the running server (``.url``, ``.stop()``); ``options`` go to
+    ``start_background_server`` (``api_key``, ``port``...).
+    """
+    from weave_client.server import start_background_server
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        server = start_background_server(db_path=Path(tmp) / "bench.db", **options)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def stored_in_db(db_path: Path, project_id: str) -> int:
+    """How many calls of ``project_id`` the server's database holds (read directly)."""
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM calls WHERE project_id = ?", (project_id,)
+        ).fetchone()
+    return int(count)
+
+
+def command(script: str, *args: str) -> str:
+    """The command line that reproduces a figure, for printing beside it."""
+    return " ".join([".venv/bin/python", f"scripts/benchmarks/{script}", *args])
