@@ -3,7 +3,7 @@
 
 A real fault-injecting proxy (tests/fault_proxy.py) sits between the client and
 our real local server; the test then reads the server directly and counts by id.
-The 10,000-call figure is ``.venv/bin/python scripts/bench_reliability.py faults``.
+The 10,000-call figure is ``.venv/bin/python scripts/benchmarks/bench_reliability.py faults``.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def test_2000_calls_land_exactly_once_under_30_percent_faults(
         f"\n[faults] {2 * N_PARENTS} calls through {requests} proxied requests,"
         f" {sum(faults.values())} faults {faults}: {report}"
         "\n  reproduce: .venv/bin/pytest -q -s -k 30_percent tests/_*/test_reliability_faults.py"
-        "\n  10,000 calls: .venv/bin/python scripts/bench_reliability.py faults"
+        "\n  10,000 calls: .venv/bin/python scripts/benchmarks/bench_reliability.py faults"
     )
     assert report == {
         "stored": 2 * N_PARENTS,

@@ -78,7 +78,7 @@ def test_outage_buffers_spills_to_disk_and_delivers_when_back(
     print(
         f"\n[wal outage] 500 calls, {spilled} records spilled, {replayed} replayed: {report}"
         "\n  reproduce: .venv/bin/pytest -q -s tests/_*/test_reliability_wal.py"
-        "\n  a 60 s outage: .venv/bin/python scripts/bench_reliability.py outage"
+        "\n  a 60 s outage: .venv/bin/python scripts/benchmarks/bench_reliability.py outage"
     )
     assert report["stored"] == 500 and report["duplicated"] == 0 and report["unfinished"] == 0
     assert sorted(c["inputs"]["i"] for c in calls) == list(range(500))
