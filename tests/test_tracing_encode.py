@@ -93,7 +93,7 @@ def test_start_records_take_the_direct_path(
 ) -> None:
     """Every start record (inside a conversation thread too) is written directly:
     the general encoder, the slow path, is never reached for it."""
-    from weave_client import _tracing
+    from weave_client import _record_json
     from weave_client._conversation import thread
 
     if in_thread:
@@ -106,7 +106,7 @@ def test_start_records_take_the_direct_path(
     def general_path(*args: object) -> bytes:
         raise AssertionError("the start record fell back to the general encoder")
 
-    monkeypatch.setattr(_tracing, "encode_body", general_path)
+    monkeypatch.setattr(_record_json, "encode_body", general_path)
     encoded = json.loads(encode_record(record))
     assert encoded == plain
     start = encoded["req"]["start"]
@@ -120,7 +120,7 @@ def test_start_records_take_the_direct_path(
 def test_end_records_take_the_direct_path(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """End records (the shared leaf summaries written from their cached text included)
     are written directly and match the general encoder."""
-    from weave_client import _tracing
+    from weave_client import _record_json
 
     parent = CallFrame("ent/proj", "weave:///ent/proj/op/f:abc", None)
     frame = CallFrame("ent/proj", "weave:///ent/proj/op/g:def", parent)
@@ -140,7 +140,7 @@ def test_end_records_take_the_direct_path(case: str, monkeypatch: pytest.MonkeyP
     def general_path(*args: object) -> bytes:
         raise AssertionError("the end record fell back to the general encoder")
 
-    monkeypatch.setattr(_tracing, "encode_body", general_path)
+    monkeypatch.setattr(_record_json, "encode_body", general_path)
     encoded = json.loads(encode_record(record))
     assert encoded == plain
     counts = encoded["req"]["end"]["summary"]["status_counts"]

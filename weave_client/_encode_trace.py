@@ -7,7 +7,7 @@ values of redacted keys become ``"REDACTED"``. The result shares no mutable
 container with the input (a snapshot).
 
 The redacted keys live here, in one place: :func:`set_redact_keys` (called by
-``_tracing.add_redact_keys``) replaces them process-wide.
+``_trace_values.add_redact_keys``) replaces them process-wide.
 """
 
 from __future__ import annotations
@@ -33,13 +33,13 @@ MAX_REPR_LEN: Final = 1000
 
 # Dict keys whose values weave's client never records in a trace (compared
 # case-insensitively); a credential passed as an argument stays out of the logs.
-# ``set_redact_keys`` (from ``_tracing.add_redact_keys``) extends them process-wide.
+# ``set_redact_keys`` (from ``_trace_values.add_redact_keys``) extends them process-wide.
 _REDACT_KEYS = DEFAULT_REDACT_KEYS
 _REDACT_LENS = frozenset(len(k) for k in _REDACT_KEYS)
 
 
 def set_redact_keys(keys: frozenset[str]) -> None:
-    """Replace the redacted keys (lower-case); see ``_tracing.add_redact_keys``."""
+    """Replace the redacted keys (lower-case); see ``_trace_values.add_redact_keys``."""
     global _REDACT_KEYS, _REDACT_LENS
     _REDACT_LENS = _REDACT_LENS | frozenset(len(k) for k in keys)
     _REDACT_KEYS = keys

@@ -11,19 +11,38 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from ._op_source import OpSave, op_placeholder_source, op_save
+
 __all__ = ["BoundTracedOp", "TracedOp", "trace_function"]
 
 
 class TracedOp:
-    """Base of both flavours' ops (``AsyncOp``, ``Op``)."""
+    """Base of both flavours' ops (``AsyncOp``, ``Op``): what saving an op takes,
+    which is the same in both (done at its first call per client, off the per-call path).
+    """
 
     __slots__ = ()
 
     name: str
     resolve_fn: Callable[..., Any]
+    # Set by the flavour's constructor: the saves made so far by (project id,
+    # code capture).
+    _saves: dict[tuple[str, bool], OpSave]
 
     def _register(self, client: Any, sender: Any) -> str:
-        """Queue this op's save on ``sender`` (once per client); its ref URI."""
+        """Queue this op version's save ahead of its first call; return its ref URI."""
+        project_id = client.project_id
+        capture = client._capture_code
+        save = self._saves.get((project_id, capture))
+        if save is None:
+            source = self.source() if capture else op_placeholder_source(self.resolve_fn, self.name)
+            save = op_save(project_id, self.name, client._redact_text(source))
+            self._saves[(project_id, capture)] = save
+        uri: str = sender.queue_op_save(self, save)
+        return uri
+
+    def source(self) -> str:
+        """The source file saved with the op, in the form weave saves it."""
         raise NotImplementedError
 
 

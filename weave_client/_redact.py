@@ -1,6 +1,6 @@
 """What is never recorded: the redacted keys and the text put in their place, named once.
 
-I/O-free and flavour-free. The trace encoders (``_encode_trace``, ``_tracing``)
+I/O-free and flavour-free. The trace encoders (``_encode_trace``, ``_trace_values``)
 start from :data:`DEFAULT_REDACT_KEYS` and extend it process-wide with a
 client's ``redact_keys``; the integrations also redact :data:`SECRET_HEADER_NAMES`.
 """

@@ -407,7 +407,7 @@ def sanitize_object_name(name: str, *, what: str = "object name") -> str:
     Runs of disallowed characters become one ``-``, runs of separators collapse
     to one ``-``, leading/trailing ``-``/``_`` go, and the result is cut to 128
     characters. Raises :class:`InvalidNameError` (naming ``what``) when nothing is left.
-    The one sanitiser of the package: op names (``_tracing.sanitize_name``) use it too.
+    The one sanitiser of the package: op names (``_op_source.sanitize_name``) use it too.
     """
     if not isinstance(name, str):
         raise InvalidNameError(f"{what} must be a str, got {type(name).__name__}")

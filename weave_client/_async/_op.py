@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 
 from .._context import current_client
 from .._current_call import print_call_link
+from .._op_source import OpSave, op_source
 from .._opbase import BoundTracedOp, TracedOp
 from .._synchronization import (
     ASYNC_OP_TAKES,
@@ -30,7 +31,6 @@ from .._synchronization import (
 )
 from .._tracing import (
     CallFrame,
-    OpSave,
     Record,
     current_attributes,
     current_frame,
@@ -42,9 +42,6 @@ from .._tracing import (
     make_end,
     make_start,
     op_parameters,
-    op_placeholder_source,
-    op_save,
-    op_source,
     positional_binder,
     record_body,
     redacted_names,
@@ -53,6 +50,7 @@ from .._tracing import (
     sanitize_name,
     set_frame,
 )
+from ._op_generator import traced_generator
 
 if TYPE_CHECKING:
     from ._call import AsyncCall
@@ -164,7 +162,7 @@ class AsyncOp(TracedOp, Generic[P, R]):
             client = current_client()
             if client is None:
                 return self.resolve_fn(*args, **kwargs)
-            return cast(R, self._traced_generator(client, current_frame(), args, kwargs))
+            return cast(R, traced_generator(self, client, current_frame(), args, kwargs))
         return cast(R, self._traced_function(args, kwargs, False))
 
     async def call(self, *args: P.args, **kwargs: P.kwargs) -> tuple[Any, AsyncCall | None]:
@@ -265,81 +263,6 @@ class AsyncOp(TracedOp, Generic[P, R]):
             return await self._fn(*args, **kwargs)
         finally:
             reset_frame(token)
-
-    async def _traced_generator(
-        self, client: Any, parent: CallFrame | None, args: Any, kwargs: Any
-    ) -> Any:
-        # Parent is taken when the generator is made; the call starts at the
-        # first iteration, so a generator never iterated leaves no open call.
-        if (parent is not None and not parent.sampled) or (
-            parent is None
-            and self.tracing_sample_rate < 1.0
-            and _random() >= self.tracing_sample_rate
-        ):
-            frame: CallFrame | None = (
-                parent if parent is not None else sampled_out_frame(None)
-            )
-            sender = None
-        else:
-            sender = client._sender
-            if not sender.has_room() and not await async_run_blocking(sender.admit):
-                frame = None
-            else:
-                frame = self._begin(client, sender, parent, args, kwargs)
-        token = set_frame(frame) if frame is not None else None
-        try:
-            gen = self._fn(*args, **kwargs)
-        except BaseException as exc:
-            if token is not None:
-                reset_frame(token)
-            if sender is not None and frame is not None:
-                self._end(client, sender, frame, None, exc)
-            raise
-        if token is not None:
-            reset_frame(token)
-        if sender is None or frame is None:
-            # Untraced (sampled out or dropped), but children still see the
-            # sampled-out marker so they stay untraced too.
-            while True:
-                token = set_frame(frame) if frame is not None else None
-                try:
-                    item = await anext(gen)
-                except StopAsyncIteration:
-                    return
-                finally:
-                    if token is not None:
-                        reset_frame(token)
-                yield item
-        accumulator = self.accumulator
-        state: Any = None
-        items: list[Any] = []
-        try:
-            while True:
-                # The generator's body runs with this call current, and the
-                # consumer's context is restored before each yield: a traced
-                # generator consuming another traced one nests (weave issue 4511).
-                token = set_frame(frame)
-                try:
-                    item = await anext(gen)
-                except StopAsyncIteration:
-                    break
-                finally:
-                    reset_frame(token)
-                if accumulator is not None:
-                    state = accumulator(state, item)
-                else:
-                    items.append(item)
-                yield item
-        except GeneratorExit:
-            # Closed by the consumer before exhaustion: the call ends with what
-            # was yielded so far.
-            self._end(client, sender, frame, state if accumulator is not None else items, None)
-            await gen.aclose()
-            raise
-        except BaseException as exc:
-            self._end(client, sender, frame, state if accumulator is not None else items, exc)
-            raise
-        self._end(client, sender, frame, state if accumulator is not None else items, None)
 
     # --- the shared, synchronous steps (no awaits: the hot path) ----------------
 
@@ -449,6 +372,12 @@ class AsyncOp(TracedOp, Generic[P, R]):
             )
             return self.display_name
 
+    def source(self) -> str:
+        """The source file saved with the op, in the form weave saves it."""
+        if self._source is None:
+            self._source = op_source(self.resolve_fn, self.name)
+        return self._source
+
     def _postprocess(self, fn: Callable[[Any], Any], value: Any, what: str) -> Any:
         try:
             return fn(value)
@@ -460,25 +389,6 @@ class AsyncOp(TracedOp, Generic[P, R]):
                 exc_info=True,
             )
             return value
-
-    def _register(self, client: Any, sender: Any) -> str:
-        """Queue this op version's save ahead of its first call; return its ref URI."""
-        project_id = client.project_id
-        capture = client._capture_code
-        save = self._saves.get((project_id, capture))
-        if save is None:
-            source = self.source() if capture else op_placeholder_source(self.resolve_fn, self.name)
-            save = op_save(project_id, self.name, client._redact_text(source))
-            self._saves[(project_id, capture)] = save
-        uri: str = sender.queue_op_save(self, save)
-        return uri
-
-    def source(self) -> str:
-        """The source file saved with the op, in the form weave saves it."""
-        if self._source is None:
-            self._source = op_source(self.resolve_fn, self.name)
-        return self._source
-
 
 class _BoundOp(BoundTracedOp):
     """An op bound to an instance (``obj.method``): ``self`` is passed first."""
