@@ -177,6 +177,9 @@ class AsyncWeaveClient(AsyncCallsMethods, AsyncFeedbackMethods, AsyncCostsMethod
         self._feedback = AsyncFeedback(session, self._saved)
         # Tokens of push_client(): one from the create function, one per `with` entry.
         self._tokens: list[Any] = []
+        # Read by every traced call (is this client still the one to report to?):
+        # a plain attribute, kept equal to the session's flag.
+        self._closed = False
         # The sender runs on this event loop (if any) until the client is entered.
         self._sender.bind()
         if not self._disabled:
@@ -221,10 +224,6 @@ class AsyncWeaveClient(AsyncCallsMethods, AsyncFeedbackMethods, AsyncCostsMethod
     @property
     def is_closed(self) -> bool:
         """True once the client was closed (explicitly, or on leaving its ``with`` block)."""
-        return self._session.closed
-
-    @property
-    def _closed(self) -> bool:
         return self._session.closed
 
     # --- lifecycle ----------------------------------------------------------
@@ -283,7 +282,7 @@ class AsyncWeaveClient(AsyncCallsMethods, AsyncFeedbackMethods, AsyncCostsMethod
         """Flush pending calls, stop the sender, close the connection pool. Idempotent."""
         if self._session.closed:
             return
-        self._session.closed = True
+        self._session.closed = self._closed = True
         # The previous open client becomes the default again.
         unregister_client(self)
         try:
