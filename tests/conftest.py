@@ -87,6 +87,18 @@ def local_server_url(local_server: Any) -> str:
     return str(local_server.url).rstrip("/")
 
 
+@pytest.fixture
+def upstream_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh local server per test (its own database), so proxies and counts never mix."""
+    from weave_client.server import start_background_server
+
+    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
+    try:
+        yield str(server.url).rstrip("/")
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def llm_server() -> Iterator[Any]:
     """The OpenAI/Anthropic wire-format server of tests/llm_server.py, for the session."""

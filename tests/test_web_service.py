@@ -17,7 +17,6 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,7 +36,6 @@ from weave_client import (
     get_current_call,
     require_current_call,
 )
-from weave_client.server import start_background_server
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "scripts" / "examples" / "fastapi_app.py"
@@ -315,16 +313,6 @@ def test_calls_queued_while_no_loop_runs_the_sender_are_kept_and_said_once(
 
 THREADS = 8
 PER_THREAD = 100  # each a root with one child: 1,600 calls per test
-
-
-@pytest.fixture
-def upstream_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh local server per test, so proxies and counts never mix."""
-    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
-    try:
-        yield str(server.url).rstrip("/")
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("flavour", ["sync", "async"])

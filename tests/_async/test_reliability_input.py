@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from weave_client import (
     async_op,
 )
 from weave_client._async._client import AsyncWeaveClient
-from weave_client.server import start_background_server
 
 
 class BadRepr:
@@ -56,15 +54,6 @@ def hostile_values() -> dict[str, Any]:
 @async_op
 async def rel_identity(value: Any) -> Any:
     return value
-
-
-@pytest.fixture
-def upstream_url(tmp_path: Path) -> Iterator[str]:
-    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
-    try:
-        yield str(server.url).rstrip("/")
-    finally:
-        server.stop()
 
 
 async def test_hostile_op_inputs_and_outputs_are_recorded_visibly(

@@ -4,7 +4,6 @@ memory to the bound, spill to disk, and are all delivered once it is back."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from tests.reliability.helpers import exactly_once_report, stored_calls, tune_fo
 from weave_client import async_op
 from weave_client._async._client import AsyncWeaveClient
 from weave_client._synchronization import async_sleep
-from weave_client.server import start_background_server
 
 KEY = "sk-WAL-5e6f7a-distinctive-key"
 
@@ -22,15 +20,6 @@ KEY = "sk-WAL-5e6f7a-distinctive-key"
 @async_op
 async def wal_op(i: int) -> int:
     return i
-
-
-@pytest.fixture
-def upstream_url(tmp_path: Path) -> Iterator[str]:
-    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
-    try:
-        yield str(server.url).rstrip("/")
-    finally:
-        server.stop()
 
 
 def wal_files(cache_dir: Path) -> list[Path]:

@@ -15,7 +15,6 @@ import gc
 import inspect
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,6 @@ from weave_client._models import (
     ObjQueryReq,
 )
 from weave_client._synchronization import run_blocking, sleep
-from weave_client.server import start_background_server
 
 API_KEY = "sk-test-0123456789abcdefXYZ"
 
@@ -323,16 +321,6 @@ def renamed(i: int) -> int:
     call.display_name = f"renamed {i}"
     call.summary["i"] = i
     return i
-
-
-@pytest.fixture
-def upstream_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh local server per test."""
-    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
-    try:
-        yield str(server.url).rstrip("/")
-    finally:
-        server.stop()
 
 
 def test_display_names_set_during_an_outage_reach_the_server_from_the_wal(

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +20,6 @@ from weave_client import APIConnectionError, op
 from weave_client._sync._client import WeaveClient
 from weave_client._models import TableQueryReq
 from weave_client._tracing import CallFrame, make_start
-from weave_client.server import start_background_server
 
 N_PARENTS = 1000  # each with one child: 2,000 calls per flavour
 
@@ -35,16 +32,6 @@ def rel_child(i: int) -> int:
 @op
 def rel_parent(i: int) -> int:
     return rel_child(i) + 1
-
-
-@pytest.fixture
-def upstream_url(tmp_path: Path) -> Iterator[str]:
-    """A fresh local server per test, so proxies and counts never mix."""
-    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
-    try:
-        yield str(server.url).rstrip("/")
-    finally:
-        server.stop()
 
 
 def test_2000_calls_land_exactly_once_under_30_percent_faults(

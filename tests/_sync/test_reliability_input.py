@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from weave_client import (
     op,
 )
 from weave_client._sync._client import WeaveClient
-from weave_client.server import start_background_server
 
 
 class BadRepr:
@@ -57,15 +55,6 @@ def hostile_values() -> dict[str, Any]:
 @op
 def rel_identity(value: Any) -> Any:
     return value
-
-
-@pytest.fixture
-def upstream_url(tmp_path: Path) -> Iterator[str]:
-    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
-    try:
-        yield str(server.url).rstrip("/")
-    finally:
-        server.stop()
 
 
 def test_hostile_op_inputs_and_outputs_are_recorded_visibly(

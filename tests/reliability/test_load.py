@@ -10,11 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.fault_proxy import FaultProxy
 from tests.reliability.helpers import exactly_once_report, stored_calls
@@ -27,7 +23,6 @@ from weave_client import (
 )
 from weave_client._async._sender import AsyncCallSender
 from weave_client._sync._sender import CallSender
-from weave_client.server import start_background_server
 
 THREADS = 16
 REPRODUCE = ".venv/bin/pytest -q -s tests/reliability/test_load.py"
@@ -54,15 +49,6 @@ async def aload_child(worker: int, i: int) -> int:
 async def aload_parent(worker: int, i: int) -> int:
     await asyncio.sleep(0)  # let the other tasks interleave mid-trace
     return await aload_child(worker, i) + 1
-
-
-@pytest.fixture
-def upstream_url(tmp_path: Path) -> Iterator[str]:
-    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
-    try:
-        yield str(server.url).rstrip("/")
-    finally:
-        server.stop()
 
 
 def check_tree(calls: list[dict[str, Any]], workers: int, per_worker: int) -> dict[str, int]:

@@ -11,15 +11,11 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.fault_proxy import FaultProxy
 from tests.reliability.helpers import stored_calls
 from weave_client import WeaveClient
-from weave_client.server import start_background_server
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-CRASH-9b8c7d-distinctive-key"
@@ -41,15 +37,6 @@ CHILD = """
             print(i, flush=True)
             i += 1
 """
-
-
-@pytest.fixture
-def upstream_url(tmp_path: Path) -> Iterator[str]:
-    server = start_background_server(db_path=tmp_path / "trace.db", port=0)
-    try:
-        yield str(server.url).rstrip("/")
-    finally:
-        server.stop()
 
 
 def test_sigkilled_process_calls_are_delivered_by_the_next_client(
