@@ -13,7 +13,15 @@ import orjson
 
 from .. import _refs as refs
 from .._errors import InvalidNameError, InvalidRefError
-from .._models import SortBy
+from .._models import (
+    EqOperation,
+    GetFieldOperator,
+    InOperation,
+    LiteralOperation,
+    OrOperation,
+    Query,
+    SortBy,
+)
 from .._refs import SCHEME
 from ._schema import format_timestamp
 
@@ -29,6 +37,7 @@ __all__ = [
     "non_negative",
     "now_timestamp",
     "parse_ref",
+    "purge_ids",
     "quote_json_path",
     "sort_direction",
 ]
@@ -176,3 +185,31 @@ def extract_refs(value: Any) -> list[str]:
         elif isinstance(v, str) and v.startswith(_REF_PREFIXES):
             refs.append(v)
     return refs
+
+
+def purge_ids(query: Query, what: str) -> list[str]:
+    """The ids a purge query names (``what``: feedback, costs); anything but a query by
+    id is refused, as weave refuses it."""
+    rule = f"query: {what} can only be purged by id ($eq or $in on id, or $or of $eq on id)"
+
+    def is_id(op: Any) -> bool:
+        return isinstance(op, GetFieldOperator) and op.get_field_ == "id"
+
+    def literal_str(op: Any) -> str:
+        if isinstance(op, LiteralOperation) and isinstance(op.literal_, str):
+            return op.literal_
+        raise InvalidRequest(rule)
+
+    def eq_id(op: Any) -> str:
+        if isinstance(op, EqOperation) and is_id(op.eq_[0]):
+            return literal_str(op.eq_[1])
+        raise InvalidRequest(rule)
+
+    expr = query.expr_
+    if isinstance(expr, EqOperation):
+        return [eq_id(expr)]
+    if isinstance(expr, InOperation) and is_id(expr.in_[0]):
+        return [literal_str(v) for v in expr.in_[1]]
+    if isinstance(expr, OrOperation):
+        return [eq_id(op) for op in expr.or_]
+    raise InvalidRequest(rule)

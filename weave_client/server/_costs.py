@@ -21,17 +21,11 @@ from weave_client._models import (
     CostCreateReq,
     CostPurgeReq,
     CostQueryReq,
-    EqOperation,
-    GetFieldOperator,
-    InOperation,
-    LiteralOperation,
-    OrOperation,
-    Query,
     SortBy,
 )
 from weave_client._prices import PRICES_EFFECTIVE_DATE, cost_entry, default_price
 
-from ._common import InvalidRequest, now_timestamp
+from ._common import InvalidRequest, now_timestamp, purge_ids
 from ._db import Database
 from ._query_sql import QueryError, Sql, compile_condition, fmt, order_terms, sort_direction
 from ._schema import format_timestamp
@@ -55,7 +49,6 @@ PRICE_FIELDS: tuple[str, ...] = (
     "created_at",
 )
 _OUTPUT_FIELDS = PRICE_FIELDS[:8]
-_PURGE_RULE = "query: costs can only be purged by id ($eq or $in on id, or $or of $eq on id)"
 LOCAL_USER = "local"
 
 
@@ -76,30 +69,6 @@ def _order_by(sort_by: Sequence[SortBy] | None) -> Sql:
     return fmt(" ORDER BY " + ", ".join("{}" for _ in parts), *parts)
 
 
-def _purge_ids(query: Query) -> list[str]:
-    """The ids a purge names; anything but a query by id is refused, as weave refuses it."""
-
-    def literal_str(op: Any) -> str:
-        if isinstance(op, LiteralOperation) and isinstance(op.literal_, str):
-            return op.literal_
-        raise InvalidRequest(_PURGE_RULE)
-
-    def is_id(op: Any) -> bool:
-        return isinstance(op, GetFieldOperator) and op.get_field_ == "id"
-
-    def eq_id(op: Any) -> str:
-        if isinstance(op, EqOperation) and is_id(op.eq_[0]):
-            return literal_str(op.eq_[1])
-        raise InvalidRequest(_PURGE_RULE)
-
-    expr = query.expr_
-    if isinstance(expr, EqOperation):
-        return [eq_id(expr)]
-    if isinstance(expr, InOperation) and is_id(expr.in_[0]):
-        return [literal_str(v) for v in expr.in_[1]]
-    if isinstance(expr, OrOperation):
-        return [eq_id(op) for op in expr.or_]
-    raise InvalidRequest(_PURGE_RULE)
 
 
 class CostStore:
@@ -167,7 +136,7 @@ class CostStore:
 
     def purge(self, req: CostPurgeReq) -> int:
         """``/cost/purge``: delete the project prices whose ids the query names."""
-        ids = _purge_ids(req.query)
+        ids = purge_ids(req.query, "costs")
         with self.db.write() as conn:
             return conn.execute(
                 "DELETE FROM llm_token_prices WHERE pricing_level_id = ? "

@@ -14,18 +14,12 @@ from typing import Any
 import emoji
 
 from .._models import (
-    EqOperation,
     FeedbackCreateReq,
     FeedbackPurgeReq,
     FeedbackQueryReq,
     FeedbackReplaceReq,
-    GetFieldOperator,
-    InOperation,
-    LiteralOperation,
-    OrOperation,
-    Query,
 )
-from ._common import InvalidRequest, dump_json, now_timestamp, parse_ref
+from ._common import InvalidRequest, dump_json, now_timestamp, parse_ref, purge_ids
 from ._db import Database
 from ._feedback_query import compile_feedback_query, row_to_feedback
 
@@ -35,33 +29,8 @@ __all__ = ["FeedbackStore"]
 _MAX_PAYLOAD = 1 << 20
 # Without accounts, every record belongs to one local user.
 LOCAL_USER = "local"
-_PURGE_RULE = "query: feedback can only be purged by id ($eq or $in on id, or $or of $eq on id)"
 
 
-def _purge_ids(query: Query) -> list[str]:
-    """The ids a purge query names; anything but a query by id is refused, as weave refuses it."""
-
-    def is_id(op: Any) -> bool:
-        return isinstance(op, GetFieldOperator) and op.get_field_ == "id"
-
-    def literal_str(op: Any) -> str:
-        if isinstance(op, LiteralOperation) and isinstance(op.literal_, str):
-            return op.literal_
-        raise InvalidRequest(_PURGE_RULE)
-
-    def eq_id(op: Any) -> str:
-        if isinstance(op, EqOperation) and is_id(op.eq_[0]):
-            return literal_str(op.eq_[1])
-        raise InvalidRequest(_PURGE_RULE)
-
-    expr = query.expr_
-    if isinstance(expr, EqOperation):
-        return [eq_id(expr)]
-    if isinstance(expr, InOperation) and is_id(expr.in_[0]):
-        return [literal_str(v) for v in expr.in_[1]]
-    if isinstance(expr, OrOperation):
-        return [eq_id(op) for op in expr.or_]
-    raise InvalidRequest(_PURGE_RULE)
 
 
 _SKIN_TONE = re.compile(r"_(light|medium-light|medium|medium-dark|dark)_skin_tone")
@@ -197,7 +166,7 @@ class FeedbackStore:
 
     def purge(self, req: FeedbackPurgeReq) -> int:
         """``/feedback/purge``: delete the records whose ids the query names; returns the count."""
-        ids = _purge_ids(req.query)
+        ids = purge_ids(req.query, "feedback")
         if not ids:
             return 0
         with self.db.write() as conn:
