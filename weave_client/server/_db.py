@@ -3,15 +3,19 @@
 SQLite allows one writer at a time, so every write goes through one connection
 under a lock (no ``SQLITE_BUSY`` retries, and a batch is one transaction).
 Readers take their own connections from a small pool; in WAL mode they never
-block the writer nor each other. Connections are made with
+block the writer nor each other. WAL checkpoints (copying committed pages into
+the database file) run on a thread of their own, so a commit does not pay for
+them while the next write waits on the lock. Connections are made with
 ``check_same_thread=False`` because a streamed response is iterated from
 whichever worker thread Starlette picks for each chunk.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +24,15 @@ from ._schema import CALLS_ADDED_COLUMNS, CALLS_DDL, CALLS_MIGRATED_DDL, STORE_D
 
 __all__ = ["Database"]
 
+logger = logging.getLogger("weave_client.server")
+
 # Idle read connections kept for reuse; more may exist while busy.
 _POOL_SIZE = 8
+# Least seconds between two background checkpoints while writes keep coming.
+_CHECKPOINT_INTERVAL = 0.25
+# The writer checkpoints by itself past this many WAL pages (4 KiB each): a net
+# for a checkpointer that cannot keep up, never reached in normal running.
+_WRITER_CHECKPOINT_PAGES = 16_384
 
 
 class Database:
@@ -38,6 +49,15 @@ class Database:
         self._writer = self._connect()
         self._writer.executescript(CALLS_DDL + STORE_DDL)
         self._migrate()
+        self._written = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        mode = self._writer.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode == "wal":
+            self._writer.execute(f"PRAGMA wal_autocheckpoint={_WRITER_CHECKPOINT_PAGES}")
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="weave-server-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     def _migrate(self) -> None:
         """Bring a database made by an earlier release up to the current schema.
@@ -81,6 +101,31 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        self._written.set()
+
+    def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database file after writes, at most every
+        ``_CHECKPOINT_INTERVAL`` seconds, on this thread's own connection.
+
+        A passive checkpoint never waits for the writer or readers: it copies
+        what no reader still needs, and the writer starts the WAL over once all
+        of it is copied.
+        """
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            while True:
+                self._written.wait()
+                if self._closed:
+                    return
+                time.sleep(_CHECKPOINT_INTERVAL)
+                self._written.clear()
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    # The writer's own checkpoints (past _WRITER_CHECKPOINT_PAGES) take over.
+                    logger.exception("local server: a WAL checkpoint of %s failed", self.path)
+        finally:
+            conn.close()
 
     def acquire(self) -> sqlite3.Connection:
         """A read connection; give it back with :meth:`release`."""
@@ -120,3 +165,6 @@ class Database:
                 conn.close()
             self._pool.clear()
             self._writer.close()
+        self._written.set()  # the checkpointer sees _closed and stops
+        if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
+            self._checkpointer.join(timeout=5)
