@@ -43,12 +43,14 @@ from pydantic import ValidationError
 from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
 from .._models import CallsFilter
 from ._db import Database
+from ._live_messages import Chunk, Event, chunks_of_events, chunks_of_text
 from ._live_sql import (
     FIELD,
     FULL_ENDED_AT,
     INSERT_EVENT,
     PAGE_ALL,
     PAGE_PROJECT,
+    PAGE_TEXT,
     insert_events,
 )
 
@@ -65,29 +67,15 @@ logger = logging.getLogger("weave_client.server")
 # Events a watcher may have waiting before it is closed as too slow.
 DEFAULT_WATCH_QUEUE = 10_000
 # Events read per query (dispatcher and replay).
-_PAGE = 1000
-# Most events (and about the most characters) sent in one WebSocket message.
-_PER_MESSAGE = 1000
-_MESSAGE_CHARS = 1_000_000
+_PAGE = 5000
 # After a read that found at least _BUSY_EVENTS events, the dispatcher waits
 # _BUSY_PAUSE seconds before the next (one event at a time goes out at once).
 _BUSY_EVENTS = 100
-_BUSY_PAUSE = 0.03
+_BUSY_PAUSE = 0.2
 # Seconds between looks for events written by other processes on the same database.
 _LOOK_INTERVAL = 0.5
 # Seconds a client has to send its subscribe message.
 _SUBSCRIBE_TIMEOUT = 30.0
-
-@dataclass(slots=True)
-class Event:
-    """One stored event, ready to send: ``text`` is its JSON message, ``call`` the
-    call's id columns (what filters test)."""
-
-    seq: int
-    project_id: str
-    call: list[Any]  # [rowid, project_id, *FILTER_FIELDS]; FIELD[name] is where a field is
-    text: str
-
 
 _PARENT = FIELD["parent_id"]
 _OP = FIELD["op_name"]
@@ -131,14 +119,15 @@ class CallMatcher:
             if maybe is not None:
                 self._sets.append((FIELD[key], set(maybe)))
         self._roots_only = bool(f.trace_roots_only)
-        self._only_project = not (self._ops or self._sets or self._roots_only)
+        # Takes every event of its project (the viewer's list, `calls --follow`).
+        self.takes_all = not (self._ops or self._sets or self._roots_only)
         # Watchers with equal keys select the same events.
         self.key = (project_id, f.model_dump_json(exclude_none=True))
 
     def select(self, events: list[Event]) -> list[Event]:
         """The events of ``events`` that match, in order."""
         pid = self.project_id
-        if self._only_project:
+        if self.takes_all:
             return [e for e in events if e.project_id == pid]
         return [e for e in events if e.project_id == pid and self(e)]
 
@@ -153,38 +142,6 @@ class CallMatcher:
             if op not in self._exact and not any(op.startswith(p) for p in self._prefixes):
                 return False
         return all(call[index] in values for index, values in self._sets)
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """Events sent as one message: ``text`` is their messages, one per line."""
-
-    events: list[Event]
-    text: str
-
-    def after(self, cursor: int) -> str | None:
-        """The message without the events up to ``cursor`` (None when nothing is left)."""
-        if self.events[-1].seq <= cursor:
-            return None
-        if self.events[0].seq > cursor:
-            return self.text
-        return "\n".join(e.text for e in self.events if e.seq > cursor)
-
-
-def _chunks(events: list[Event]) -> list[Chunk]:
-    """Events cut into messages of at most _PER_MESSAGE events or about _MESSAGE_CHARS."""
-    out: list[Chunk] = []
-    start, size = 0, 0
-    for i, event in enumerate(events):
-        if i > start and (i - start >= _PER_MESSAGE or size + len(event.text) > _MESSAGE_CHARS):
-            part = events[start:i]
-            out.append(Chunk(part, "\n".join(e.text for e in part)))
-            start, size = i, 0
-        size += len(event.text)
-    if start < len(events):
-        part = events[start:]
-        out.append(Chunk(part, "\n".join(e.text for e in part)))
-    return out
 
 
 @dataclass(eq=False)
@@ -211,7 +168,7 @@ class Watcher:
 
     def take(self) -> Chunk:
         chunk = self.pending.popleft()
-        self.waiting -= len(chunk.events)
+        self.waiting -= chunk.count
         return chunk
 
 
@@ -334,6 +291,60 @@ class Broadcaster:
     def unregister(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
 
+    def read_text(self, after: int, project_id: str) -> tuple[int, int, int, str]:
+        """Up to a page of one project's events after ``after`` as message lines:
+        (count, first seq, last seq, the lines joined by newlines)."""
+        with self.db.read() as conn:
+            row = conn.execute(PAGE_TEXT, (after, project_id, _PAGE)).fetchone()
+        found = orjson.loads(row[0])
+        if not found:
+            return 0, 0, 0, ""
+        calls = dict(zip(orjson.loads(row[1]), row[2].split("\n"), strict=True))
+        # As json_object('kind', kind, 'seq', seq, 'call', call) writes it (as read()).
+        text = "\n".join(
+            [f'{{"kind":"{kind}","seq":{seq},"call":{calls[rid]}}}' for seq, kind, rid in found]
+        )
+        return len(found), found[0][0], found[-1][0], text
+
+    def _one_project(self) -> str | None:
+        """The project, when every watcher takes every event of that one project."""
+        projects = {w.matches.project_id for w in self._watchers}
+        if len(projects) == 1 and all(w.matches.takes_all for w in self._watchers):
+            return projects.pop()
+        return None
+
+    async def _hand_out(self, pos: int) -> tuple[int, bool]:
+        """Queue the next page of events after ``pos`` for the watchers it matches;
+        returns how many events were read and whether the page was full."""
+        project = self._one_project()
+        if project is not None:
+            # The common case (a viewer, `calls --follow`, monitors of one project): the
+            # page's messages come whole from SQLite, off the event loop and the GIL.
+            count, first, last, text = await anyio.to_thread.run_sync(
+                self.read_text, pos, project
+            )
+            if count:
+                chunks = chunks_of_text(text, first, last, count)
+                for watcher in list(self._watchers):
+                    if not watcher.offer(chunks, count):
+                        self._watchers.discard(watcher)
+                self._pos = last
+            return count, count >= _PAGE
+        events = await anyio.to_thread.run_sync(self.read, pos)
+        # Watchers with the same filter share the selection and its messages.
+        shared: dict[tuple[str, str], tuple[list[Chunk], int]] = {}
+        for watcher in list(self._watchers):
+            key = watcher.matches.key
+            if key not in shared:
+                selected = watcher.matches.select(events)
+                shared[key] = (chunks_of_events(selected), len(selected))
+            chunks, selected_count = shared[key]
+            if selected_count and not watcher.offer(chunks, selected_count):
+                self._watchers.discard(watcher)
+        if events:
+            self._pos = events[-1].seq
+        return len(events), len(events) >= _PAGE
+
     async def _dispatch(self) -> None:
         assert self._wake is not None and self._lock is not None
         while True:
@@ -352,24 +363,12 @@ class Broadcaster:
                 found = 0
                 while self._pos is not None:
                     try:
-                        events = await anyio.to_thread.run_sync(self.read, self._pos)
+                        count, full = await self._hand_out(self._pos)
                     except Exception:
                         logger.exception("calls/watch: reading call events failed")
                         break
-                    # Watchers with the same filter share the selection and its messages.
-                    shared: dict[tuple[str, str], tuple[list[Chunk], int]] = {}
-                    for watcher in list(self._watchers):
-                        key = watcher.matches.key
-                        if key not in shared:
-                            selected = watcher.matches.select(events)
-                            shared[key] = (_chunks(selected), len(selected))
-                        chunks, count = shared[key]
-                        if count and not watcher.offer(chunks, count):
-                            self._watchers.discard(watcher)
-                    if events:
-                        self._pos = events[-1].seq
-                    found += len(events)
-                    if len(events) < _PAGE:
+                    found += count
+                    if not full:
                         break
             if found >= _BUSY_EVENTS:
                 # Under load, let the next events gather: a call's start and end then
@@ -409,7 +408,7 @@ async def _send_events(
         cursor = sub.since
         while True:
             events = await anyio.to_thread.run_sync(broadcaster.read, cursor, sub.project_id)
-            for chunk in _chunks(watcher.matches.select(events)):
+            for chunk in chunks_of_events(watcher.matches.select(events)):
                 await ws.send_text(chunk.text)
             if events:
                 cursor = events[-1].seq
@@ -425,7 +424,7 @@ async def _send_events(
             text = chunk.after(cursor)
             if text is not None:
                 await ws.send_text(text)
-                cursor = chunk.events[-1].seq
+                cursor = chunk.last
 
 
 async def _until_disconnect(ws: WebSocket) -> None:

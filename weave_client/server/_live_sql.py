@@ -28,6 +28,7 @@ __all__ = [
     "INSERT_EVENT",
     "PAGE_ALL",
     "PAGE_PROJECT",
+    "PAGE_TEXT",
     "insert_events",
     "install",
 ]
@@ -135,7 +136,7 @@ _MICROS_ONCE = _once(
     "CAST(strftime('%s', started_at) AS INTEGER)",
     "unixepoch(substr(started_at, 1, 19))",
 )
-_PAGE_SQL = (
+_PAGE_CTES = (
     "WITH page AS MATERIALIZED ("
     "SELECT e.seq, e.kind, c.rowid AS rid FROM call_events AS e "
     "JOIN calls AS c ON c.project_id = e.project_id AND c.id = e.call_id "
@@ -144,13 +145,23 @@ _PAGE_SQL = (
     "WHERE {where} ORDER BY e.seq LIMIT ?), "
     f"pre AS MATERIALIZED (SELECT c.rowid AS rid, {_MICROS_ONCE} AS micros, {_HEAD} AS head "
     "FROM calls AS c WHERE c.rowid IN (SELECT rid FROM page)) "
-    "SELECT (SELECT json_group_array(json_array(seq, kind, rid)) FROM page), "
+)
+_CALL_SQL = _once(_once(_call_json_sql(), _MICROS_SQL, "p.micros"), _HEAD, "p.head")
+_PAGE_SQL = (
+    _PAGE_CTES
+    + "SELECT (SELECT json_group_array(json_array(seq, kind, rid)) FROM page), "
     "json_group_array(json(meta)), group_concat(call, char(10)) FROM ("
     "SELECT json_array(p.rid, c.project_id, "
     + ", ".join(f"c.{name}" for name in FILTER_FIELDS)
-    + ") AS meta, "
-    + _once(_once(_call_json_sql(), _MICROS_SQL, "p.micros"), _HEAD, "p.head")
-    + " AS call FROM pre AS p JOIN calls AS c ON c.rowid = p.rid)"
+    + f") AS meta, {_CALL_SQL} AS call FROM pre AS p JOIN calls AS c ON c.rowid = p.rid)"
+)
+# The page for watchers that take every event of one project: the events' [seq, kind,
+# call rowid] as a JSON array, the page's calls' rowids as another, and those calls'
+# JSON one per line in the same order (no filter columns: nothing is selected).
+PAGE_TEXT = _PAGE_CTES.replace("{where}", "e.seq > ? AND e.project_id = ?") + (
+    "SELECT (SELECT json_group_array(json_array(seq, kind, rid)) FROM page), "
+    "json_group_array(rid), group_concat(call, char(10)) FROM ("
+    f"SELECT p.rid, {_CALL_SQL} AS call FROM pre AS p JOIN calls AS c ON c.rowid = p.rid)"
 )
 PAGE_ALL = _PAGE_SQL.replace("{where}", "e.seq > ?")
 PAGE_PROJECT = _PAGE_SQL.replace("{where}", "e.seq > ? AND e.project_id = ?")

@@ -1,0 +1,55 @@
+"""Cutting live-trace event lines into WebSocket messages (``server/_live_messages``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from weave_client.server import _live_messages as m
+from weave_client.server._live_messages import Event, chunks_of_events, chunks_of_text
+
+
+def _line(seq: int, size: int = 10) -> str:
+    return json.dumps({"kind": "end", "seq": seq, "call": {"id": "x" * size}}, separators=(",", ":"))
+
+
+def test_a_page_within_the_bound_is_one_message_untouched() -> None:
+    text = "\n".join(_line(s) for s in range(5, 9))
+    (chunk,) = chunks_of_text(text, 5, 8, 4)
+    assert (chunk.first, chunk.last, chunk.count, chunk.text) == (5, 8, 4, text)
+
+
+def test_a_long_page_is_cut_at_line_ends_into_bounded_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(m, "MESSAGE_CHARS", 200)
+    lines = [_line(s, 40) for s in range(1, 21)]
+    chunks = chunks_of_text("\n".join(lines), 1, 20, 20)
+    assert len(chunks) > 1
+    assert all(len(c.text) <= 200 for c in chunks)
+    assert [line for c in chunks for line in c.text.split("\n")] == lines
+    assert sum(c.count for c in chunks) == 20
+    for c in chunks:
+        seqs = [json.loads(line)["seq"] for line in c.text.split("\n")]
+        assert (c.first, c.last, c.count) == (seqs[0], seqs[-1], len(seqs))
+
+
+def test_an_event_longer_than_a_message_goes_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(m, "MESSAGE_CHARS", 100)
+    lines = [_line(1), _line(2, 500), _line(3)]
+    chunks = chunks_of_text("\n".join(lines), 1, 3, 3)
+    assert [c.text for c in chunks] == lines
+    assert [(c.first, c.last, c.count) for c in chunks] == [(1, 1, 1), (2, 2, 1), (3, 3, 1)]
+
+
+def test_after_drops_the_events_up_to_the_cursor() -> None:
+    text = "\n".join(_line(s) for s in (10, 11, 12))
+    (chunk,) = chunks_of_text(text, 10, 12, 3)
+    assert chunk.after(9) == text
+    assert chunk.after(11) == _line(12)
+    assert chunk.after(12) is None
+
+
+def test_chunks_of_events_match_the_text_path() -> None:
+    events = [Event(s, "p", [], _line(s)) for s in range(1, 4)]
+    (chunk,) = chunks_of_events(events)
+    assert chunk == chunks_of_text("\n".join(e.text for e in events), 1, 3, 3)[0]
