@@ -64,7 +64,14 @@ def _serve(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            ws_per_message_deflate=False,  # as in the embedded server (see below)
+        )
     finally:
         app.state.close()
     return 0
@@ -97,6 +104,9 @@ def _serve_embedded(args: argparse.Namespace) -> int:
         timeout_keep_alive=30,
         # Stopping must not hang on a client that keeps a stream open.
         timeout_graceful_shutdown=5,
+        # Live traces go to local clients: compressing each message (browsers offer
+        # permessage-deflate) would cost the server's event loop more than it saves.
+        ws_per_message_deflate=False,
     )
     server = uvicorn.Server(config)
 

@@ -265,3 +265,22 @@ def test_slow_watcher_is_closed_and_ingestion_goes_on(tmp_path: Path) -> None:
                 assert r.json()["count"] == 400
         finally:
             slow.close()
+
+
+def test_messages_are_not_compressed_even_when_the_client_offers_it(
+    server: BackgroundServer,
+) -> None:
+    # Browsers offer permessage-deflate; for local clients compressing every message
+    # would only cost the server's event loop.
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(
+            b"GET /calls/watch HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert b"sec-websocket-extensions" not in head.lower(), head

@@ -81,7 +81,10 @@ class BackgroundServer:
             # Keep-alive a little longer than clients' pools expect to reuse.
             timeout_keep_alive=30,
             # stop() must not hang on a client that keeps a stream open.
-            timeout_graceful_shutdown=5,
+                timeout_graceful_shutdown=5,
+            # Live traces go to local clients: compressing each message (browsers offer
+            # permessage-deflate) would cost the server's event loop more than it saves.
+            ws_per_message_deflate=False,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
