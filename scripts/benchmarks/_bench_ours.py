@@ -11,6 +11,10 @@
   ``scripts/benchmarks/bench_server.py`` measures it: a server process of its own, bodies of
   1,000 calls encoded before the clock starts, two senders, the best of the rounds, and
   every call of every round checked in the database afterwards.
+- ``live``: live traces (issue 13), as ``scripts/benchmarks/bench_live.py`` measures them:
+  the ``/call/upsert_batch`` rate with 10 ``/calls/watch`` watchers as a percentage of the
+  rate with none (a fresh server per round, medians of 3), and the latency from a call's
+  end to its event at a watcher; "stored" is what the fewest-served watcher received.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ IMPORT_RUNS = 5
 SERVER_CALLS = 50_000
 SERVER_BATCH = 1_000
 SERVER_ROUNDS = 3
+LIVE_CALLS = 20_000
 
 _IMPORT_PROBE = (
     "import time; t0 = time.perf_counter(); import weave_client; "
@@ -185,3 +190,26 @@ def server_throughput(
         extra={"rounds": rates},
     )
     return result, stored
+
+
+def live_watchers(calls: int = LIVE_CALLS) -> tuple[figs.Result, int]:
+    """scripts/benchmarks/bench_live.py's figures: the ingestion rate with 10 watchers as a
+    percentage of the rate with none, and the call end -> event latency; "stored" is
+    the events the fewest-served watcher received (every one expected)."""
+    import bench_live
+
+    f = bench_live.measure(watchers=10, calls=calls)
+    result = figs.Result(
+        "live",
+        "ours",
+        f.ratio * 100.0,
+        calls,
+        calls_made=f.expected,
+        extra={
+            "latency_median_ms": statistics.median(f.latency_ms) if f.latency_ms else None,
+            "latency_worst_ms": max(f.latency_ms) if f.latency_ms else None,
+            "without": f.without,
+            "with": f.with_,
+        },
+    )
+    return result, f.received

@@ -106,7 +106,7 @@ WORKER_ADAPTERS: dict[str, Callable[[], figs.Adapter]] = {
 
 
 # Figures of our client alone (scripts/benchmarks/_bench_ours.py), run by the harness itself.
-OURS_ONLY = ("server", "import_time", "client_stall")
+OURS_ONLY = ("server", "import_time", "client_stall", "live")
 # The floor is a tracer without a client: it runs the per-call figures.
 FLOOR_FIGURES = ("overhead_async", "overhead_sync", "calls_flush", "loop_lag")
 
@@ -119,6 +119,10 @@ def run_ours_only(figure: str, scale: float) -> Outcome:
         if figure == "server":
             calls = max(1000, round(_bench_ours.SERVER_CALLS * scale))
             result, stored = _bench_ours.server_throughput(calls)
+            return Outcome("ours", result=result, stored=stored)
+        if figure == "live":
+            calls = max(1000, round(_bench_ours.LIVE_CALLS * scale))
+            result, stored = _bench_ours.live_watchers(calls)
             return Outcome("ours", result=result, stored=stored)
         if figure == "import_time":
             result = _bench_ours.import_time()
@@ -316,6 +320,26 @@ ROWS = [
     Row("import_time", "import weave_client (median of fresh processes)", "s", 0.3),
     Row("client_stall", "loop stall creating a client (embedded server; - idle ticker)", "ms", 5.0),
     Row(EVALUATION, "evaluation, {n} rows (10 ms predict, 2 scorers, x10)", "s", 1.5),
+    Row(
+        "live",
+        "ingestion with 10 /calls/watch watchers, % of none ({n} calls, medians of 3)",
+        "%",
+        at_least=90.0,
+    ),
+    Row(
+        "live",
+        "  info: latency, call end -> event at a watcher (median)",
+        "ms",
+        None,
+        extra_key="latency_median_ms",
+    ),
+    Row(
+        "live",
+        "  info: latency, call end -> event at a watcher (worst of 100)",
+        "ms",
+        None,
+        extra_key="latency_worst_ms",
+    ),
 ]
 
 # Sides measured without a client: nothing is stored, so nothing to count.

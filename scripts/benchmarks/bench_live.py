@@ -1,16 +1,17 @@
 #!/usr/bin/env python
 """Live traces: what ``/calls/watch`` watchers cost ingestion, and how soon they hear of a call.
 
-Starts ``python -m weave_client serve`` on a temp database (its own process),
-then:
+Starts ``python -m weave_client serve`` on a temp database (its own process)
+for each measurement:
 
 1. ingestion rate: ``/call/upsert_batch`` calls/s (bodies encoded before the
    clock starts; each batch starts 125 calls and ends the 125 before, as the
    client's sender mixes them) with no watcher, then with ``--watchers``
    watchers connected (in another process, reading every event), alternating
    the two sides ``--rounds`` times (which side goes first alternates too) and
-   comparing the medians. PASS when the
-   rate with watchers is within 10% of the rate without;
+   comparing the medians. Every round runs on a fresh server and database, so
+   neither side meets a bigger file. PASS when the rate with watchers is within
+   10% of the rate without;
 2. latency: ``--latency-calls`` calls started and ended one by one; for each,
    the time from sending its end to its ``end`` event arriving at a watcher
    (one system-wide monotonic clock across the processes), median and worst.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import socket
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -127,31 +130,92 @@ def _ingest(http: httpx.Client, url: str, bodies: list[bytes], calls: int) -> fl
 # -- the watchers' process ---------------------------------------------------------------------
 
 
-async def _watchers_main(url: str, n: int) -> None:
+class _LeanWatcher:
+    """A minimal WebSocket client for the watchers: RFC 6455 framing by hand over asyncio
+    streams, reading whole messages with large reads. The watchers stand in for clients on
+    other machines; a lean reader keeps what they take of this machine's two cores (which
+    the server needs) small. ``--watcher-client httpx-ws`` uses the real client stack."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, url: str) -> _LeanWatcher:
+        host, port = url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port), limit=1 << 24)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            f"GET /calls/watch HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"the upgrade was refused: {head[:80]!r}")
+        return cls(reader, writer)
+
+    async def send_text(self, text: str) -> None:
+        data = text.encode()
+        assert len(data) < 126
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.writer.write(bytes([0x81, 0x80 | len(data)]) + mask + masked)
+        await self.writer.drain()
+
+    async def receive_text(self) -> str:
+        parts: list[bytes] = []
+        while True:
+            b0, b1 = await self.reader.readexactly(2)
+            size = b1 & 0x7F
+            if size == 126:
+                size = int.from_bytes(await self.reader.readexactly(2), "big")
+            elif size == 127:
+                size = int.from_bytes(await self.reader.readexactly(8), "big")
+            payload = await self.reader.readexactly(size)  # server frames are not masked
+            opcode = b0 & 0x0F
+            if opcode == 0x8:
+                raise ConnectionError(f"closed by the server: {payload[2:]!r}")
+            if opcode in (0x1, 0x0):
+                parts.append(payload)
+                if b0 & 0x80:
+                    return b"".join(parts).decode()
+
+
+async def _watchers_main(url: str, n: int, client: str) -> None:
     from httpx_ws import aconnect_ws
 
     counts = [0] * n
     ready = asyncio.Event()
     ready_count = 0
 
-    async def watch(k: int) -> None:
+    async def on_message(k: int, text: str) -> None:
         nonlocal ready_count
-        async with httpx.AsyncClient() as http, aconnect_ws(url + "/calls/watch", http) as ws:
-            await ws.send_text(json.dumps({"project_id": PROJECT}))
+        # One event per line; counted without parsing, but for the latency probes.
+        if text.startswith('{"kind":"ready"'):
+            ready_count += 1
+            if ready_count == n:
+                ready.set()
+            return
+        counts[k] += text.count("\n") + 1
+        if k == 0 and '"op_name":"latency"' in text:
+            for line in text.split("\n"):
+                msg = json.loads(line)
+                if msg["kind"] == "end" and msg["call"]["op_name"] == "latency":
+                    print(f"{msg['call']['id']} {time.monotonic()}", flush=True)
+
+    async def watch(k: int) -> None:
+        subscribe = json.dumps({"project_id": PROJECT})
+        if client == "lean":
+            ws = await _LeanWatcher.connect(url)
+            await ws.send_text(subscribe)
             while True:
-                text = await ws.receive_text()
-                # One event per line; counted without parsing, but for the latency probes.
-                if text.startswith('{"kind":"ready"'):
-                    ready_count += 1
-                    if ready_count == n:
-                        ready.set()
-                    continue
-                counts[k] += text.count("\n") + 1
-                if k == 0 and '"op_name":"latency"' in text:
-                    for line in text.split("\n"):
-                        msg = json.loads(line)
-                        if msg["kind"] == "end" and msg["call"]["op_name"] == "latency":
-                            print(f"{msg['call']['id']} {time.monotonic()}", flush=True)
+                await on_message(k, await ws.receive_text())
+        async with httpx.AsyncClient() as http, aconnect_ws(
+            url + "/calls/watch", http, max_message_size_bytes=1 << 24
+        ) as hws:
+            await hws.send_text(subscribe)
+            while True:
+                await on_message(k, await hws.receive_text())
 
     tasks = [asyncio.create_task(watch(k)) for k in range(n)]
     await ready.wait()
@@ -169,9 +233,9 @@ async def _watchers_main(url: str, n: int) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _start_watchers(url: str, n: int) -> subprocess.Popen[str]:
+def _start_watchers(url: str, n: int, client: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--watchers-child", url, str(n)],
+        [sys.executable, __file__, "--watchers-child", url, str(n), client],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -204,6 +268,87 @@ def _latency(http: httpx.Client, url: str, watchers: subprocess.Popen[str], n: i
     return [(got[c] - t) * 1000 for c, t in sent.items() if c in got]
 
 
+@dataclass
+class LiveFigures:
+    """What one measurement gives (rates are medians over the rounds)."""
+
+    without: list[float]  # calls/s, each round, no watcher
+    with_: list[float]  # calls/s, each round, the watchers connected
+    cpu_without: list[float]  # server CPU seconds per round
+    cpu_with: list[float]
+    received: int  # events the fewest-served watcher got, over the rounds
+    cpu_watchers: list[float]  # the watchers' process CPU seconds per watched round
+    expected: int
+    latency_ms: list[float]
+    latency_calls: int
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.with_) / statistics.median(self.without)
+
+
+def _round(
+    watchers: int, calls: int, watched: bool, client: str
+) -> tuple[float, float, int, float]:
+    """One measurement on a fresh server and database (every round starts from the
+    same state): (calls/s, server CPU seconds, events the fewest-served watcher got,
+    the watchers' CPU seconds)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = _serve(Path(tmp) / "live.db")
+        try:
+            with httpx.Client(timeout=120) as http:
+                _ingest(http, url, _bodies(2000), 2000)  # warm up
+                bodies = _bodies(calls)
+                proc = _start_watchers(url, watchers, client) if watched else None
+                cpu = _cpu(server.pid)
+                rate = _ingest(http, url, bodies, calls)
+                received, watchers_cpu = 0, 0.0
+                if proc is not None:
+                    assert proc.stdin is not None and proc.stdout is not None
+                    proc.stdin.write(f"{2 * calls}\n")
+                    proc.stdin.flush()
+                    out = proc.stdout.readline()  # once every event arrived (or a minute)
+                    watchers_cpu = _cpu(proc.pid)
+                    proc.communicate(timeout=60)
+                    received = min(int(c) for c in out.split("counts ")[-1].split())
+                # (Server CPU with watchers: ingestion and fan-out, until all was sent.)
+                return rate, _cpu(server.pid) - cpu, received, watchers_cpu
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def measure(
+    watchers: int = 10,
+    calls: int = 20_000,
+    rounds: int = 3,
+    latency_calls: int = 100,
+    client: str = "lean",
+) -> LiveFigures:
+    """The ingestion rate without and with ``watchers`` watchers, and the end-to-event latency."""
+    figures = LiveFigures([], [], [], [], 0, [], 2 * calls * rounds, [], latency_calls)
+    for r in range(rounds):
+        # The side going first alternates (ABBA), against drift in the machine's load.
+        for watched in (False, True) if r % 2 == 0 else (True, False):
+            rate, cpu, received, watchers_cpu = _round(watchers, calls, watched, client)
+            (figures.with_ if watched else figures.without).append(rate)
+            (figures.cpu_with if watched else figures.cpu_without).append(cpu)
+            if watched:
+                figures.received += received
+                figures.cpu_watchers.append(watchers_cpu)
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = _serve(Path(tmp) / "latency.db")
+        try:
+            with httpx.Client(timeout=120) as http:
+                proc = _start_watchers(url, watchers, client)
+                figures.latency_ms = _latency(http, url, proc, latency_calls)
+                proc.communicate("0\n", timeout=60)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -212,79 +357,47 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-calls", type=int, default=100)
-    parser.add_argument("--watchers-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--watcher-client",
+        choices=("lean", "httpx-ws"),
+        default="lean",
+        help="the watchers' WebSocket client: a minimal reader (default) or httpx-ws",
+    )
+    parser.add_argument("--watchers-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.watchers_child:
         # The watchers stand in for clients on other machines (browsers, monitors): on
         # this machine their own CPU must not be charged to the server, so they run niced.
         os.nice(10)
-        url, n = args.watchers_child
-        asyncio.run(_watchers_main(url, int(n)))
+        url, n, client = args.watchers_child
+        asyncio.run(_watchers_main(url, int(n), client))
         return 0
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server, url = _serve(Path(tmp) / "live.db")
-        try:
-            with httpx.Client(timeout=120) as http:
-                _ingest(http, url, _bodies(2000), 2000)  # warm up
-                without: list[float] = []
-                with_: list[float] = []
-                cpu_without: list[float] = []
-                cpu_with: list[float] = []
-                received = 0
-                for r in range(args.rounds):
-                    # The database grows round by round: the two sides take turns going
-                    # first (ABBA), so neither always meets the bigger file.
-                    for watched_side in (False, True) if r % 2 == 0 else (True, False):
-                        if not watched_side:
-                            bodies = _bodies(args.calls)
-                            cpu = _cpu(server.pid)
-                            without.append(_ingest(http, url, bodies, args.calls))
-                            cpu_without.append(_cpu(server.pid) - cpu)
-                            continue
-                        watchers = _start_watchers(url, args.watchers)
-                        bodies = _bodies(args.calls)
-                        cpu = _cpu(server.pid)
-                        with_.append(_ingest(http, url, bodies, args.calls))
-                        out, _ = watchers.communicate(f"{2 * args.calls}\n", timeout=300)
-                        cpu_with.append(_cpu(server.pid) - cpu)  # ingestion and fan-out
-                        counts = [int(c) for c in out.split("counts ")[-1].split()]
-                        received += min(counts)
-                base, watched = statistics.median(without), statistics.median(with_)
-                ratio = watched / base
-                ok = ratio >= 0.9
-                print(f"ingestion, no watcher:        {base:,.0f} calls/s  (rounds: "
-                      + ", ".join(f"{r:,.0f}" for r in without) + ")")  # fmt: skip
-                print(f"ingestion, {args.watchers} watchers:      {watched:,.0f} calls/s  (rounds: "
-                      + ", ".join(f"{r:,.0f}" for r in with_) + ")")  # fmt: skip
-                print(
-                    f"with watchers / without: {ratio:.1%}  target >= 90%  {'PASS' if ok else 'FAIL'}"
-                )
-                print(
-                    f"events each watcher received while loaded (fewest): {received:,} "
-                    f"of {2 * args.calls * args.rounds:,}"
-                )
-                k = 1000 / args.calls
-                print(
-                    "server CPU per 1,000 calls: "
-                    f"{statistics.median(cpu_without) * k * 1000:.0f} ms without watchers, "
-                    f"{statistics.median(cpu_with) * k * 1000:.0f} ms with (ingestion and fan-out)"
-                )
-
-                watchers = _start_watchers(url, args.watchers)
-                lat = _latency(http, url, watchers, args.latency_calls)
-                watchers.communicate("0\n", timeout=60)
-                if len(lat) < args.latency_calls:
-                    print(f"latency: only {len(lat)} of {args.latency_calls} end events arrived")
-                    ok = False
-                if lat:
-                    print(f"latency, call end -> event at a watcher ({len(lat)} calls, "
-                          f"{args.watchers} watchers): median {statistics.median(lat):.1f} ms, "
-                          f"worst {max(lat):.1f} ms")  # fmt: skip
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-    return 0 if ok else 1
+    f = measure(args.watchers, args.calls, args.rounds, args.latency_calls, args.watcher_client)
+    ok = f.ratio >= 0.9
+    print(f"ingestion, no watcher:        {statistics.median(f.without):,.0f} calls/s  (rounds: "
+          + ", ".join(f"{r:,.0f}" for r in f.without) + ")")  # fmt: skip
+    print(f"ingestion, {args.watchers} watchers:      {statistics.median(f.with_):,.0f} calls/s  "
+          "(rounds: " + ", ".join(f"{r:,.0f}" for r in f.with_) + ")")  # fmt: skip
+    print(f"with watchers / without: {f.ratio:.1%}  target >= 90%  {'PASS' if ok else 'FAIL'}")
+    print(f"events each watcher received while loaded (fewest): {f.received:,} of {f.expected:,}")
+    k = 1000 / args.calls
+    print(
+        "server CPU per 1,000 calls: "
+        f"{statistics.median(f.cpu_without) * k * 1000:.0f} ms without watchers, "
+        f"{statistics.median(f.cpu_with) * k * 1000:.0f} ms with (ingestion and fan-out); "
+        f"the watchers' own process: {statistics.median(f.cpu_watchers) * k * 1000:.0f} ms "
+        f"({args.watcher_client})"
+    )
+    lat = f.latency_ms
+    if len(lat) < f.latency_calls:
+        print(f"latency: only {len(lat)} of {f.latency_calls} end events arrived")
+        ok = False
+    if lat:
+        print(f"latency, call end -> event at a watcher ({len(lat)} calls, "
+              f"{args.watchers} watchers): median {statistics.median(lat):.1f} ms, "
+              f"worst {max(lat):.1f} ms")  # fmt: skip
+    return 0 if ok and f.received == f.expected else 1
 
 
 if __name__ == "__main__":
