@@ -35,16 +35,19 @@ __all__ = [
     "Semaphore",
     "Worker",
     "async_callable_kind",
+    "async_collect",
     "async_gather_bounded",
     "async_run_blocking",
     "async_sleep",
     "callable_kind",
+    "collect",
     "current_async_time",
     "current_time",
     "gather_bounded",
     "mark_if_coroutine_function",
     "run_blocking",
     "sleep",
+    "start_blocking",
 ]
 
 T = TypeVar("T")
@@ -87,6 +90,29 @@ async def async_run_blocking(fn: Callable[..., T], *args: Any) -> T:
 def run_blocking(fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn`` in the calling thread: the sync client has no loop to protect."""
     return fn(*args)
+
+
+# --- work started now, collected later ----------------------------------------------
+
+# Threads for work a caller starts and collects later (the sender encodes its next
+# batch while the current one is on the wire). Two: one such job per sender at a time.
+_AHEAD = ThreadPoolExecutor(max_workers=2, thread_name_prefix="weave-client-ahead")
+
+
+def start_blocking(fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+    """Start ``fn`` on a worker thread now (context propagated); collect it with
+    ``async_collect`` / ``collect``. The same in both flavours."""
+    return _AHEAD.submit(contextvars.copy_context().run, fn, *args)
+
+
+async def async_collect(future: concurrent.futures.Future[T]) -> T:
+    """The result of a ``start_blocking`` job, waited for without blocking the loop."""
+    return await asyncio.wrap_future(future)
+
+
+def collect(future: concurrent.futures.Future[T]) -> T:
+    """The result of a ``start_blocking`` job."""
+    return future.result()
 
 
 # --- bounded concurrency ----------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -219,3 +220,26 @@ async def test_records_after_close_are_reported(
     assert sender.failed == 1
     assert frame.id in caplog.text
 
+
+
+async def test_the_next_batch_is_encoded_while_one_is_sent(
+    local_server_url: str, entity: str, project: str
+) -> None:
+    # Each record is encoded once; after the first batch, on the "ahead" thread while
+    # the batch before it is on the wire (client encoding overlaps the server's work).
+    async with AsyncWeaveClient(entity, project, server_url=local_server_url) as client:
+        sender = client._sender = AsyncCallSender(client._api, max_batch_size=10)
+        encoded: list[tuple[str, int]] = []
+        encode_payloads = sender._encode_payloads
+
+        def counting(records: list[tuple[object, ...]]) -> list[bytes]:
+            encoded.append((threading.current_thread().name, len(records)))
+            return encode_payloads(records)
+
+        sender._encode_payloads = counting  # type: ignore[method-assign]
+        for i in range(100):
+            await echo(i)
+        calls = await stored_calls(client)
+    assert [c.inputs["x"] for c in calls] == list(range(100))
+    assert sum(n for _, n in encoded) == 200  # a start and an end each, encoded once
+    assert sum(n for name, n in encoded if name.startswith("weave-client-ahead")) >= 150

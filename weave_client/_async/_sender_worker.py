@@ -11,7 +11,6 @@ import threading
 import time
 
 from .._batching import pack
-from .._synchronization import async_run_blocking
 from .._tracing import CallUpdate, OpSave, Record
 from ._wal_replay import AsyncWalReplay
 
@@ -129,8 +128,10 @@ class AsyncSenderWorker(AsyncWalReplay):
 
     async def _send_records(self, records: list[Record]) -> None:
         # JSON encoding of a batch is CPU work: off the event loop (a thread for
-        # the async client; the sync sender is its own thread already).
-        payloads, body = await async_run_blocking(self._encode, records)
+        # the async client; the sync sender is its own thread already). The next
+        # batch is encoded on another thread while this one is sent.
+        payloads, body = await self._encoded(records)
+        self._encode_ahead()
         if body is not None:
             await self._send(records, payloads, body)
             return

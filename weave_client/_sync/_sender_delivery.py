@@ -10,6 +10,7 @@ this module only sends, waits and keeps the counts. ``CallSender`` (in
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -21,7 +22,14 @@ from .._batching import Bisection, Step, batch_body, batch_bytes, plan_failure, 
 from .._call_payloads import SecretBytes, redact_payload, truncate_record
 from .._errors import APIConnectionError, APIStatusError
 from .._retry import RetryPolicy, is_transient
-from .._synchronization import Notifier, Worker, sleep
+from .._synchronization import (
+    Notifier,
+    Worker,
+    collect,
+    run_blocking,
+    sleep,
+    start_blocking,
+)
 from .._tracing import CallUpdate, OpSave, Record, encode_record, record_call_id
 
 if TYPE_CHECKING:
@@ -56,6 +64,8 @@ class SenderDelivery:
     _replayed: int
     _replay_after: float
     _batch_deferred: bool
+    # The next batch's records being encoded ahead, and the job (see _encode_ahead).
+    _ahead: tuple[list[Record], concurrent.futures.Future[list[bytes]]] | None
     _wal_safe_seq: int
     _wake_pending: bool
     _closing: bool
@@ -83,6 +93,16 @@ class SenderDelivery:
     def _encode(self, records: list[Record]) -> tuple[list[bytes], bytes | None]:
         """The records' items, and the request body when they fit in one request
         (joined here, off the event loop, like the encoding)."""
+        return self._with_body(self._encode_payloads(records))
+
+    def _with_body(self, payloads: list[bytes]) -> tuple[list[bytes], bytes | None]:
+        """The payloads, and the request body when they fit in one request."""
+        if batch_bytes(map(len, payloads)) > self.max_batch_bytes:
+            return payloads, None
+        return payloads, batch_body(payloads)
+
+    def _encode_payloads(self, records: list[Record]) -> list[bytes]:
+        """Each record's item: its JSON, redacted, truncated when too large."""
         payloads = []
         for i, record in enumerate(records):
             if i % 32 == 31:
@@ -94,9 +114,37 @@ class SenderDelivery:
             if len(payload) > self.max_item_bytes:
                 payload = self._truncate(record, payload, self.max_item_bytes)
             payloads.append(payload)
-        if batch_bytes(map(len, payloads)) > self.max_batch_bytes:
-            return payloads, None
-        return payloads, batch_body(payloads)
+        return payloads
+
+    def _encode_ahead(self) -> None:
+        """Start encoding the records at the front of the queue (the next batch, or its
+        start) on a worker thread, while this batch is on the wire: the client's
+        encoding then overlaps the server's work instead of following it."""
+        with self._room:
+            ahead: list[Record] = []
+            for item in self._queue:
+                if len(ahead) >= self.max_batch_size or isinstance(item, OpSave | CallUpdate):
+                    break
+                ahead.append(item)
+        self._ahead = (ahead, start_blocking(self._encode_payloads, ahead)) if ahead else None
+
+    def _encoded(self, records: list[Record]) -> tuple[list[bytes], bytes | None]:
+        """The batch's payloads and body, reusing what ``_encode_ahead`` encoded of it
+        (the worker is the only taker, so those records start the batch)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            early, future = ahead
+            n = min(len(early), len(records))
+            if all(early[i] is records[i] for i in range(n)):
+                try:
+                    payloads = collect(future)[:n]
+                except Exception:  # encoded again below, where a failure is handled
+                    payloads = None
+                if payloads is not None:
+                    if n < len(records):
+                        payloads += run_blocking(self._encode_payloads, records[n:])
+                    return self._with_body(payloads)
+        return run_blocking(self._encode, records)
 
     def _truncate(self, record: Record, payload: bytes, limit: int) -> bytes:
         """Replace the largest values of an oversized record with a visible marker."""

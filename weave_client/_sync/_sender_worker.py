@@ -12,7 +12,6 @@ import threading
 import time
 
 from .._batching import pack
-from .._synchronization import run_blocking
 from .._tracing import CallUpdate, OpSave, Record
 from ._wal_replay import WalReplay
 
@@ -130,8 +129,10 @@ class SenderWorker(WalReplay):
 
     def _send_records(self, records: list[Record]) -> None:
         # JSON encoding of a batch is CPU work: off the event loop (a thread for
-        # the async client; the sync sender is its own thread already).
-        payloads, body = run_blocking(self._encode, records)
+        # the async client; the sync sender is its own thread already). The next
+        # batch is encoded on another thread while this one is sent.
+        payloads, body = self._encoded(records)
+        self._encode_ahead()
         if body is not None:
             self._send(records, payloads, body)
             return
