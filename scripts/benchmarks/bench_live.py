@@ -162,7 +162,8 @@ class _LeanWatcher:
         self.writer.write(bytes([0x81, 0x80 | len(data)]) + mask + masked)
         await self.writer.drain()
 
-    async def receive_text(self) -> str:
+    async def receive(self) -> bytes:
+        """The next text message, its UTF-8 bytes (the watchers count lines in bytes)."""
         parts: list[bytes] = []
         while True:
             b0, b1 = await self.reader.readexactly(2)
@@ -178,7 +179,7 @@ class _LeanWatcher:
             if opcode in (0x1, 0x0):
                 parts.append(payload)
                 if b0 & 0x80:
-                    return b"".join(parts).decode()
+                    return b"".join(parts)
 
 
 async def _watchers_main(url: str, n: int, client: str) -> None:
@@ -188,17 +189,17 @@ async def _watchers_main(url: str, n: int, client: str) -> None:
     ready = asyncio.Event()
     ready_count = 0
 
-    async def on_message(k: int, text: str) -> None:
+    async def on_message(k: int, data: bytes) -> None:
         nonlocal ready_count
         # One event per line; counted without parsing, but for the latency probes.
-        if text.startswith('{"kind":"ready"'):
+        if data.startswith(b'{"kind":"ready"'):
             ready_count += 1
             if ready_count == n:
                 ready.set()
             return
-        counts[k] += text.count("\n") + 1
-        if k == 0 and '"op_name":"latency"' in text:
-            for line in text.split("\n"):
+        counts[k] += data.count(b"\n") + 1
+        if k == 0 and b'"op_name":"latency"' in data:
+            for line in data.split(b"\n"):
                 msg = json.loads(line)
                 if msg["kind"] == "end" and msg["call"]["op_name"] == "latency":
                     print(f"{msg['call']['id']} {time.monotonic()}", flush=True)
@@ -209,13 +210,13 @@ async def _watchers_main(url: str, n: int, client: str) -> None:
             ws = await _LeanWatcher.connect(url)
             await ws.send_text(subscribe)
             while True:
-                await on_message(k, await ws.receive_text())
+                await on_message(k, await ws.receive())
         async with httpx.AsyncClient() as http, aconnect_ws(
             url + "/calls/watch", http, max_message_size_bytes=1 << 24
         ) as hws:
             await hws.send_text(subscribe)
             while True:
-                await on_message(k, await hws.receive_text())
+                await on_message(k, (await hws.receive_text()).encode())
 
     tasks = [asyncio.create_task(watch(k)) for k in range(n)]
     await ready.wait()
