@@ -862,3 +862,17 @@ def test_feedback_fields_filter_and_sort(rated: sqlite3.Connection) -> None:
 def test_malformed_feedback_fields_are_query_errors(name: str) -> None:
     with pytest.raises(QueryError, match=r"feedback|path part"):
         compile_with(sort_by=[SortBy(field=name, direction="asc")])
+
+
+def test_latency_in_sql_floors_the_seconds_fraction_as_python_does(
+    db: sqlite3.Connection,
+) -> None:
+    # strftime('%s') of a timestamp rounds its fraction to milliseconds first:
+    # xx:00.999600 read as xx:01 made a 999 ms call 1,999 ms in filters and sorts.
+    add(db, "edge", start_ms=0, latency_ms=999.6)
+    add(db, "slow", start_ms=1, latency_ms=1500)
+    latency = field("summary.weave.latency_ms")
+    assert where(db, {"$gt": [latency, lit(1200)]}) == ["slow"]
+    assert where(db, {"$eq": [latency, lit(999)]}) == ["edge"]
+    (edge,) = run(db, query=q({"$eq": [latency, lit(999)]}))
+    assert edge["summary"]["weave"]["latency_ms"] == 999

@@ -141,8 +141,11 @@ _STATUS_SQL = (
 
 # Whole microseconds between the two fixed-width timestamps (see _schema.format_timestamp),
 # floored to milliseconds exactly as Python's timedelta arithmetic does in derive_weave_summary.
+# The whole seconds come from the text without its fraction: strftime('%s') of the whole
+# text rounds the fraction to milliseconds first, so xx:59.9996 counted as the next second.
 _MICROS_SQL = (
-    "((CAST(strftime('%s', ended_at) AS INTEGER) - CAST(strftime('%s', started_at) AS INTEGER))"
+    "((CAST(strftime('%s', substr(ended_at, 1, 19)) AS INTEGER)"
+    " - CAST(strftime('%s', substr(started_at, 1, 19)) AS INTEGER))"
     " * 1000000 + CAST(substr(ended_at, 21, 6) AS INTEGER)"
     " - CAST(substr(started_at, 21, 6) AS INTEGER))"
 )

@@ -122,20 +122,6 @@ def _once(sql: str, part: str, column: str) -> str:
     return sql.replace(part, column)
 
 
-# _MICROS_SQL with each whole second read by unixepoch() from the text without its
-# fraction (stored timestamps are fixed-width UTC, see _schema.format_timestamp):
-# strftime('%s') of the whole text rounds the fraction to milliseconds first, so
-# xx:59.9996 counted as the next second and the latency was off by one second
-# against /calls/query (which floors as Python's timedelta does).
-_MICROS_ONCE = _once(
-    _once(
-        _MICROS_SQL,
-        "CAST(strftime('%s', ended_at) AS INTEGER)",
-        "unixepoch(substr(ended_at, 1, 19))",
-    ),
-    "CAST(strftime('%s', started_at) AS INTEGER)",
-    "unixepoch(substr(started_at, 1, 19))",
-)
 _PAGE_CTES = (
     "WITH page AS MATERIALIZED ("
     "SELECT e.seq, e.kind, c.rowid AS rid FROM call_events AS e "
@@ -143,7 +129,7 @@ _PAGE_CTES = (
     # (An end stored before its start is announced when the start arrives.)
     "AND c.started_at IS NOT NULL "
     "WHERE {where} ORDER BY e.seq LIMIT ?), "
-    f"pre AS MATERIALIZED (SELECT c.rowid AS rid, {_MICROS_ONCE} AS micros, {_HEAD} AS head "
+    f"pre AS MATERIALIZED (SELECT c.rowid AS rid, {_MICROS_SQL} AS micros, {_HEAD} AS head "
     "FROM calls AS c WHERE c.rowid IN (SELECT rid FROM page)) "
 )
 _CALL_SQL = _once(_once(_call_json_sql(), _MICROS_SQL, "p.micros"), _HEAD, "p.head")
