@@ -97,6 +97,39 @@ def _reported(stderr: str) -> int:
     return sum(lost)
 
 
+SYNC_BACKLOG_CHILD = """
+    import logging, sys
+    from weave_client import WeaveClient, op
+    logging.basicConfig(level=logging.WARNING)
+
+    @op
+    def work(x):
+        return x
+
+    client = WeaveClient("e", "backlog", server_url=sys.argv[1])
+    client.__enter__()                   # made current, never closed
+    for i in range(5000):                # far more than one batch: most is sent at exit
+        work(i)
+    print("traced 5000 calls", flush=True)
+"""
+
+
+def test_sync_exit_sends_a_backlog_after_the_interpreter_shuts_its_pools(
+    local_server_url: str, tmp_path: Path
+) -> None:
+    # The sender flushes from an atexit hook, after concurrent.futures refuses new
+    # work: encoding the next batch ahead must then give way, not fail the batch.
+    import httpx
+
+    done, _ = _run(SYNC_BACKLOG_CHILD, local_server_url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "not stored" not in done.stderr and "not sent" not in done.stderr, done.stderr
+    stats = httpx.post(
+        f"{local_server_url}/calls/query_stats", json={"project_id": "e/backlog"}
+    ).json()
+    assert stats["count"] == 5000
+
+
 def test_sync_exit_is_bounded_and_reports_unsent(silent_server_url: str, tmp_path: Path) -> None:
     done, elapsed = _run(SYNC_CHILD, silent_server_url, tmp_path)
     assert done.returncode == 0, done.stderr
