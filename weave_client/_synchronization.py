@@ -15,6 +15,7 @@ import atexit
 import concurrent.futures
 import contextvars
 import inspect
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -97,6 +98,17 @@ def run_blocking(fn: Callable[..., T], *args: Any) -> T:
 # Threads for work a caller starts and collects later (the sender encodes its next
 # batch while the current one is on the wire). Two: one such job per sender at a time.
 _AHEAD = ThreadPoolExecutor(max_workers=2, thread_name_prefix="weave-client-ahead")
+
+
+def _fresh_ahead_pool() -> None:
+    # A forked child has none of the parent's threads, but the pool would believe its
+    # idle workers exist and queue jobs nobody runs.
+    global _AHEAD
+    _AHEAD = ThreadPoolExecutor(max_workers=2, thread_name_prefix="weave-client-ahead")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_ahead_pool)
 
 
 def start_blocking(fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:

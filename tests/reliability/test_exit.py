@@ -6,6 +6,7 @@ accepts connections and never answers, then exits without closing its client.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -128,6 +129,38 @@ def test_sync_exit_sends_a_backlog_after_the_interpreter_shuts_its_pools(
         f"{local_server_url}/calls/query_stats", json={"project_id": "e/backlog"}
     ).json()
     assert stats["count"] == 5000
+
+
+FORK_CHILD = """
+    import os, sys
+    from weave_client import WeaveClient, op
+
+    @op
+    def work(x):
+        return x
+
+    with WeaveClient("e", "fork-parent", server_url=sys.argv[1]) as client:
+        for i in range(600):             # several batches: the encoding pool has threads
+            work(i)
+        client.flush()
+        pid = os.fork()
+        if pid == 0:
+            with WeaveClient("e", "fork-child", server_url=sys.argv[1]) as child:
+                for i in range(600):
+                    work(i)
+                print("child", child.flush(timeout=20).pending, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_sends_its_calls(local_server_url: str, tmp_path: Path) -> None:
+    # The pool that encodes batches ahead is made anew in a forked child (the parent's
+    # threads are not there): otherwise the child's batches wait for them for good.
+    done, _ = _run(FORK_CHILD, local_server_url, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "child 0" in done.stdout, (done.stdout, done.stderr)
 
 
 def test_sync_exit_is_bounded_and_reports_unsent(silent_server_url: str, tmp_path: Path) -> None:
