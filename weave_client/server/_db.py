@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +49,7 @@ class Database:
         self._writer.executescript(CALLS_DDL + STORE_DDL)
         self._migrate()
         self._written = threading.Event()
+        self._closing = threading.Event()
         self._checkpointer: threading.Thread | None = None
         mode = self._writer.execute("PRAGMA journal_mode").fetchone()[0]
         if mode == "wal":
@@ -117,7 +117,8 @@ class Database:
                 self._written.wait()
                 if self._closed:
                     return
-                time.sleep(_CHECKPOINT_INTERVAL)
+                if self._closing.wait(_CHECKPOINT_INTERVAL):
+                    return  # closing: the last checkpoint is SQLite's, at the writer's close
                 self._written.clear()
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -165,6 +166,7 @@ class Database:
                 conn.close()
             self._pool.clear()
             self._writer.close()
-        self._written.set()  # the checkpointer sees _closed and stops
+        self._closing.set()  # the checkpointer stops at once
+        self._written.set()
         if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
             self._checkpointer.join(timeout=5)
