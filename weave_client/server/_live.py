@@ -319,7 +319,8 @@ class Broadcaster:
         project = self._one_project()
         if project is not None:
             # The common case (a viewer, `calls --follow`, monitors of one project): the
-            # page's messages come whole from SQLite, off the event loop and the GIL.
+            # page's message text is made in a worker thread (SQLite builds each call's
+            # JSON; no per-event objects, no selection) and shared by every watcher.
             count, first, last, text = await anyio.to_thread.run_sync(
                 self.read_text, pos, project
             )
