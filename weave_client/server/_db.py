@@ -112,6 +112,7 @@ class Database:
         of it is copied.
         """
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        failures = 0
         try:
             while True:
                 self._written.wait()
@@ -123,8 +124,23 @@ class Database:
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error:
-                    # The writer's own checkpoints (past _WRITER_CHECKPOINT_PAGES) take over.
-                    logger.exception("local server: a WAL checkpoint of %s failed", self.path)
+                    # The writer's own checkpoints (past _WRITER_CHECKPOINT_PAGES) take
+                    # over; said at the first failure and every 100th, with the count.
+                    failures += 1
+                    if failures % 100 == 1:
+                        logger.exception(
+                            "local server: WAL checkpoints of %s failing (%d so far)",
+                            self.path,
+                            failures,
+                        )
+                    continue
+                if failures:
+                    logger.warning(
+                        "local server: WAL checkpoints of %s work again after %d failures",
+                        self.path,
+                        failures,
+                    )
+                    failures = 0
         finally:
             conn.close()
 
