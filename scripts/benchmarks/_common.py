@@ -9,9 +9,13 @@ Every script here is run as ``.venv/bin/python scripts/benchmarks/<name>.py`` (o
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import sqlite3
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,8 @@ __all__ = [
     "PYTHON",
     "ROOT",
     "command",
+    "process_cpu",
+    "server_process",
     "stored_in_db",
     "temp_server",
 ]
@@ -51,6 +57,48 @@ def temp_server(prefix: str = "weave-bench-", **options: Any) -> Iterator[Any]:
             yield server
         finally:
             server.stop()
+
+
+@contextlib.contextmanager
+def server_process(db_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``python -m weave_client serve`` on ``db_path`` and a free port, in a process of
+    its own (the load does not share its GIL); yields it and its URL once healthy, and
+    stops it afterwards. Log level warning: no line per request or watcher."""
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "weave_client", "serve", "--port", str(port),
+         "--db", str(db_path), "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the server on {url} did not start")
+            time.sleep(0.05)
+        yield proc, url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stored_in_db(db_path: Path, project_id: str) -> int:

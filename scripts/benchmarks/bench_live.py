@@ -28,7 +28,6 @@ import asyncio
 import base64
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from typing import Any
 
 import httpx
 import orjson
+from _common import process_cpu, server_process
 
 PROJECT = "bench/live"
 BATCH = 125
@@ -77,46 +77,11 @@ def _bodies(calls: int) -> list[bytes]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _serve(db: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        # (Log level warning, as in bench_server.py: no INFO line per watcher connecting.)
-        [
-            sys.executable,
-            "-m",
-            "weave_client",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(db),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health").status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("bench_live: the server did not start")
-
-
 def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    cpu = process_cpu(pid)
+    if cpu is None:
+        raise SystemExit("bench_live: reads CPU times from /proc (Linux only)")
+    return cpu
 
 
 def _ingest(http: httpx.Client, url: str, bodies: list[bytes], calls: int) -> float:
@@ -295,28 +260,25 @@ def _round(
     same state): (calls/s, server CPU seconds, events the fewest-served watcher got,
     the watchers' CPU seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
-        server, url = _serve(Path(tmp) / "live.db")
-        try:
-            with httpx.Client(timeout=120) as http:
-                _ingest(http, url, _bodies(2000), 2000)  # warm up
-                bodies = _bodies(calls)
-                proc = _start_watchers(url, watchers, client) if watched else None
-                cpu = _cpu(server.pid)
-                rate = _ingest(http, url, bodies, calls)
-                received, watchers_cpu = 0, 0.0
-                if proc is not None:
-                    assert proc.stdin is not None and proc.stdout is not None
-                    proc.stdin.write(f"{2 * calls}\n")
-                    proc.stdin.flush()
-                    out = proc.stdout.readline()  # once every event arrived (or a minute)
-                    watchers_cpu = _cpu(proc.pid)
-                    proc.communicate(timeout=60)
-                    received = min(int(c) for c in out.split("counts ")[-1].split())
-                # (Server CPU with watchers: ingestion and fan-out, until all was sent.)
-                return rate, _cpu(server.pid) - cpu, received, watchers_cpu
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        with server_process(Path(tmp) / "live.db") as (server, url), httpx.Client(
+            timeout=120
+        ) as http:
+            _ingest(http, url, _bodies(2000), 2000)  # warm up
+            bodies = _bodies(calls)
+            proc = _start_watchers(url, watchers, client) if watched else None
+            cpu = _cpu(server.pid)
+            rate = _ingest(http, url, bodies, calls)
+            received, watchers_cpu = 0, 0.0
+            if proc is not None:
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.write(f"{2 * calls}\n")
+                proc.stdin.flush()
+                out = proc.stdout.readline()  # once every event arrived (or a minute)
+                watchers_cpu = _cpu(proc.pid)
+                proc.communicate(timeout=60)
+                received = min(int(c) for c in out.split("counts ")[-1].split())
+            # (Server CPU with watchers: ingestion and fan-out, until all was sent.)
+            return rate, _cpu(server.pid) - cpu, received, watchers_cpu
 
 
 def measure(
@@ -338,15 +300,12 @@ def measure(
                 figures.received += received
                 figures.cpu_watchers.append(watchers_cpu)
     with tempfile.TemporaryDirectory() as tmp:
-        server, url = _serve(Path(tmp) / "latency.db")
-        try:
-            with httpx.Client(timeout=120) as http:
-                proc = _start_watchers(url, watchers, client)
-                figures.latency_ms = _latency(http, url, proc, latency_calls)
-                proc.communicate("0\n", timeout=60)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        with server_process(Path(tmp) / "latency.db") as (_, url), httpx.Client(
+            timeout=120
+        ) as http:
+            proc = _start_watchers(url, watchers, client)
+            figures.latency_ms = _latency(http, url, proc, latency_calls)
+            proc.communicate("0\n", timeout=60)
     return figures
 
 

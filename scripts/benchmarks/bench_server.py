@@ -18,10 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from _common import process_cpu, server_process
 
 from weave_client.server import start_background_server
 
@@ -41,13 +39,7 @@ SERVER_PID: list[int] = []
 
 def server_cpu() -> float | None:
     """CPU seconds (user + system) the server process has used so far (Linux /proc)."""
-    if not SERVER_PID:
-        return None
-    try:
-        fields = Path(f"/proc/{SERVER_PID[0]}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return process_cpu(SERVER_PID[0]) if SERVER_PID else None
 
 
 def make_bodies(n_calls: int, batch: int, project: str = PROJECT) -> list[bytes]:
@@ -96,45 +88,15 @@ def make_bodies(n_calls: int, batch: int, project: str = PROJECT) -> list[bytes]
 
 @contextlib.contextmanager
 def serve_subprocess(db_path: Path) -> Iterator[str]:
-    """``python -m weave_client serve`` on a free port; yields its URL once healthy.
+    """``python -m weave_client serve`` in its own process; yields its URL once healthy.
 
     The server's pid is kept in ``SERVER_PID`` (for its CPU time)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "weave_client",
-            "serve",
-            "--port",
-            str(port),
-            "--db",
-            str(db_path),
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.05)
+    with server_process(db_path) as (proc, url):
         SERVER_PID[:] = [proc.pid]
-        yield url
-    finally:
-        SERVER_PID.clear()
-        proc.terminate()
-        proc.wait(10)
+        try:
+            yield url
+        finally:
+            SERVER_PID.clear()
 
 
 @contextlib.contextmanager
