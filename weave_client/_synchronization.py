@@ -113,8 +113,21 @@ if hasattr(os, "register_at_fork"):
 
 def start_blocking(fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
     """Start ``fn`` on a worker thread now (context propagated); collect it with
-    ``async_collect`` / ``collect``. The same in both flavours."""
-    return _AHEAD.submit(contextvars.copy_context().run, fn, *args)
+    ``async_collect`` / ``collect``. The same in both flavours.
+
+    While the interpreter exits, ``concurrent.futures`` takes no new work (its hook
+    runs before ``atexit``'s, where a sync sender flushes): ``fn`` then runs here and
+    now, and the job is already done.
+    """
+    try:
+        return _AHEAD.submit(contextvars.copy_context().run, fn, *args)
+    except RuntimeError:
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:
+            done.set_exception(exc)
+        return done
 
 
 async def async_collect(future: concurrent.futures.Future[T]) -> T:

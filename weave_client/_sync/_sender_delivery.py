@@ -126,15 +126,7 @@ class SenderDelivery:
                 if len(ahead) >= self.max_batch_size or isinstance(item, OpSave | CallUpdate):
                     break
                 ahead.append(item)
-        self._ahead = None
-        if ahead:
-            try:
-                self._ahead = (ahead, start_blocking(self._encode_payloads, ahead))
-            except RuntimeError:
-                # The interpreter is exiting (a sync sender flushing from atexit, after
-                # concurrent.futures stopped taking work): the next batch is encoded in
-                # turn, as it would have been anyway.
-                pass
+        self._ahead = (ahead, start_blocking(self._encode_payloads, ahead)) if ahead else None
 
     def _encoded(self, records: list[Record]) -> tuple[list[bytes], bytes | None]:
         """The batch's payloads and body, reusing what ``_encode_ahead`` encoded of it
