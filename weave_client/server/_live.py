@@ -43,7 +43,7 @@ from pydantic import ValidationError
 from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
 from .._models import CallsFilter
 from ._db import Database
-from ._live_messages import Chunk, Event, chunks_of_events, chunks_of_text
+from ._live_messages import Chunk, Event, chunks_of_events, chunks_of_text, message
 from ._live_sql import (
     FIELD,
     FULL_ENDED_AT,
@@ -259,11 +259,7 @@ class Broadcaster:
         events = []
         for seq, kind, rid in found:
             meta, text = calls[rid]
-            # As json_object('kind', kind, 'seq', seq, 'call', call) writes it (kinds are
-            # plain words).
-            events.append(
-                Event(seq, meta[1], meta, f'{{"kind":"{kind}","seq":{seq},"call":{text}}}')
-            )
+            events.append(Event(seq, meta[1], meta, message(kind, seq, text)))
         return events
 
     # -- watchers --------------------------------------------------------------------
@@ -300,10 +296,7 @@ class Broadcaster:
         if not found:
             return 0, 0, 0, ""
         calls = dict(zip(orjson.loads(row[1]), row[2].split("\n"), strict=True))
-        # As json_object('kind', kind, 'seq', seq, 'call', call) writes it (as read()).
-        text = "\n".join(
-            [f'{{"kind":"{kind}","seq":{seq},"call":{calls[rid]}}}' for seq, kind, rid in found]
-        )
+        text = "\n".join([message(kind, seq, calls[rid]) for seq, kind, rid in found])
         return len(found), found[0][0], found[-1][0], text
 
     def _one_project(self) -> str | None:

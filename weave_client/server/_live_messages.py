@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MESSAGE_CHARS", "Chunk", "Event", "chunks_of_events", "chunks_of_text"]
+__all__ = ["MESSAGE_CHARS", "Chunk", "Event", "chunks_of_events", "chunks_of_text", "message"]
 
 # About the most characters sent in one WebSocket message (a larger single event
 # goes alone).
@@ -28,6 +28,13 @@ class Event:
     project_id: str
     call: list[Any]  # [rowid, project_id, *FILTER_FIELDS]; FIELD[name] is where a field is
     text: str
+
+
+def message(kind: str, seq: int, call: str) -> str:
+    """One event's line, ``call`` being the call's JSON text: as SQLite's
+    ``json_object('kind', kind, 'seq', seq, 'call', call)`` writes it (kinds are plain
+    words), with no parsing or re-encoding of the call."""
+    return f'{{"kind":"{kind}","seq":{seq},"call":{call}}}'
 
 
 def _seq_of(line: str) -> int:
