@@ -30,6 +30,7 @@ from weave_client import (
     AsyncStream,
     AsyncWeaveClient,
     AuthenticationError,
+    CallNotFoundError,
     ClientClosedError,
     NotFoundError,
     ObjectRef,
@@ -426,7 +427,7 @@ async def test_core_methods(server_url: str, entity: str, project: str) -> None:
         [kid] = await call2.children()
         await client.delete_call(call2)
         for gone in (call2.id, kid.id):
-            with pytest.raises(NotFoundError):
+            with pytest.raises(CallNotFoundError):
                 await client.call(gone)
         assert len(await client.calls()) == 4
 

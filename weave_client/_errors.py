@@ -18,6 +18,7 @@
     │       ├── RateLimitError             429
     │       └── InternalServerError        5xx
     ├── ClientClosedError
+    ├── CallNotFoundError (also a LookupError)
     ├── RefPathError (also a LookupError)
     ├── InvalidRefError (also a ValueError)
     ├── InvalidNameError (also a ValueError)
@@ -41,6 +42,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CallNotFoundError",
     "ClientClosedError",
     "ConflictError",
     "InternalServerError",
@@ -180,6 +182,20 @@ class InternalServerError(APIStatusError):
 
 class ClientClosedError(WeaveError):
     """The client was used after ``close()``/``aclose()`` (or after its ``with`` block)."""
+
+
+class CallNotFoundError(WeaveError, LookupError):
+    """The server holds no call with this id in this project (``client.call(id)``, a call ref).
+
+    Raised whether the server says so with ``{"call": null}`` (the local server,
+    weave's reference server) or with a 404 (then chained from the ``NotFoundError``).
+    Attributes: ``call_id``, ``project_id``.
+    """
+
+    def __init__(self, call_id: str, project_id: str) -> None:
+        super().__init__(f"no call {call_id!r} in {project_id}")
+        self.call_id = call_id
+        self.project_id = project_id
 
 
 class RefPathError(WeaveError, LookupError):

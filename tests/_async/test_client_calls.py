@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from weave_client import AsyncWeaveClient, NotFoundError, OpRef, async_op
+from tests.faultserver import FaultServer, Reply
+from weave_client import (
+    APIStatusError,
+    AsyncWeaveClient,
+    CallNotFoundError,
+    NotFoundError,
+    OpRef,
+    async_op,
+)
 from weave_client._async._call import AsyncCall as Call
 from weave_client._ids import generate_id
 from weave_client._models import CallCreateBatchReq
@@ -170,9 +178,32 @@ async def test_call_children_display_name_and_missing(
     assert (await client.call(tree["root"])).display_name is None
     with pytest.raises(ValueError, match="empty"):
         await root.set_display_name("")
-    with pytest.raises(NotFoundError, match="no-such-call"):
-        await client.call("no-such-call")
     assert (await client.get(root.ref)).id == root.id
+
+
+async def test_a_missing_call_raises_call_not_found_not_an_http_error(
+    client: AsyncWeaveClient, project_id: str
+) -> None:
+    # The servers answer {"call": null} (HTTP 200): no HTTP error class may claim a 404.
+    with pytest.raises(CallNotFoundError) as info:
+        await client.call("no-such-call")
+    assert not isinstance(info.value, APIStatusError)
+    assert isinstance(info.value, LookupError)
+    assert (info.value.call_id, info.value.project_id) == ("no-such-call", project_id)
+    assert str(info.value) == f"no call 'no-such-call' in {project_id}"
+    with pytest.raises(CallNotFoundError):
+        await client.get(f"weave:///{project_id}/call/no-such-call")
+
+
+async def test_a_404_for_a_call_is_call_not_found_too(entity: str, project: str) -> None:
+    # A server that says "none" with a 404 instead: the same error, chained from the HTTP one.
+    with FaultServer() as fault:
+        fault.script("/call/read", Reply(404, {"reason": "Call not found"}))
+        async with AsyncWeaveClient(entity, project, server_url=fault.url) as client:
+            with pytest.raises(CallNotFoundError, match="no call 'gone'") as info:
+                await client.call("gone")
+    assert isinstance(info.value.__cause__, NotFoundError)
+    assert info.value.__cause__.status_code == 404
 
 
 async def test_delete_call_takes_its_descendants(

@@ -12,9 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Se
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from .. import _routes as routes
 from .._current_call import MAX_DISPLAY_NAME_LENGTH
-from .._errors import NotFoundError
+from .._errors import CallNotFoundError, NotFoundError
 from .._models import (
     CallReadReq,
     CallSchema,
@@ -201,14 +200,14 @@ class AsyncCalls:
         return await self._session.api.threads_query(req)
 
     async def read(self, call_id: str, project_id: str) -> AsyncCall:
-        """One call by id; ``NotFoundError`` when the server answers it has none."""
+        """One call by id; ``CallNotFoundError`` when the server holds none."""
         await self._session.before_calls_read()
-        res = await self._session.api.call_read(CallReadReq(project_id=project_id, id=call_id))
+        try:
+            res = await self._session.api.call_read(CallReadReq(project_id=project_id, id=call_id))
+        except NotFoundError as e:  # a server that answers 404 rather than {"call": null}
+            raise CallNotFoundError(call_id, project_id) from e
         if res.call is None:
-            # The server answered {"call": null}: a real answer that says "none".
-            raise NotFoundError(
-                f"no call {call_id!r} in {project_id}", status_code=404, route=routes.CALL_READ
-            )
+            raise CallNotFoundError(call_id, project_id)
         return AsyncCall._from_schema(self._client, res.call)
 
     async def delete(self, call: AsyncCall | str | Iterable[AsyncCall | str]) -> None:
@@ -411,7 +410,7 @@ class AsyncCallsMethods:
         return await self._calls.threads(thread_ids, after, before, limit, offset, sort_by)
 
     async def call(self, call_id: str) -> AsyncCall:
-        """Read one call by id; ``NotFoundError`` if there is none."""
+        """Read one call by id; ``CallNotFoundError`` if there is none."""
         if not isinstance(call_id, str) or not call_id:
             raise ValueError(f"call id must be a non-empty str, got {call_id!r}")
         return await self._calls.read(call_id, self._session.project_id)

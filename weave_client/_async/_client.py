@@ -340,8 +340,9 @@ class AsyncWeaveClient(AsyncCallsMethods, AsyncFeedbackMethods, AsyncCostsMethod
         ``/attr/x/key/y/index/0``. Objects come back as attribute-access values,
         a table ref as a ``AsyncTable``, a call ref as a ``AsyncCall``. Raises
         ``ValueError`` (``InvalidRefError``) for a malformed URI,
-        ``NotFoundError`` when the server has nothing there and ``RefPathError``
-        when an extra path leads nowhere in the value read.
+        ``NotFoundError`` when the server has nothing there (``CallNotFoundError``
+        for a call ref) and ``RefPathError`` when an extra path leads nowhere in
+        the value read.
         """
         return await self._refs.get(ref)
 

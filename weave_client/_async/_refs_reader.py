@@ -4,7 +4,7 @@
 a ``AsyncTable``, a call as a ``AsyncCall``, and extra paths (``/key/x/index/0``, ``/id/<row>``)
 walked through values, tables and nested refs. A path that leads nowhere in a value
 the client read raises ``RefPathError`` (no request failed); an HTTP answer that
-says "not there" raises ``NotFoundError``.
+says "not there" raises ``NotFoundError`` (``CallNotFoundError`` for a call).
 """
 
 from __future__ import annotations

@@ -13,9 +13,8 @@ from collections.abc import Generator, Iterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from .. import _routes as routes
 from .._current_call import MAX_DISPLAY_NAME_LENGTH
-from .._errors import NotFoundError
+from .._errors import CallNotFoundError, NotFoundError
 from .._models import (
     CallReadReq,
     CallSchema,
@@ -202,14 +201,14 @@ class SyncCalls:
         return self._session.api.threads_query(req)
 
     def read(self, call_id: str, project_id: str) -> Call:
-        """One call by id; ``NotFoundError`` when the server answers it has none."""
+        """One call by id; ``CallNotFoundError`` when the server holds none."""
         self._session.before_calls_read()
-        res = self._session.api.call_read(CallReadReq(project_id=project_id, id=call_id))
+        try:
+            res = self._session.api.call_read(CallReadReq(project_id=project_id, id=call_id))
+        except NotFoundError as e:  # a server that answers 404 rather than {"call": null}
+            raise CallNotFoundError(call_id, project_id) from e
         if res.call is None:
-            # The server answered {"call": null}: a real answer that says "none".
-            raise NotFoundError(
-                f"no call {call_id!r} in {project_id}", status_code=404, route=routes.CALL_READ
-            )
+            raise CallNotFoundError(call_id, project_id)
         return Call._from_schema(self._client, res.call)
 
     def delete(self, call: Call | str | Iterable[Call | str]) -> None:
@@ -412,7 +411,7 @@ class SyncCallsMethods:
         return self._calls.threads(thread_ids, after, before, limit, offset, sort_by)
 
     def call(self, call_id: str) -> Call:
-        """Read one call by id; ``NotFoundError`` if there is none."""
+        """Read one call by id; ``CallNotFoundError`` if there is none."""
         if not isinstance(call_id, str) or not call_id:
             raise ValueError(f"call id must be a non-empty str, got {call_id!r}")
         return self._calls.read(call_id, self._session.project_id)

@@ -341,8 +341,9 @@ class WeaveClient(SyncCallsMethods, SyncFeedbackMethods, SyncCostsMethods):
         ``/attr/x/key/y/index/0``. Objects come back as attribute-access values,
         a table ref as a ``Table``, a call ref as a ``Call``. Raises
         ``ValueError`` (``InvalidRefError``) for a malformed URI,
-        ``NotFoundError`` when the server has nothing there and ``RefPathError``
-        when an extra path leads nowhere in the value read.
+        ``NotFoundError`` when the server has nothing there (``CallNotFoundError``
+        for a call ref) and ``RefPathError`` when an extra path leads nowhere in
+        the value read.
         """
         return self._refs.get(ref)
 

@@ -5,7 +5,7 @@
 a ``Table``, a call as a ``Call``, and extra paths (``/key/x/index/0``, ``/id/<row>``)
 walked through values, tables and nested refs. A path that leads nowhere in a value
 the client read raises ``RefPathError`` (no request failed); an HTTP answer that
-says "not there" raises ``NotFoundError``.
+says "not there" raises ``NotFoundError`` (``CallNotFoundError`` for a call).
 """
 
 from __future__ import annotations
