@@ -67,6 +67,10 @@ _LIST_COLUMNS = [
     "exception",
     "summary",
 ]
+# The table's Output column (an error's exception, else the output): its text is cut to
+# _OUTPUT_WIDTH characters, and it is shown on consoles at least _OUTPUT_MIN_CONSOLE wide.
+_OUTPUT_WIDTH = 40
+_OUTPUT_MIN_CONSOLE = 120
 _STATUS_STYLE = {
     "success": "green",
     "error": "bold red",
@@ -260,6 +264,16 @@ def _exception_message(raw: str) -> str:
     return raw
 
 
+def _outcome(call: dict[str, Any], width: int, arrow: str = "→ ") -> Text:
+    """What an ended call gave: its exception (red) or ``arrow`` and its output (cyan),
+    cut to ``width``; nothing while it runs."""
+    if call.get("exception"):
+        return Text(_short(_exception_message(call["exception"]), width), style="red")
+    if call.get("ended_at"):
+        return Text(arrow + _short(call.get("output"), width), style="cyan")
+    return Text("")
+
+
 # -- the two views --------------------------------------------------------------------------
 
 
@@ -278,7 +292,7 @@ def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, l
             "filter": _op_filter(project_id, op),
             "sort_by": [{"field": "started_at", "direction": "desc"}],
             "limit": limit,
-            "columns": _LIST_COLUMNS,
+            "columns": [*_LIST_COLUMNS, "output"],
             "include_costs": True,
         },
     )["calls"]
@@ -294,6 +308,8 @@ def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, l
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
+    # Output only on a terminal wide enough for it and every other column.
+    with_output = console.width >= _OUTPUT_MIN_CONSOLE
     table.add_column("Started", no_wrap=True)
     table.add_column("Op", min_width=12)
     table.add_column("Name")
@@ -301,9 +317,12 @@ def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, l
     table.add_column("Latency", justify="right", no_wrap=True)
     table.add_column("Tokens", justify="right", no_wrap=True)
     table.add_column("Cost", justify="right", no_wrap=True)
+    if with_output:
+        table.add_column("Output", no_wrap=True, overflow="ellipsis", max_width=_OUTPUT_WIDTH + 2)
     for call in calls:
         tokens = _tokens(call)
         cost = _cost(call)
+        outcome = [_outcome(call, _OUTPUT_WIDTH, arrow="")] if with_output else []
         table.add_row(
             _started(call),
             Text(_op_name(call["op_name"]), style="bold"),
@@ -312,6 +331,7 @@ def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, l
             _latency(call),
             "—" if tokens is None else f"{tokens:,}",
             "—" if cost is None else _money(cost),
+            *outcome,
         )
     console.print(table)
 
@@ -355,10 +375,9 @@ def _node_label(call: dict[str, Any]) -> Text:
     cost = _cost(call)
     if cost is not None:
         label.append(f"  {_money(cost)}", style="dim")
-    if call.get("exception"):
-        label.append(f"  {_short(_exception_message(call['exception']), 50)}", style="red")
-    elif call.get("ended_at"):
-        label.append(f"  → {_short(call.get('output'), 40)}", style="cyan")
+    if call.get("ended_at"):
+        label.append("  ")
+        label.append_text(_outcome(call, 50 if call.get("exception") else 40))
     return label
 
 
@@ -458,6 +477,7 @@ def _follow_line(call: Any) -> Text:
         "exception": call.exception,
         "ended_at": call.ended_at.isoformat() if call.ended_at else None,
         "started_at": call.started_at.isoformat(),
+        "output": call.output,
     }
     line.append("  ")
     line.append_text(_status_text(_status(as_dict)))
@@ -465,10 +485,8 @@ def _follow_line(call: Any) -> Text:
     tokens = _tokens(as_dict)
     if tokens is not None:
         line.append(f"  {tokens:,} tokens", style="dim")
-    if call.exception:
-        line.append(f"  {_short(_exception_message(call.exception), 60)}", style="red")
-    else:
-        line.append(f"  → {_short(call.output, 50)}", style="cyan")
+    line.append("  ")
+    line.append_text(_outcome(as_dict, 60 if call.exception else 50))
     line.append(f"  {call.trace_id[-8:]}", style="dim")
     return line
 

@@ -28,9 +28,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def _render(**kwargs: object) -> str:
+def _render(width: int = 200, **kwargs: object) -> str:
     out = io.StringIO()
-    show_calls(console=Console(file=out, width=200, color_system=None), **kwargs)  # type: ignore[arg-type]
+    show_calls(console=Console(file=out, width=width, color_system=None), **kwargs)  # type: ignore[arg-type]
     return out.getvalue()
 
 
@@ -42,6 +42,20 @@ def test_table_lists_latest_calls_newest_first(viewer_server: BackgroundServer, 
     root = next(line for line in lines if "pipeline run #1" in line)
     assert "run_pipeline" in root and "child error" in root and "1.50 s" in root and "150" in root
     assert "420 ms" in lines[-1]  # the old trace is last
+    # The Output column: an error's exception, else the output.
+    assert "ValueError: " in lines[0]
+    retrieve = next(line for line in lines if "retrieve" in line)
+    assert '["doc-1", "doc-2"]' in retrieve
+
+
+def test_the_output_column_is_left_out_on_a_narrow_console(
+    viewer_server: BackgroundServer, seeded: Seeded
+) -> None:
+    # On 80 columns the other seven keep their room.
+    narrow = _render(width=80, server_url=viewer_server.url, project_id=seeded.project_id)
+    assert "Latency" in narrow and "Output" not in narrow and "doc-1" not in narrow
+    wide = _render(width=130, server_url=viewer_server.url, project_id=seeded.project_id)
+    assert "Output" in wide and "doc-1" in wide
 
 
 def test_table_filters_by_op_and_limits(viewer_server: BackgroundServer, seeded: Seeded) -> None:
