@@ -22,11 +22,9 @@ the local server's ``GET /viewer/projects``.
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import httpx
@@ -38,6 +36,17 @@ from rich.text import Text
 from rich.tree import Tree
 
 from . import _routes as routes
+from ._cli_format import (
+    cost_of,
+    latency_text,
+    money,
+    op_name,
+    outcome,
+    started_text,
+    status_of,
+    status_text,
+    tokens_of,
+)
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -71,13 +80,6 @@ _LIST_COLUMNS = [
 # _OUTPUT_WIDTH characters, and it is shown on consoles at least _OUTPUT_MIN_CONSOLE wide.
 _OUTPUT_WIDTH = 40
 _OUTPUT_MIN_CONSOLE = 120
-_STATUS_STYLE = {
-    "success": "green",
-    "error": "bold red",
-    "running": "cyan",
-    "descendant_error": "yellow",
-}
-_STATUS_LABEL = {"descendant_error": "child error"}
 
 
 class _Api:
@@ -156,124 +158,6 @@ def _validate_project(project_id: str) -> str:
     return project_id
 
 
-# -- formatting ---------------------------------------------------------------------------
-
-
-def _op_name(op: str) -> str:
-    """``predict`` for ``weave:///e/p/op/predict:digest``; other names as they are."""
-    if op.startswith("weave:///"):
-        last = op.rsplit("/", 1)[-1]
-        return last.split(":", 1)[0]
-    return op
-
-
-def _status(call: dict[str, Any]) -> str:
-    weave = (call.get("summary") or {}).get("weave") or {}
-    status = weave.get("status")
-    if status:
-        return str(status)
-    if call.get("exception"):
-        return "error"
-    return "success" if call.get("ended_at") else "running"
-
-
-def _status_text(status: str) -> Text:
-    return Text(_STATUS_LABEL.get(status, status), style=_STATUS_STYLE.get(status, ""))
-
-
-def _latency(call: dict[str, Any]) -> str:
-    if not call.get("ended_at"):
-        return "running"
-    weave = (call.get("summary") or {}).get("weave") or {}
-    ms = weave.get("latency_ms")
-    if not isinstance(ms, int | float):
-        try:
-            start = datetime.fromisoformat(call["started_at"])
-            end = datetime.fromisoformat(call["ended_at"])
-        except (KeyError, TypeError, ValueError):
-            return "—"
-        ms = (end - start).total_seconds() * 1000
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.2f} s"
-    return f"{int(ms // 60_000)} min {ms % 60_000 / 1000:.0f} s"
-
-
-def _tokens(call: dict[str, Any]) -> int | None:
-    usage = (call.get("summary") or {}).get("usage")
-    if not isinstance(usage, dict) or not usage:
-        return None
-    total = 0
-    for u in usage.values():
-        if not isinstance(u, dict):
-            continue
-        t = u.get("total_tokens")
-        if not isinstance(t, int):
-            t = sum(
-                v
-                for v in (
-                    u.get("prompt_tokens") or u.get("input_tokens") or 0,
-                    u.get("completion_tokens") or u.get("output_tokens") or 0,
-                )
-                if isinstance(v, int)
-            )
-        total += t
-    return total
-
-
-def _cost(call: dict[str, Any]) -> float | None:
-    """The call's cost in USD (``summary.weave.costs``, read with ``include_costs``), if priced."""
-    costs = ((call.get("summary") or {}).get("weave") or {}).get("costs")
-    if not isinstance(costs, dict) or not costs:
-        return None
-    total = 0.0
-    for c in costs.values():
-        if isinstance(c, dict):
-            for key in ("prompt_tokens_total_cost", "completion_tokens_total_cost"):
-                value = c.get(key)
-                if isinstance(value, int | float):
-                    total += value
-    return total
-
-
-def _money(value: float) -> str:
-    return f"${value:.6f}" if value < 1 else f"${value:,.4f}"
-
-
-def _started(call: dict[str, Any]) -> str:
-    try:
-        return datetime.fromisoformat(call["started_at"]).astimezone().strftime("%m-%d %H:%M:%S")
-    except (KeyError, TypeError, ValueError):
-        return str(call.get("started_at", ""))
-
-
-def _short(value: Any, width: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _exception_message(raw: str) -> str:
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        return raw
-    if isinstance(parsed, dict):
-        return f"{parsed.get('type', 'Exception')}: {parsed.get('message', '')}"
-    return raw
-
-
-def _outcome(call: dict[str, Any], width: int, arrow: str = "→ ") -> Text:
-    """What an ended call gave: its exception (red) or ``arrow`` and its output (cyan),
-    cut to ``width``; nothing while it runs."""
-    if call.get("exception"):
-        return Text(_short(_exception_message(call["exception"]), width), style="red")
-    if call.get("ended_at"):
-        return Text(arrow + _short(call.get("output"), width), style="cyan")
-    return Text("")
-
-
 # -- the two views --------------------------------------------------------------------------
 
 
@@ -320,18 +204,18 @@ def _calls_table(api: _Api, console: Console, project_id: str, op: str | None, l
     if with_output:
         table.add_column("Output", no_wrap=True, overflow="ellipsis", max_width=_OUTPUT_WIDTH + 2)
     for call in calls:
-        tokens = _tokens(call)
-        cost = _cost(call)
-        outcome = [_outcome(call, _OUTPUT_WIDTH, arrow="")] if with_output else []
+        tokens = tokens_of(call)
+        cost = cost_of(call)
+        output = [outcome(call, _OUTPUT_WIDTH, arrow="")] if with_output else []
         table.add_row(
-            _started(call),
-            Text(_op_name(call["op_name"]), style="bold"),
+            started_text(call),
+            Text(op_name(call["op_name"]), style="bold"),
             Text(call.get("display_name") or "", style="dim"),
-            _status_text(_status(call)),
-            _latency(call),
+            status_text(status_of(call)),
+            latency_text(call),
             "—" if tokens is None else f"{tokens:,}",
-            "—" if cost is None else _money(cost),
-            *outcome,
+            "—" if cost is None else money(cost),
+            *output,
         )
     console.print(table)
 
@@ -363,21 +247,21 @@ def _trace_calls(api: _Api, project_id: str, trace_id: str) -> tuple[list[dict[s
 def _node_label(call: dict[str, Any]) -> Text:
     # One line per call, cut at the terminal's edge: a tree that wraps is hard to follow.
     label = Text(no_wrap=True, overflow="ellipsis")
-    label.append(_op_name(call["op_name"]), style="bold")
+    label.append(op_name(call["op_name"]), style="bold")
     if call.get("display_name"):
         label.append(f" {call['display_name']}", style="dim")
     label.append("  ")
-    label.append_text(_status_text(_status(call)))
-    label.append(f"  {_latency(call)}", style="dim")
-    tokens = _tokens(call)
+    label.append_text(status_text(status_of(call)))
+    label.append(f"  {latency_text(call)}", style="dim")
+    tokens = tokens_of(call)
     if tokens is not None:
         label.append(f"  {tokens:,} tokens", style="dim")
-    cost = _cost(call)
+    cost = cost_of(call)
     if cost is not None:
-        label.append(f"  {_money(cost)}", style="dim")
+        label.append(f"  {money(cost)}", style="dim")
     if call.get("ended_at"):
         label.append("  ")
-        label.append_text(_outcome(call, 50 if call.get("exception") else 40))
+        label.append_text(outcome(call, 50 if call.get("exception") else 40))
     return label
 
 
@@ -404,15 +288,15 @@ def _trees(api: _Api, console: Console, project_id: str, op: str | None, limit: 
         for node in nodes.values():
             parent = nodes.get(node.call.get("parent_id") or "")
             (parent.children if parent else top).append(node)
-        started = _started(calls[0]) if calls else ""
+        started = started_text(calls[0]) if calls else ""
         header = f"trace {root['trace_id']}  {started}"
         # The roots' summaries hold the whole trace's usage and cost (rolled up).
-        tokens = [t for n in top if (t := _tokens(n.call)) is not None]
-        costs = [c for n in top if (c := _cost(n.call)) is not None]
+        tokens = [t for n in top if (t := tokens_of(n.call)) is not None]
+        costs = [c for n in top if (c := cost_of(n.call)) is not None]
         if tokens:
             header += f"  · {sum(tokens):,} tokens"
         if costs:
-            header += f"  · {_money(sum(costs))}"
+            header += f"  · {money(sum(costs))}"
         tree = Tree(Text(header, style="dim"), guide_style="dim")
 
         def add(branch: Tree, node: _Node) -> None:
@@ -469,7 +353,7 @@ def _follow_line(call: Any) -> Text:
     line.append(f"{ended}  ", style="dim")
     if call.parent_id is not None:
         line.append("└ ", style="dim")
-    line.append(_op_name(call.op_name), style="bold")
+    line.append(op_name(call.op_name), style="bold")
     if call.display_name:
         line.append(f" {call.display_name}", style="dim")
     as_dict: dict[str, Any] = {
@@ -480,13 +364,13 @@ def _follow_line(call: Any) -> Text:
         "output": call.output,
     }
     line.append("  ")
-    line.append_text(_status_text(_status(as_dict)))
-    line.append(f"  {_latency(as_dict)}", style="dim")
-    tokens = _tokens(as_dict)
+    line.append_text(status_text(status_of(as_dict)))
+    line.append(f"  {latency_text(as_dict)}", style="dim")
+    tokens = tokens_of(as_dict)
     if tokens is not None:
         line.append(f"  {tokens:,} tokens", style="dim")
     line.append("  ")
-    line.append_text(_outcome(as_dict, 60 if call.exception else 50))
+    line.append_text(outcome(as_dict, 60 if call.exception else 50))
     line.append(f"  {call.trace_id[-8:]}", style="dim")
     return line
 
