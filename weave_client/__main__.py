@@ -53,7 +53,8 @@ def _serve(args: argparse.Namespace) -> int:
             f"Pass --api-key (or set {API_KEY_ENV}).",
             file=sys.stderr,
         )
-    app = create_app(db_path, api_key=api_key)
+    options = {} if args.keep_events is None else {"keep_events": args.keep_events}
+    app = create_app(db_path, api_key=api_key, **options)
     host = f"[{args.host}]" if ":" in args.host else args.host
     auth = " (HTTP Basic auth required)" if api_key else ""
     print(f"weave-client local trace server on http://{host}:{args.port}{auth}; data in {db_path}")
@@ -137,6 +138,17 @@ def _serve_embedded(args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (argparse names the option on error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weave-client", description="weave-client command line tools."
@@ -156,6 +168,14 @@ def _parser() -> argparse.ArgumentParser:
         "--api-key",
         default=None,
         help=f"require HTTP Basic auth with this password (default: {API_KEY_ENV}, else none)",
+    )
+    serve.add_argument(
+        "--keep-events",
+        type=_at_least_one,
+        default=None,
+        # (The server's DEFAULT_KEEP_EVENTS: not imported here, the server loads on use.)
+        help="how many call events to keep for /calls/watch replays, the newest "
+        "(default 1,000,000)",
     )
     serve.add_argument(
         "--log-level",

@@ -202,6 +202,25 @@ def test_reconnects_across_a_restart_on_the_same_database(
 
 
 @pytest.mark.compat
+def test_a_replay_from_before_the_kept_events_says_what_it_missed(
+    tmp_path: Path, entity: str, project: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="weave_client")
+    with start_background_server(tmp_path / "keep.db", keep_events=4) as server:
+        with WeaveClient(entity, project, server_url=server.url) as client:
+            # Ten whole calls, one event each (seq 1 to 10); the server keeps 7 to 10.
+            run_blocking(post_calls, server.url, client.project_id, 10)
+            with client.calls_live(since=0) as live:
+                events: list[CallEvent] = []
+                # The replay, then (its "ready" said what was pruned) one more call.
+                _take(live, events, lambda ev: len(ev) == 4)
+                run_blocking(post_calls, server.url, client.project_id, 1)
+                _take(live, events, lambda ev: len(ev) == 5)
+    assert [e.seq for e in events] == [7, 8, 9, 10, 11]
+    [warning] = [r.getMessage() for r in caplog.records if "no longer keeps" in r.getMessage()]
+    assert f"live calls of {entity}/{project}: the server no longer keeps events 1 to 6" in warning
+
+
 def test_polls_a_server_without_the_route(
     reference_server_url: str, entity: str, project: str, caplog: pytest.LogCaptureFixture
 ) -> None:

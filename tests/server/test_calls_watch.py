@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessa
 from weave_client._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW
 from weave_client._models import CallSchema
 from weave_client.server import BackgroundServer, start_background_server
+from weave_client.server import _live as live_module
 
 PROJECT = "watch-team/watch"
 KEY = "watch-secret-key"
@@ -223,6 +226,74 @@ class _RawWatcher:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _replay(http: httpx.Client, url: str, since: int) -> list[dict[str, Any]]:
+    """Every message of a subscribe with ``since``, up to and including ``ready``."""
+    with connect_ws(url + "/calls/watch", http) as ws:
+        ws.send_text(json.dumps({"project_id": PROJECT, "since": since}))
+        got: list[dict[str, Any]] = []
+        while not got or got[-1]["kind"] != "ready":
+            got.extend(json.loads(t) for t in ws.receive_text(timeout=30).split("\n"))
+    return got
+
+
+def test_old_events_are_pruned_and_a_replay_from_before_says_so(tmp_path: Path) -> None:
+    db = tmp_path / "keep.db"
+    with start_background_server(db, keep_events=10) as server, httpx.Client() as http:
+        ids = [str(uuid.uuid4()) for _ in range(30)]
+        for c in ids:  # a start and an end each: 60 events, seq 1 to 60
+            _post(http, server.url, "/call/upsert_batch", {"batch": [_start(c)]})
+            _post(http, server.url, "/call/upsert_batch", {"batch": [_end(c)]})
+        with sqlite3.connect(db) as conn:
+            (count, oldest, newest) = conn.execute(
+                "SELECT COUNT(*), MIN(seq), MAX(seq) FROM call_events"
+            ).fetchone()
+        # The newest 10 are kept, pruned a tenth of that (one event) at a time.
+        assert newest == 60 and count == 10 and oldest == 51
+        got = _replay(http, server.url, since=0)
+        assert got[-1] == {"kind": "ready", "pruned_through": 50, "seq": 60}
+        assert [e["seq"] for e in got[:-1]] == list(range(51, 61))
+        assert [e["call"]["id"] for e in got[:-1] if e["kind"] == "end"] == ids[-5:]
+        # From within what is kept: no word of pruning.
+        assert _replay(http, server.url, since=55)[-1] == {"kind": "ready", "seq": 60}
+        # Every call is still stored: only the events are pruned.
+        r = http.post(server.url + "/calls/query_stats", json={"project_id": PROJECT})
+        assert r.json()["count"] == 30
+
+
+def test_a_backlog_of_old_events_is_pruned_a_bounded_slice_per_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "backlog.db"
+
+    def stored() -> tuple[int, int]:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT COUNT(*), MIN(seq) FROM call_events").fetchone()
+
+    with start_background_server(db) as server, httpx.Client() as http:  # keeps them all
+        for _ in range(20):
+            _post(http, server.url, "/call/upsert_batch", {"batch": [_start(str(uuid.uuid4()))]})
+    assert stored() == (20, 1)
+    monkeypatch.setattr(live_module, "_PRUNE_ROWS", 4)
+    with start_background_server(db, keep_events=5) as server, httpx.Client() as http:
+        counts = []
+        for _ in range(5):
+            _post(http, server.url, "/call/upsert_batch", {"batch": [_start(str(uuid.uuid4()))]})
+            counts.append(stored()[0])
+    # 21 events after the first write, 4 pruned per write until only the newest 5 are left.
+    assert counts == [17, 14, 11, 8, 5]
+    assert stored() == (5, 21)
+
+
+def test_keep_events_must_be_positive(tmp_path: Path) -> None:
+    def checkpointers() -> int:
+        return sum(t.name == "weave-server-checkpoint" for t in threading.enumerate())
+
+    before = checkpointers()
+    with pytest.raises(ValueError, match="keep_events: must be at least 1, got 0"):
+        start_background_server(tmp_path / "x.db", keep_events=0)
+    assert checkpointers() == before  # the database it opened is closed again
 
 
 def test_slow_watcher_is_closed_and_ingestion_goes_on(tmp_path: Path) -> None:

@@ -96,6 +96,8 @@ class AsyncLiveCalls:
         self._client = client
         self._filter = calls_filter
         self.cursor: int | None = since
+        # The since of the latest subscribe message (what a pruned replay is measured from).
+        self._since_sent = 0
         self._poll_interval = poll_interval
         self._events: AsyncGenerator[AsyncCallEvent, None] | None = None
         self._closed = False
@@ -198,6 +200,7 @@ class AsyncLiveCalls:
         subscribe = WatchSubscribe(
             project_id=self._client.project_id, filter=self._filter, since=self.cursor
         )
+        self._since_sent = self.cursor or 0
         try:
             session = self._client._session.api.websocket(WATCH_PATH)
             ws = await session.__aenter__()
@@ -227,6 +230,17 @@ class AsyncLiveCalls:
         if not isinstance(seq, int):
             return None
         if kind == "ready":
+            pruned = message.get("pruned_through")
+            if isinstance(pruned, int):
+                # The server keeps only its newest events: said, not skipped silently.
+                logger.warning(
+                    "weave_client: live calls of %s: the server no longer keeps events %d to "
+                    "%d (it keeps its newest ones); changes to calls in that span are not "
+                    "replayed",
+                    self._client.project_id,
+                    self._since_sent + 1,
+                    pruned,
+                )
             self.cursor = max(self.cursor or 0, seq)
             return None
         if kind not in EVENT_KINDS or (self.cursor is not None and seq <= self.cursor):

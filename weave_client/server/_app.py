@@ -18,7 +18,7 @@ from ._db import Database
 from ._feedback import FeedbackStore
 from ._files import FileStore
 from ._http_errors import install_error_handlers
-from ._live import DEFAULT_WATCH_QUEUE, Broadcaster
+from ._live import DEFAULT_KEEP_EVENTS, DEFAULT_WATCH_QUEUE, Broadcaster
 from ._live_sql import install
 from ._middleware import DEFAULT_MAX_BODY_BYTES, install_middleware
 from ._objects import ObjectStore
@@ -47,21 +47,27 @@ def create_app(
     api_key: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     watch_queue_size: int = DEFAULT_WATCH_QUEUE,
+    keep_events: int = DEFAULT_KEEP_EVENTS,
 ) -> FastAPI:
     """The local trace server as an ASGI app over the SQLite file ``db_path``.
 
     With ``api_key``, every route requires HTTP Basic auth with that password.
     Bodies over ``max_body_bytes`` get 413. A ``/calls/watch`` client with more
-    than ``watch_queue_size`` events waiting is closed as too slow. The database is closed on
+    than ``watch_queue_size`` events waiting is closed as too slow; the newest
+    ``keep_events`` call events are kept for its replays. The database is closed on
     ``app.state.close()`` (``BackgroundServer.stop()`` does it).
     """
     db = Database(db_path)
-    objects = ObjectStore(db)
-    tables = TableStore(db)
-    refs = RefStore(db, objects, tables)
-    calls = CallStore(db, read_refs=refs.refs_read_batch)
-    install(db)
-    broadcaster = Broadcaster(db, queue_size=watch_queue_size)
+    try:
+        objects = ObjectStore(db)
+        tables = TableStore(db)
+        refs = RefStore(db, objects, tables)
+        calls = CallStore(db, read_refs=refs.refs_read_batch)
+        install(db)
+        broadcaster = Broadcaster(db, queue_size=watch_queue_size, keep_events=keep_events)
+    except BaseException:  # a bad option: the database (and its checkpointer) is not left open
+        db.close()
+        raise
     calls.changes = broadcaster
 
     app = FastAPI(title="weave-client local trace server", docs_url=None, redoc_url=None)

@@ -14,7 +14,7 @@ import uvicorn
 
 from .._settings import local_db_path
 from ._app import DEFAULT_MAX_BODY_BYTES, create_app
-from ._live import DEFAULT_WATCH_QUEUE
+from ._live import DEFAULT_KEEP_EVENTS, DEFAULT_WATCH_QUEUE
 
 __all__ = ["BackgroundServer", "embedded_server_url", "local_db_path", "start_background_server"]
 
@@ -43,6 +43,7 @@ class BackgroundServer:
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         watch_queue_size: int = DEFAULT_WATCH_QUEUE,
+        keep_events: int = DEFAULT_KEEP_EVENTS,
         sock: socket.socket | None = None,
     ) -> None:
         self.db_path = Path(db_path)
@@ -52,6 +53,7 @@ class BackgroundServer:
             api_key=api_key,
             max_body_bytes=max_body_bytes,
             watch_queue_size=watch_queue_size,
+            keep_events=keep_events,
         )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # Bind here, not in uvicorn, so port 0 gives us the real port before start.
@@ -146,12 +148,14 @@ def start_background_server(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     watch_queue_size: int = DEFAULT_WATCH_QUEUE,
+    keep_events: int = DEFAULT_KEEP_EVENTS,
 ) -> BackgroundServer:
     """Start a local trace server on ``db_path`` in a daemon thread; returns once it accepts connections.
 
     ``port=0`` picks a free port (read it from ``.port``/``.url``). A
     ``/calls/watch`` client with more than ``watch_queue_size`` events waiting
-    is closed as too slow.
+    is closed as too slow; the newest ``keep_events`` call events are kept for
+    its replays (``since``).
     """
     return BackgroundServer(
         db_path,
@@ -160,6 +164,7 @@ def start_background_server(
         api_key,
         max_body_bytes=max_body_bytes,
         watch_queue_size=watch_queue_size,
+        keep_events=keep_events,
     ).start()
 
 

@@ -17,11 +17,16 @@ queue is full is closed with :data:`CLOSE_TOO_SLOW`; nobody else waits for it.
 Protocol: the client sends one JSON message ``{"project_id": ..., "filter":
 {CallsFilter fields}, "since": seq | null}``; the server answers
 ``{"kind": "ready", "seq": N}`` once it has replayed the stored events after
-``since`` (none when ``since`` is null), then ``{"kind": "start" | "end" |
+``since`` (none when ``since`` is null; with ``"pruned_through": M`` added when
+events after ``since`` up to M were already pruned, see below), then ``{"kind": "start" | "end" |
 "update" | "delete", "seq": N, "call": {CallSchema}}`` as calls change. The
 call is the one stored when the event is sent (a start event of a call that
 already ended carries its end too). Resuming with ``since`` = the last seq
 received gives every later event once.
+
+``call_events`` keeps the newest ``keep_events`` events (pruned by the write
+path as it goes past them, by a tenth of that at a time), so the table does not
+grow with the calls forever; a replay from further back says what it missed.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from ._live_sql import (
 __all__ = [
     "CLOSE_BAD_REQUEST",
     "CLOSE_TOO_SLOW",
+    "DEFAULT_KEEP_EVENTS",
     "DEFAULT_WATCH_QUEUE",
     "Broadcaster",
     "watch_route",
@@ -66,6 +72,10 @@ logger = logging.getLogger("weave_client.server")
 
 # Events a watcher may have waiting before it is closed as too slow.
 DEFAULT_WATCH_QUEUE = 10_000
+# Events call_events keeps (the newest); a reconnect from further back is told what it missed.
+DEFAULT_KEEP_EVENTS = 1_000_000
+# Most events one write prunes.
+_PRUNE_ROWS = 10_000
 # Events read per query (dispatcher and replay).
 _PAGE = 5000
 # After a read that found at least _BUSY_EVENTS events, the dispatcher waits
@@ -178,11 +188,22 @@ class Broadcaster:
     The write path (``CallStore.changes``) records events and calls :meth:`committed`.
     """
 
-    def __init__(self, db: Database, *, queue_size: int = DEFAULT_WATCH_QUEUE) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        queue_size: int = DEFAULT_WATCH_QUEUE,
+        keep_events: int = DEFAULT_KEEP_EVENTS,
+    ) -> None:
         if queue_size < 1:
             raise ValueError(f"watch queue_size: must be at least 1, got {queue_size!r}")
+        if keep_events < 1:
+            raise ValueError(f"keep_events: must be at least 1, got {keep_events!r}")
         self.db = db
         self.queue_size = queue_size
+        self.keep_events = keep_events
+        # The write path prunes call_events once the newest seq reaches this.
+        self._next_prune = 0
         self._watchers: set[Watcher] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -214,6 +235,23 @@ class Broadcaster:
             ended.sort(key=lambda e: e[0])
             events.extend((p, c, "end") for _, p, c in ended)
         insert_events(conn, events)
+        self._prune(conn)
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        """Drop the events older than the newest ``keep_events`` (in the write's
+        transaction), once every ``keep_events // 10`` events: a range delete on the key,
+        of at most _PRUNE_ROWS rows per write (a backlog, say of a database from before
+        pruning, goes over the next writes, none of them waiting long on it)."""
+        (last,) = conn.execute("SELECT last_insert_rowid()").fetchone()
+        if last < self._next_prune:
+            return
+        deleted = conn.execute(
+            "DELETE FROM call_events WHERE seq <= min(?, "
+            "(SELECT MIN(seq) FROM call_events) + ? - 1)",
+            (last - self.keep_events, _PRUNE_ROWS),
+        ).rowcount
+        if deleted < _PRUNE_ROWS:
+            self._next_prune = last + max(1, self.keep_events // 10)
 
     def record_update(self, conn: sqlite3.Connection, project_id: str, call_id: str) -> None:
         conn.execute(INSERT_EVENT, (project_id, call_id, "update"))
@@ -245,10 +283,26 @@ class Broadcaster:
     def read(self, after: int, project_id: str | None = None) -> list[Event]:
         """Up to a page of events after ``after`` (of one project, or all), in order."""
         with self.db.read() as conn:
-            if project_id is None:
-                row = conn.execute(PAGE_ALL, (after, _PAGE)).fetchone()
-            else:
-                row = conn.execute(PAGE_PROJECT, (after, project_id, _PAGE)).fetchone()
+            return self._page(conn, after, project_id)
+
+    def replay_page(self, after: int, project_id: str) -> tuple[list[Event], int | None]:
+        """:meth:`read`, and the newest pruned seq when events after ``after`` were
+        pruned (None when none were), both read in one snapshot."""
+        with self.db.read() as conn:
+            conn.execute("BEGIN")
+            try:
+                (oldest,) = conn.execute("SELECT MIN(seq) FROM call_events").fetchone()
+                events = self._page(conn, after, project_id)
+            finally:
+                conn.execute("COMMIT")
+        pruned = oldest - 1 if oldest is not None and oldest - 1 > after else None
+        return events, pruned
+
+    def _page(self, conn: sqlite3.Connection, after: int, project_id: str | None) -> list[Event]:
+        if project_id is None:
+            row = conn.execute(PAGE_ALL, (after, _PAGE)).fetchone()
+        else:
+            row = conn.execute(PAGE_PROJECT, (after, project_id, _PAGE)).fetchone()
         found = orjson.loads(row[0])
         if not found:
             return []
@@ -398,10 +452,16 @@ async def _send_events(
     (a watcher that keeps up gets one event per message).
     """
     cursor = pos
+    ready: dict[str, Any] = {"kind": "ready"}
     if sub.since is not None:
         cursor = sub.since
         while True:
-            events = await anyio.to_thread.run_sync(broadcaster.read, cursor, sub.project_id)
+            events, pruned = await anyio.to_thread.run_sync(
+                broadcaster.replay_page, cursor, sub.project_id
+            )
+            if pruned is not None:
+                # Events after the cursor are gone: the client is told up to where.
+                ready["pruned_through"] = pruned
             for chunk in chunks_of_events(watcher.matches.select(events)):
                 await ws.send_text(chunk.text)
             if events:
@@ -409,7 +469,8 @@ async def _send_events(
             if len(events) < _PAGE:
                 break
         cursor = max(cursor, pos)
-    await ws.send_text(orjson.dumps({"kind": "ready", "seq": cursor}).decode())
+    ready["seq"] = cursor
+    await ws.send_text(orjson.dumps(ready).decode())
     while True:
         await watcher.ready.wait()
         watcher.ready.clear()
