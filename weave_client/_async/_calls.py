@@ -378,7 +378,9 @@ class AsyncCallsMethods:
           thread ids, ...); ``input_refs``/``output_refs`` are not supported.
         - ``since``: the ``seq`` of the last event you handled, to get every later
           one (0: all stored calls first); None: events from entering its ``with``
-          block (or, without one, from the first ``next``).
+          block (or, without one, from the first ``next``). The local server keeps
+          its newest 1,000,000 events: from further back, a warning names the
+          seqs it no longer has.
 
         On the local server events come over ``/calls/watch``; a dropped
         connection is retried with backoff and resumes after the last event
