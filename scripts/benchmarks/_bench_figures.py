@@ -282,6 +282,26 @@ def _chunk_mean_sync(traced: Callable[..., Any], chunks: int) -> float:
     return total / (chunks * CHUNK_CALLS) / 1000.0
 
 
+def _overhead_result(
+    figure: str, side: str, samples: list[int], chunks: int, chunk_mean: float
+) -> Result:
+    """An overhead figure: the median of the single calls' ``samples`` (ns), with the
+    mean over ``chunks`` chunks of CHUNK_CALLS calls as an extra."""
+    n = len(samples)
+    return Result(
+        figure,
+        side,
+        _median_us(samples),
+        n,
+        calls_made=n + WARMUP_CALLS + chunks * CHUNK_CALLS,
+        extra={
+            "p90_us": statistics.quantiles(samples, n=10)[-1] / 1000.0,
+            "chunk_mean_us": chunk_mean,
+            "chunks": chunks,
+        },
+    )
+
+
 # -- figures ----------------------------------------------------------------------------------
 
 
@@ -304,18 +324,7 @@ async def overhead_async(
     chunks = _chunks(n)
     chunk_mean = await _chunk_mean_async(traced, chunks)
     await adapter.aclose()
-    return Result(
-        "overhead_async",
-        adapter.name,
-        _median_us(samples),
-        n,
-        calls_made=n + WARMUP_CALLS + chunks * CHUNK_CALLS,
-        extra={
-            "p90_us": statistics.quantiles(samples, n=10)[-1] / 1000.0,
-            "chunk_mean_us": chunk_mean,
-            "chunks": chunks,
-        },
-    )
+    return _overhead_result("overhead_async", adapter.name, samples, chunks, chunk_mean)
 
 
 async def calls_flush(
@@ -448,18 +457,7 @@ def overhead_sync(adapter: Adapter, server_url: str, entity: str, project: str, 
     chunks = _chunks(n)
     chunk_mean = _chunk_mean_sync(traced, chunks)
     adapter.close()
-    return Result(
-        "overhead_sync",
-        adapter.name,
-        _median_us(samples),
-        n,
-        calls_made=n + WARMUP_CALLS + chunks * CHUNK_CALLS,
-        extra={
-            "p90_us": statistics.quantiles(samples, n=10)[-1] / 1000.0,
-            "chunk_mean_us": chunk_mean,
-            "chunks": chunks,
-        },
-    )
+    return _overhead_result("overhead_sync", adapter.name, samples, chunks, chunk_mean)
 
 
 async def memory(adapter: Adapter, server_url: str, entity: str, project: str, n: int) -> Result:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -157,8 +156,8 @@ def server_throughput(
     calls: int = SERVER_CALLS, rounds: int = SERVER_ROUNDS
 ) -> tuple[figs.Result, int]:
     """Best calls/s over ``rounds`` of ``calls`` calls, and how many calls were stored."""
-    import httpx
-    from bench_server import make_bodies, send_all, serve_subprocess
+    from _common import stored_in_db
+    from bench_server import make_bodies, send_all, serve_subprocess, warm_up
 
     projects = [f"bench/server-{i}" for i in range(rounds)]
     bodies = [make_bodies(calls, SERVER_BATCH, project) for project in projects]
@@ -166,21 +165,10 @@ def server_throughput(
     with tempfile.TemporaryDirectory() as tmp:
         db_path = Path(tmp) / "server.db"
         with serve_subprocess(db_path) as url:
-            with httpx.Client(base_url=url) as warm:
-                warm.post(
-                    "/call/upsert_batch", content=make_bodies(10, 10, "bench/warmup")[0]
-                ).raise_for_status()
+            warm_up(url)
             for round_bodies in bodies:
                 rates.append(calls / send_all(url, round_bodies, senders=2))
-        with sqlite3.connect(db_path) as conn:
-            stored = sum(
-                conn.execute(
-                    "SELECT COUNT(*) FROM calls WHERE project_id = ? AND ended_at IS NOT NULL"
-                    " AND started_at IS NOT NULL",
-                    (project,),
-                ).fetchone()[0]
-                for project in projects
-            )
+        stored = sum(stored_in_db(db_path, project, whole=True) for project in projects)
     result = figs.Result(
         "server",
         "ours",

@@ -101,11 +101,13 @@ def process_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def stored_in_db(db_path: Path, project_id: str) -> int:
-    """How many calls of ``project_id`` the server's database holds (read directly)."""
+def stored_in_db(db_path: Path, project_id: str, *, whole: bool = False) -> int:
+    """How many calls of ``project_id`` the server's database holds (read directly);
+    with ``whole``, only those with both their start and their end."""
+    where = " AND started_at IS NOT NULL AND ended_at IS NOT NULL" if whole else ""
     with contextlib.closing(sqlite3.connect(db_path)) as conn:
         (count,) = conn.execute(
-            "SELECT count(*) FROM calls WHERE project_id = ?", (project_id,)
+            f"SELECT count(*) FROM calls WHERE project_id = ?{where}", (project_id,)
         ).fetchone()
     return int(count)
 

@@ -259,45 +259,21 @@ class Row:
     at_least: float | None = None  # ours must be >= this (throughput figures)
 
 
+def _overhead_rows(flavour: str) -> list[Row]:
+    """A traced call's overhead, both ways: single calls' median and chunks' mean."""
+    figure, what = f"overhead_{flavour}", f"overhead, one traced {flavour} call"
+    same: dict[str, Any] = {
+        "unit": "µs", "minus_bare": True, "per_call": True, "floor_max": 2.5, "weave_min": 50.0,
+    }  # fmt: skip
+    return [
+        Row(figure, f"{what} (median of single calls)", **same),
+        Row(figure, f"{what} (mean, chunks of 2,000, sender running)", **same,
+            extra_key="chunk_mean_us"),
+    ]  # fmt: skip
+
 ROWS = [
-    Row(
-        "overhead_async",
-        "overhead, one traced async call (median of single calls)",
-        "µs",
-        minus_bare=True,
-        per_call=True,
-        floor_max=2.5,
-        weave_min=50.0,
-    ),
-    Row(
-        "overhead_async",
-        "overhead, one traced async call (mean, chunks of 2,000, sender running)",
-        "µs",
-        minus_bare=True,
-        per_call=True,
-        extra_key="chunk_mean_us",
-        floor_max=2.5,
-        weave_min=50.0,
-    ),
-    Row(
-        "overhead_sync",
-        "overhead, one traced sync call (median of single calls)",
-        "µs",
-        minus_bare=True,
-        per_call=True,
-        floor_max=2.5,
-        weave_min=50.0,
-    ),
-    Row(
-        "overhead_sync",
-        "overhead, one traced sync call (mean, chunks of 2,000, sender running)",
-        "µs",
-        minus_bare=True,
-        per_call=True,
-        extra_key="chunk_mean_us",
-        floor_max=2.5,
-        weave_min=50.0,
-    ),
+    *_overhead_rows("async"),
+    *_overhead_rows("sync"),
     Row("calls_flush", "{n} traced calls then flush, all stored", "s", 1.5),
     Row(
         "loop_lag",

@@ -37,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the proxy and the counting helpers live under tests/
 
+from _common import temp_server  # noqa: E402
+
 from tests.fault_proxy import FaultProxy  # noqa: E402
 from tests.reliability.helpers import (  # noqa: E402
     exactly_once_report,
@@ -50,7 +52,6 @@ from weave_client import (  # noqa: E402
     async_op,
     op,
 )
-from weave_client.server import start_background_server  # noqa: E402
 
 ENTITY = "bench"
 
@@ -125,31 +126,27 @@ async def faults_async(url: str, project: str, parents: int) -> dict[str, Any]:
 def run_faults(args: argparse.Namespace) -> bool:
     parents = args.calls // 2
     good = True
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_background_server(db_path=Path(tmp) / "trace.db", port=0)
+    with temp_server() as server:
         upstream = str(server.url).rstrip("/")
-        try:
-            for flavour in ("sync", "async"):
-                project = f"faults-{flavour}-{int(time.time())}"
-                with FaultProxy(
-                    upstream, fault_rate=args.rate, seed=args.seed, slow_delay=0.6
-                ) as proxy:
-                    started = time.perf_counter()
-                    if flavour == "sync":
-                        out = faults_sync(proxy.url, project, parents)
-                    else:
-                        out = asyncio.run(faults_async(proxy.url, project, parents))
-                    elapsed = time.perf_counter() - started
-                    stats, requests = dict(proxy.stats), sum(proxy.requests.values())
-                report = check(upstream, f"{ENTITY}/{project}", 2 * parents)
-                good &= ok(report, 2 * parents) and out["flush"].failed == 0
-                print(
-                    f"faults [{flavour}]: {2 * parents} calls, {requests} requests,"
-                    f" {sum(stats.values())} injected faults ({args.rate:.0%} rate) {stats};"
-                    f" {report}; {elapsed:.1f} s"
-                )
-        finally:
-            server.stop()
+        for flavour in ("sync", "async"):
+            project = f"faults-{flavour}-{int(time.time())}"
+            with FaultProxy(
+                upstream, fault_rate=args.rate, seed=args.seed, slow_delay=0.6
+            ) as proxy:
+                started = time.perf_counter()
+                if flavour == "sync":
+                    out = faults_sync(proxy.url, project, parents)
+                else:
+                    out = asyncio.run(faults_async(proxy.url, project, parents))
+                elapsed = time.perf_counter() - started
+                stats, requests = dict(proxy.stats), sum(proxy.requests.values())
+            report = check(upstream, f"{ENTITY}/{project}", 2 * parents)
+            good &= ok(report, 2 * parents) and out["flush"].failed == 0
+            print(
+                f"faults [{flavour}]: {2 * parents} calls, {requests} requests,"
+                f" {sum(stats.values())} injected faults ({args.rate:.0%} rate) {stats};"
+                f" {report}; {elapsed:.1f} s"
+            )
     print(
         "  reproduce: .venv/bin/python scripts/benchmarks/bench_reliability.py faults"
         f" --calls {args.calls} --rate {args.rate} --seed {args.seed}"
@@ -192,25 +189,21 @@ async def load_async(url: str, project: str, parents: int, tasks: int) -> Any:
 def run_load(args: argparse.Namespace) -> bool:
     parents_each = args.calls // 4  # half the calls per flavour, half of them parents
     good = True
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_background_server(db_path=Path(tmp) / "trace.db", port=0)
+    with temp_server() as server:
         url = str(server.url).rstrip("/")
-        try:
-            for flavour, width in (("sync", args.threads), ("async", args.tasks)):
-                project = f"load-{flavour}-{int(time.time())}"
-                started = time.perf_counter()
-                if flavour == "sync":
-                    result = load_sync(url, project, parents_each, width)
-                else:
-                    result = asyncio.run(load_async(url, project, parents_each, width))
-                elapsed = time.perf_counter() - started
-                expected = 2 * parents_each
-                report = check(url, f"{ENTITY}/{project}", expected)
-                good &= ok(report, expected) and result.failed == 0 and result.pending == 0
-                what = f"{width} threads" if flavour == "sync" else f"{width} tasks"
-                print(f"load [{flavour}, {what}]: {expected} calls; {report}; {elapsed:.1f} s")
-        finally:
-            server.stop()
+        for flavour, width in (("sync", args.threads), ("async", args.tasks)):
+            project = f"load-{flavour}-{int(time.time())}"
+            started = time.perf_counter()
+            if flavour == "sync":
+                result = load_sync(url, project, parents_each, width)
+            else:
+                result = asyncio.run(load_async(url, project, parents_each, width))
+            elapsed = time.perf_counter() - started
+            expected = 2 * parents_each
+            report = check(url, f"{ENTITY}/{project}", expected)
+            good &= ok(report, expected) and result.failed == 0 and result.pending == 0
+            what = f"{width} threads" if flavour == "sync" else f"{width} tasks"
+            print(f"load [{flavour}, {what}]: {expected} calls; {report}; {elapsed:.1f} s")
     print(
         "  reproduce: .venv/bin/python scripts/benchmarks/bench_reliability.py load"
         f" --calls {args.calls} --threads {args.threads} --tasks {args.tasks}"
@@ -224,32 +217,28 @@ def run_load(args: argparse.Namespace) -> bool:
 def run_outage(args: argparse.Namespace) -> bool:
     parents = args.calls // 2
     good = True
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_background_server(db_path=Path(tmp) / "trace.db", port=0)
+    with temp_server() as server, tempfile.TemporaryDirectory() as tmp:
         upstream = str(server.url).rstrip("/")
-        try:
-            for flavour in args.flavours.split(","):
-                project = f"outage-{flavour}-{int(time.time())}"
-                cache_dir = Path(tmp) / f"cache-{flavour}"
-                with FaultProxy(upstream, fault_rate=1.0, kinds=["reset_before"]) as proxy:
-                    started = time.monotonic()
-                    if flavour == "sync":
-                        stats = outage_sync(proxy, project, cache_dir, parents, args, started)
-                    else:
-                        stats = asyncio.run(
-                            outage_async(proxy, project, cache_dir, parents, args, started)
-                        )
-                report = check(upstream, f"{ENTITY}/{project}", 2 * parents)
-                left = sorted((cache_dir / "wal").rglob("seg-*.jsonl"))
-                good &= ok(report, 2 * parents) and not left
-                print(
-                    f"outage [{flavour}]: down {args.down:.0f} s, {2 * parents} calls traced"
-                    f" meanwhile; queue bound {args.max_queue}, {stats['spilled']} records"
-                    f" spilled to disk; all delivered {stats['delivered']:.1f} s after the server"
-                    f" came back; {report}; WAL segments left: {len(left)}"
-                )
-        finally:
-            server.stop()
+        for flavour in args.flavours.split(","):
+            project = f"outage-{flavour}-{int(time.time())}"
+            cache_dir = Path(tmp) / f"cache-{flavour}"
+            with FaultProxy(upstream, fault_rate=1.0, kinds=["reset_before"]) as proxy:
+                started = time.monotonic()
+                if flavour == "sync":
+                    stats = outage_sync(proxy, project, cache_dir, parents, args, started)
+                else:
+                    stats = asyncio.run(
+                        outage_async(proxy, project, cache_dir, parents, args, started)
+                    )
+            report = check(upstream, f"{ENTITY}/{project}", 2 * parents)
+            left = sorted((cache_dir / "wal").rglob("seg-*.jsonl"))
+            good &= ok(report, 2 * parents) and not left
+            print(
+                f"outage [{flavour}]: down {args.down:.0f} s, {2 * parents} calls traced"
+                f" meanwhile; queue bound {args.max_queue}, {stats['spilled']} records"
+                f" spilled to disk; all delivered {stats['delivered']:.1f} s after the server"
+                f" came back; {report}; WAL segments left: {len(left)}"
+            )
     print(
         "  reproduce: .venv/bin/python scripts/benchmarks/bench_reliability.py outage"
         f" --down {args.down} --calls {args.calls} --max-queue {args.max_queue}"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -29,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from _common import process_cpu, server_process
+from _common import process_cpu, server_process, stored_in_db
 
 from weave_client.server import start_background_server
 
@@ -105,6 +104,14 @@ def serve_in_process(db_path: Path) -> Iterator[str]:
         yield server.url
 
 
+def warm_up(url: str) -> None:
+    """One small batch before the timing (first-request imports, page cache)."""
+    with httpx.Client(base_url=url) as warm:
+        warm.post(
+            "/call/upsert_batch", content=make_bodies(10, 10, "bench/warmup")[0]
+        ).raise_for_status()
+
+
 def send_all(url: str, bodies: list[bytes], senders: int) -> float:
     """Post every body over ``senders`` connections; returns the seconds taken."""
     queue = list(reversed(bodies))
@@ -163,11 +170,7 @@ def main() -> int:
         db_path = Path(tmp) / "bench.db"
         serve = serve_in_process if args.in_process else serve_subprocess
         with serve(db_path) as url:
-            # Warm up (first-request imports, page cache) outside the timing.
-            with httpx.Client(base_url=url) as warm:
-                warm.post(
-                    "/call/upsert_batch", content=make_bodies(10, 10, "bench/warmup")[0]
-                ).raise_for_status()
+            warm_up(url)
             for bodies in rounds:
                 cpu = server_cpu()
                 try:
@@ -179,15 +182,7 @@ def main() -> int:
                 after = server_cpu()
                 if cpu is not None and after is not None:
                     cpu_ms.append((after - cpu) * 1_000_000 / args.calls)
-        with sqlite3.connect(db_path) as conn:
-            stored = [
-                conn.execute(
-                    "SELECT COUNT(*) FROM calls WHERE project_id = ? AND ended_at IS NOT NULL "
-                    "AND started_at IS NOT NULL",
-                    (project,),
-                ).fetchone()[0]
-                for project in projects
-            ]
+        stored = [stored_in_db(db_path, project, whole=True) for project in projects]
 
     best = max(rates)
     print(
