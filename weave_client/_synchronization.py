@@ -95,16 +95,20 @@ def run_blocking(fn: Callable[..., T], *args: Any) -> T:
 
 # --- work started now, collected later ----------------------------------------------
 
-# Threads for work a caller starts and collects later (the sender encodes its next
-# batch while the current one is on the wire). Two: one such job per sender at a time.
-_AHEAD = ThreadPoolExecutor(max_workers=2, thread_name_prefix="weave-client-ahead")
+def _ahead_pool() -> ThreadPoolExecutor:
+    # Threads for work a caller starts and collects later (the sender encodes its next
+    # batch while the current one is on the wire). Two: one such job per sender at a time.
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="weave-client-ahead")
+
+
+_AHEAD = _ahead_pool()
 
 
 def _fresh_ahead_pool() -> None:
     # A forked child has none of the parent's threads, but the pool would believe its
     # idle workers exist and queue jobs nobody runs.
     global _AHEAD
-    _AHEAD = ThreadPoolExecutor(max_workers=2, thread_name_prefix="weave-client-ahead")
+    _AHEAD = _ahead_pool()
 
 
 if hasattr(os, "register_at_fork"):
