@@ -22,7 +22,7 @@ Figures (issue 4, "Speed, side by side"):
   numbers: the worst stall *outside* the loop iterations that run the calls' own first and
   last steps (what the tracing machinery adds: queueing, encoding, sending; the figure with
   the target), and the stall of the start burst itself (every call's first step in one loop
-  iteration; it scales with the caller-side overhead). Three rounds, each stall the
+  iteration; it scales with the caller-side overhead). Five rounds, each stall the
   median of the rounds' (weave's side: one round).
 - ``overhead_sync``: as ``overhead_async`` for a plain function and the sync client
   (whose sender is a thread of its own: it runs alongside every call).
@@ -67,7 +67,7 @@ WARMUP_CALLS = 200
 CHUNK_CALLS = 2_000
 LAG_TICK_S = 0.001
 LAG_CALL_SLEEP_S = 0.2
-LAG_ROUNDS = 3
+LAG_ROUNDS = 5
 
 
 @dataclass

@@ -13,7 +13,7 @@
   every call of every round checked in the database afterwards.
 - ``live``: live traces (issue 13), as ``scripts/benchmarks/bench_live.py`` measures them:
   the ``/call/upsert_batch`` rate with 10 ``/calls/watch`` watchers as a percentage of the
-  rate with none (a fresh server per round, medians of 3), and the latency from a call's
+  rate with none (a fresh server per round, medians of 5), and the latency from a call's
   end to its event at a watcher; "stored" is what the fewest-served watcher received.
 """
 
@@ -36,6 +36,9 @@ SERVER_CALLS = 50_000
 SERVER_BATCH = 1_000
 SERVER_ROUNDS = 3
 LIVE_CALLS = 20_000
+# Rounds per side (alternating, ABBA): a round is about a second, and the machine's load
+# moves from one second to the next.
+LIVE_ROUNDS = 5
 
 _IMPORT_PROBE = (
     "import time; t0 = time.perf_counter(); import weave_client; "
@@ -186,7 +189,7 @@ def live_watchers(calls: int = LIVE_CALLS) -> tuple[figs.Result, int]:
     the events the fewest-served watcher received (every one expected)."""
     import bench_live
 
-    f = bench_live.measure(watchers=10, calls=calls)
+    f = bench_live.measure(watchers=10, calls=calls, rounds=LIVE_ROUNDS)
     result = figs.Result(
         "live",
         "ours",
