@@ -43,6 +43,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from ._settings import local_db_path
     from .server import create_app
+    from .server._ws_protocol import WS_OPTIONS
 
     db_path = Path(args.db).expanduser() if args.db else local_db_path()
     api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
@@ -71,7 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=args.log_level,
             access_log=False,
-            ws_per_message_deflate=False,  # as in the embedded server (see below)
+            **WS_OPTIONS,
         )
     finally:
         app.state.close()
@@ -93,6 +94,7 @@ def _serve_embedded(args: argparse.Namespace) -> int:
 
     from ._embedded import READY_LINE
     from .server import create_app
+    from .server._ws_protocol import WS_OPTIONS
 
     sock = socket.socket(fileno=args.embedded_fd)
     app = create_app(Path(args.db))
@@ -105,9 +107,7 @@ def _serve_embedded(args: argparse.Namespace) -> int:
         timeout_keep_alive=30,
         # Stopping must not hang on a client that keeps a stream open.
         timeout_graceful_shutdown=5,
-        # Live traces go to local clients: compressing each message (browsers offer
-        # permessage-deflate) would cost the server's event loop more than it saves.
-        ws_per_message_deflate=False,
+        **WS_OPTIONS,
     )
     server = uvicorn.Server(config)
 

@@ -8,6 +8,7 @@ with Basic auth as every route, and a watcher too slow to read is closed with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sqlite3
@@ -22,7 +23,7 @@ import httpx
 import pytest
 from httpx_ws import WebSocketDisconnect, WebSocketSession, WebSocketUpgradeError, connect_ws
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
+from wsproto.events import AcceptConnection, CloseConnection, Message, Request, TextMessage
 
 from weave_client._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW
 from weave_client._models import CallSchema
@@ -355,3 +356,38 @@ def test_messages_are_not_compressed_even_when_the_client_offers_it(
             head += sock.recv(4096)
     assert head.startswith(b"HTTP/1.1 101"), head
     assert b"sec-websocket-extensions" not in head.lower(), head
+
+
+def test_many_watchers_get_each_shared_message_whole(
+    server: BackgroundServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Watchers of one project share each message, framed once (_ws_protocol): every
+    # watcher reads every event whole, multi-byte text and messages past 64 KB
+    # included, and no live message is framed again per watcher by wsproto.
+    framed_by_wsproto: list[int] = []
+    send = WSConnection.send
+
+    def counting_send(self: WSConnection, event: Any) -> bytes:
+        if isinstance(event, Message) and isinstance(event.data, str):
+            framed_by_wsproto.append(len(event.data))
+        return send(self, event)
+
+    monkeypatch.setattr(WSConnection, "send", counting_send)
+    ids = [str(uuid.uuid4()) for _ in range(200)]
+    text = "é✓ " * 200  # 1,000 bytes of UTF-8 per call's inputs, 600 characters
+    with httpx.Client() as http, contextlib.ExitStack() as stack:
+        watchers = [
+            stack.enter_context(connect_ws(server.url + "/calls/watch", http)) for _ in range(3)
+        ]
+        for ws in watchers:
+            _subscribe(ws)
+        starts = [_start(c, inputs={"q": text}) for c in ids]
+        _post(http, server.url, "/call/upsert_batch", {"batch": starts})
+        _post(http, server.url, "/call/upsert_batch", {"batch": [_end(c) for c in ids]})
+        got = [_events(ws, 400) for ws in watchers]
+    for events in got:
+        assert [e["seq"] for e in events] == list(range(1, 401))
+        assert [e["call"]["id"] for e in events] == ids + ids
+        assert all(e["call"]["inputs"]["q"] == text for e in events)
+    # Only the three "ready" messages went through wsproto's own framing.
+    assert len(framed_by_wsproto) == 3, framed_by_wsproto

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from weave_client.server import _live_messages as m
 from weave_client.server._live_messages import Event, chunks_of_events, chunks_of_text
@@ -53,3 +54,27 @@ def test_chunks_of_events_match_the_text_path() -> None:
     events = [Event(s, "p", [], _line(s)) for s in range(1, 4)]
     (chunk,) = chunks_of_events(events)
     assert chunk == chunks_of_text("\n".join(e.text for e in events), 1, 3, 3)[0]
+
+
+@pytest.mark.parametrize("chars", [0, 1, 125, 126, 40_000, 65_536])
+def test_a_shared_message_is_one_text_frame_that_a_client_reads_back(chars: int) -> None:
+    # Multi-byte characters: the frame's length is the UTF-8 size (65,536 characters of
+    # "é" need the 8-byte length form), not the number of characters.
+    text = ("é" * chars)[: max(0, chars // 2)] + "x" * (chars - max(0, chars // 2))
+    shared = m.SharedText(text)
+    assert shared == text and isinstance(shared, str)
+    reader = FrameProtocol(client=True, extensions=[])
+    reader.receive_bytes(shared.frame)
+    frames = list(reader.received_frames())
+    assert frames and all(f.opcode in (Opcode.TEXT, Opcode.CONTINUATION) for f in frames)
+    assert frames[-1].message_finished
+    assert "".join(str(f.payload) for f in frames) == text
+
+
+def test_shared_chunks_carry_their_frames_and_plain_ones_do_not() -> None:
+    events = [Event(s, "p", [], _line(s)) for s in (1, 2)]
+    (shared,) = chunks_of_events(events, shared=True)
+    (plain,) = chunks_of_events(events)
+    assert type(shared.text) is m.SharedText and type(plain.text) is str
+    assert shared == plain  # the same message either way
+    assert shared.text.frame == m.text_frame(plain.text.encode())

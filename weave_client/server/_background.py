@@ -15,6 +15,7 @@ import uvicorn
 from .._settings import local_db_path
 from ._app import DEFAULT_MAX_BODY_BYTES, create_app
 from ._live import DEFAULT_KEEP_EVENTS, DEFAULT_WATCH_QUEUE
+from ._ws_protocol import WS_OPTIONS
 
 __all__ = ["BackgroundServer", "embedded_server_url", "local_db_path", "start_background_server"]
 
@@ -84,9 +85,7 @@ class BackgroundServer:
             timeout_keep_alive=30,
             # stop() must not hang on a client that keeps a stream open.
                 timeout_graceful_shutdown=5,
-            # Live traces go to local clients: compressing each message (browsers offer
-            # permessage-deflate) would cost the server's event loop more than it saves.
-            ws_per_message_deflate=False,
+            **WS_OPTIONS,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -341,17 +341,17 @@ class Broadcaster:
     def unregister(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
 
-    def read_text(self, after: int, project_id: str) -> tuple[int, int, int, str]:
-        """Up to a page of one project's events after ``after`` as message lines:
-        (count, first seq, last seq, the lines joined by newlines)."""
+    def read_chunks(self, after: int, project_id: str) -> tuple[int, list[Chunk]]:
+        """Up to a page of one project's events after ``after``, as messages for every
+        watcher (each framed once): (how many events, the messages)."""
         with self.db.read() as conn:
             row = conn.execute(PAGE_TEXT, (after, project_id, _PAGE)).fetchone()
         found = orjson.loads(row[0])
         if not found:
-            return 0, 0, 0, ""
+            return 0, []
         calls = dict(zip(orjson.loads(row[1]), row[2].split("\n"), strict=True))
         text = "\n".join([message(kind, seq, calls[rid]) for seq, kind, rid in found])
-        return len(found), found[0][0], found[-1][0], text
+        return len(found), chunks_of_text(text, found[0][0], found[-1][0], len(found), shared=True)
 
     def _one_project(self) -> str | None:
         """The project, when every watcher takes every event of that one project."""
@@ -366,17 +366,14 @@ class Broadcaster:
         project = self._one_project()
         if project is not None:
             # The common case (a viewer, `calls --follow`, monitors of one project): the
-            # page's message text is made in a worker thread (SQLite builds each call's
+            # page's messages are made in a worker thread (SQLite builds each call's
             # JSON; no per-event objects, no selection) and shared by every watcher.
-            count, first, last, text = await anyio.to_thread.run_sync(
-                self.read_text, pos, project
-            )
+            count, chunks = await anyio.to_thread.run_sync(self.read_chunks, pos, project)
             if count:
-                chunks = chunks_of_text(text, first, last, count)
                 for watcher in list(self._watchers):
                     if not watcher.offer(chunks, count):
                         self._watchers.discard(watcher)
-                self._pos = last
+                self._pos = chunks[-1].last
             return count, count >= _PAGE
         events = await anyio.to_thread.run_sync(self.read, pos)
         # Watchers with the same filter share the selection and its messages.
@@ -385,7 +382,7 @@ class Broadcaster:
             key = watcher.matches.key
             if key not in shared:
                 selected = watcher.matches.select(events)
-                shared[key] = (chunks_of_events(selected), len(selected))
+                shared[key] = (chunks_of_events(selected, shared=True), len(selected))
             chunks, selected_count = shared[key]
             if selected_count and not watcher.offer(chunks, selected_count):
                 self._watchers.discard(watcher)

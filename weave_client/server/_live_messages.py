@@ -10,13 +10,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MESSAGE_CHARS", "Chunk", "Event", "chunks_of_events", "chunks_of_text", "message"]
+__all__ = [
+    "MESSAGE_CHARS",
+    "Chunk",
+    "Event",
+    "SharedText",
+    "chunks_of_events",
+    "chunks_of_text",
+    "message",
+    "text_frame",
+]
 
 # About the most characters sent in one WebSocket message (a larger single event
 # goes alone).
 MESSAGE_CHARS = 65_536
 # Most events in one message cut from a list of events.
 _PER_MESSAGE = 1000
+
+
+def text_frame(data: bytes) -> bytes:
+    """``data`` (UTF-8) as one final, unmasked RFC 6455 text frame (a server's)."""
+    size = len(data)
+    if size < 126:
+        head = bytes((0x81, size))
+    elif size < 1 << 16:
+        head = b"\x81\x7e" + size.to_bytes(2, "big")
+    else:
+        head = b"\x81\x7f" + size.to_bytes(8, "big")
+    return head + data
+
+
+class SharedText(str):
+    """A message sent to many watchers, with its WebSocket frame built once (see
+    ``_ws_protocol``; anywhere else it is the plain text)."""
+
+    frame: bytes
+
+    def __new__(cls, text: str) -> SharedText:
+        self = super().__new__(cls, text)
+        self.frame = text_frame(text.encode())
+        return self
 
 
 @dataclass(slots=True)
@@ -61,29 +94,35 @@ class Chunk:
         return "\n".join(line for line in self.text.split("\n") if _seq_of(line) > cursor)
 
 
-def chunks_of_events(events: list[Event]) -> list[Chunk]:
-    """Events cut into messages of at most _PER_MESSAGE events or about MESSAGE_CHARS."""
+def chunks_of_events(events: list[Event], *, shared: bool = False) -> list[Chunk]:
+    """Events cut into messages of at most _PER_MESSAGE events or about MESSAGE_CHARS
+    (``shared``: for many watchers, each message a :class:`SharedText`)."""
     out: list[Chunk] = []
     start, size = 0, 0
     for i, event in enumerate(events):
         if i > start and (i - start >= _PER_MESSAGE or size + len(event.text) > MESSAGE_CHARS):
-            out.append(_chunk(events[start:i]))
+            out.append(_chunk(events[start:i], shared))
             start, size = i, 0
         size += len(event.text)
     if start < len(events):
-        out.append(_chunk(events[start:]))
+        out.append(_chunk(events[start:], shared))
     return out
 
 
-def _chunk(events: list[Event]) -> Chunk:
-    return Chunk(events[0].seq, events[-1].seq, len(events), "\n".join(e.text for e in events))
+def _chunk(events: list[Event], shared: bool) -> Chunk:
+    text = "\n".join(e.text for e in events)
+    return Chunk(events[0].seq, events[-1].seq, len(events), SharedText(text) if shared else text)
 
 
-def chunks_of_text(text: str, first: int, last: int, count: int) -> list[Chunk]:
+def chunks_of_text(
+    text: str, first: int, last: int, count: int, *, shared: bool = False
+) -> list[Chunk]:
     """Event lines (``count`` of them, seqs ``first`` to ``last``) cut at line ends into
-    messages of about MESSAGE_CHARS; the usual page is one message, untouched."""
+    messages of about MESSAGE_CHARS; the usual page is one message, untouched
+    (``shared``: for many watchers, each message a :class:`SharedText`)."""
+    wrap = SharedText if shared else str
     if len(text) <= MESSAGE_CHARS:
-        return [Chunk(first, last, count, text)]
+        return [Chunk(first, last, count, wrap(text))]
     out: list[Chunk] = []
     start = 0
     while start < len(text):
@@ -95,6 +134,6 @@ def chunks_of_text(text: str, first: int, last: int, count: int) -> list[Chunk]:
             end = cut if cut > 0 else len(text)
         part = text[start:end]
         tail = part.rfind("\n") + 1
-        out.append(Chunk(_seq_of(part), _seq_of(part[tail:]), part.count("\n") + 1, part))
+        out.append(Chunk(_seq_of(part), _seq_of(part[tail:]), part.count("\n") + 1, wrap(part)))
         start = end + 1
     return out
