@@ -36,9 +36,6 @@ SERVER_CALLS = 50_000
 SERVER_BATCH = 1_000
 SERVER_ROUNDS = 3
 LIVE_CALLS = 20_000
-# Rounds per side (alternating, ABBA): a round is about a second, and the machine's load
-# moves from one second to the next.
-LIVE_ROUNDS = 5
 
 _IMPORT_PROBE = (
     "import time; t0 = time.perf_counter(); import weave_client; "
@@ -189,7 +186,7 @@ def live_watchers(calls: int = LIVE_CALLS) -> tuple[figs.Result, int]:
     the events the fewest-served watcher received (every one expected)."""
     import bench_live
 
-    f = bench_live.measure(watchers=10, calls=calls, rounds=LIVE_ROUNDS)
+    f = bench_live.measure(watchers=10, calls=calls)
     result = figs.Result(
         "live",
         "ours",

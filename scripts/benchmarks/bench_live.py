@@ -16,7 +16,7 @@ for each measurement:
    the time from sending its end to its ``end`` event arriving at a watcher
    (one system-wide monotonic clock across the processes), median and worst.
 
-    .venv/bin/python scripts/benchmarks/bench_live.py [--watchers 10] [--calls 20000] [--rounds 3]
+    .venv/bin/python scripts/benchmarks/bench_live.py [--watchers 10] [--calls 20000] [--rounds 5]
 
 Exits 1 when the ingestion target is missed.
 """
@@ -284,7 +284,7 @@ def _round(
 def measure(
     watchers: int = 10,
     calls: int = 20_000,
-    rounds: int = 3,
+    rounds: int = 5,
     latency_calls: int = 100,
     client: str = "lean",
 ) -> LiveFigures:
@@ -315,7 +315,7 @@ def main() -> int:
     )
     parser.add_argument("--watchers", type=int, default=10)
     parser.add_argument("--calls", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--latency-calls", type=int, default=100)
     parser.add_argument(
         "--watcher-client",
