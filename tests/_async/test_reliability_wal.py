@@ -11,6 +11,7 @@ import pytest
 from tests.fault_proxy import FaultProxy
 from tests.reliability.helpers import exactly_once_report, stored_calls, tune_for_faults
 from weave_client import async_op
+from weave_client._async import _sender_delivery
 from weave_client._async._client import AsyncWeaveClient
 from weave_client._synchronization import async_sleep
 
@@ -92,3 +93,31 @@ async def test_wal_is_off_by_default_and_env_turns_it_on(
     # Delivered, so nothing stays on disk.
     assert len(stored_calls(upstream_url, f"{entity}/{project}")) == 1
     assert wal_files(cache_dir) == []
+
+
+async def test_a_journaled_record_is_sent_as_its_log_line_not_encoded_again(
+    upstream_url: str, entity: str, project: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a WAL the caller encodes each record for the log; the sender sends that line
+    # rather than encoding the record a second time. Without one, the sender encodes.
+    encoded_by_sender: list[str] = []
+    encode = _sender_delivery.encode_record
+
+    def counting_encode(record: tuple[object, ...]) -> bytes:
+        encoded_by_sender.append(str(record[0]))
+        return encode(record)
+
+    monkeypatch.setattr(_sender_delivery, "encode_record", counting_encode)
+    for wal in (True, False):
+        encoded_by_sender.clear()
+        async with AsyncWeaveClient(
+            entity, f"{project}-{wal}", server_url=upstream_url, cache_dir=tmp_path, wal=wal
+        ) as client:
+            for i in range(50):
+                await wal_op(i)
+            await client.flush()
+            assert not client._sender._journaled
+        calls = stored_calls(upstream_url, f"{entity}/{project}-{wal}")
+        assert sorted(c["inputs"]["i"] for c in calls) == list(range(50))
+        assert all(c["output"] == c["inputs"]["i"] for c in calls)
+        assert encoded_by_sender == ([] if wal else ["start", "end"] * 50)

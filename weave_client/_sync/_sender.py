@@ -160,6 +160,9 @@ class CallSender(SenderWorker):
         self._secret = secret_bytes(secret)
         self._no_loop_logged = False
         self._queue: deque[Record | OpSave | CallUpdate] = deque()
+        # With a WAL: the line each queued record was journaled as, by id(record), so
+        # the sender sends it instead of encoding the record a second time.
+        self._journaled: dict[int, bytes] = {}
         self._lock = threading.Lock()
         # Room in the queue, waited on by callers in other threads (never the loop).
         self._room = threading.Condition(self._lock)
@@ -317,6 +320,8 @@ class CallSender(SenderWorker):
                 self._wal.append(line, self._put_count)
                 self._queue.append(record)
                 self._put_count += 1
+                if isinstance(record, tuple):
+                    self._journaled[id(record)] = line
                 return
         if spilled == 1 or spilled % 10_000 == 0:
             logger.warning(
@@ -413,6 +418,7 @@ class CallSender(SenderWorker):
             self._room.notify_all()
         leftover = list(self._queue)
         self._queue.clear()
+        self._journaled.clear()
         if leftover:
             self._fail_or_keep(leftover, "the client closed before they were sent")
         if self._wal is not None:

@@ -55,6 +55,7 @@ class SenderDelivery:
     _secret: SecretBytes | None
     _prepare: Callable[[], Any] | None
     _queue: deque[Record | OpSave | CallUpdate]
+    _journaled: dict[int, bytes]
     _lock: threading.Lock
     _room: threading.Condition
     _put_count: int
@@ -102,7 +103,9 @@ class SenderDelivery:
         return payloads, batch_body(payloads)
 
     def _encode_payloads(self, records: list[Record]) -> list[bytes]:
-        """Each record's item: its JSON, redacted, truncated when too large."""
+        """Each record's item: its JSON, redacted, truncated when too large (the line
+        the WAL has of it, when it was journaled)."""
+        journaled = self._journaled
         payloads = []
         for i, record in enumerate(records):
             if i % 32 == 31:
@@ -110,6 +113,11 @@ class SenderDelivery:
                 # event loop, which would otherwise wait a whole switch interval
                 # (5 ms) each time it needs to run.
                 time.sleep(0)
+            if journaled:
+                line = journaled.pop(id(record), None)
+                if line is not None:
+                    payloads.append(line)
+                    continue
             payload = self._redact(encode_record(record))
             if len(payload) > self.max_item_bytes:
                 payload = self._truncate(record, payload, self.max_item_bytes)

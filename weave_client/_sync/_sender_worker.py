@@ -31,6 +31,7 @@ class SenderWorker(WalReplay):
             with self._room:
                 leftover = list(self._queue)
                 self._queue.clear()
+                self._journaled.clear()
             if leftover:
                 self._fail_or_keep(leftover, "the sender was stopped before they were sent")
             raise
