@@ -107,11 +107,11 @@ WORKER_ADAPTERS: dict[str, Callable[[], figs.Adapter]] = {
 }
 
 
-# Per-call figures whose sides (but weave's) run this many times, interleaved (bare, floor,
-# ours, then ours, floor, bare...), each side's figure the median of its runs. On a 2-core
-# VM one run of a few seconds moves 30-50% with the machine's load at that moment; the
+# Figures whose sides (but weave's) run this many times, interleaved (bare, floor, ours,
+# then ours, floor, bare...), each side's figure the median of its runs. On a 2-core VM one
+# run of a few seconds moves 30-50% with the machine's load at that moment; the per-call
 # targets are ratios between sides, so the sides are measured side by side in time.
-REPEATS = {"overhead_async": 3, "overhead_sync": 3}
+REPEATS = {"overhead_async": 3, "overhead_sync": 3, "calls_flush": 3}
 
 # Figures of our client alone (scripts/benchmarks/_bench_ours.py), run by the harness itself.
 OURS_ONLY = ("server", "import_time", "client_stall", "live")
