@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from weave_client.server import BackgroundServer
+from weave_client.server import BackgroundServer, start_background_server
 
 from ..live_tracer import finish_tracer, start_tracer
 from .test_viewer_browser import Page, browser_context, expect
@@ -109,3 +110,43 @@ def test_pause_holds_updates_until_resumed(
     expect(rows).to_have_count(1)
     expect(rows.nth(0).locator("td").nth(2)).to_have_text("success")
     expect(control).to_have_class("live live")
+
+
+def test_a_view_away_longer_than_the_kept_events_says_it_missed_updates(
+    browser_context: Any, tmp_path: Path
+) -> None:
+    # The server keeps the newest 10 events. While it is down, another server on the same
+    # file stores 20 calls (40 events): when the first comes back, the viewer resumes
+    # after its last event, the server says those were pruned, and the view offers a reload.
+    db_path = tmp_path / "pruned.db"
+    server = start_background_server(db_path, port=0, keep_events=10)
+    port = server.port
+    view = Page(browser_context.new_page(), server.url)
+    project_id = f"viewer-team/pruned-{uuid.uuid4().hex[:8]}"
+    try:
+        view.goto(f"#/{project_id}/traces")
+        view.page.get_by_text("No traces in this project yet.").wait_for()
+        control = view.page.locator(".page-head .live")
+        rows = view.page.locator("table.traces tbody tr")
+        finish_tracer(start_tracer(server.url, project_id, calls=1))
+        expect(rows).to_have_count(1)
+        expect(control).to_have_class("live live")
+        server.stop()
+        expect(control).to_have_class("live connecting")
+        with start_background_server(db_path, port=0, keep_events=10) as meanwhile:
+            finish_tracer(start_tracer(meanwhile.url, project_id, calls=20))
+        server = start_background_server(db_path, port=port, keep_events=10)
+        expect(control).to_have_class("live missed")
+        expect(control.locator(".live-label")).to_have_text("missed updates")
+        expect(rows).not_to_have_count(21)  # the pruned calls never reached the view
+        view.shot("live-missed")
+        control.locator("button", has_text="Reload").click()
+        expect(rows).to_have_count(21)
+        expect(control).to_have_class("live live")
+        # The only errors: the browser's own notes of the reconnects that failed while
+        # no server listened.
+        assert all("WebSocket connection to" in p for p in view.problems), view.problems
+        assert view.dialogs == []
+    finally:
+        view.page.close()
+        server.stop()

@@ -4,7 +4,11 @@
 // delete of a matching call as it is stored. A dropped connection is retried
 // with backoff and resumes after the last event seen (`since`), so nothing is
 // missed or applied twice. While paused, events are kept and applied on resume.
-// Every watch is closed when the view changes (closeWatches() in app.js).
+// When the server no longer has every event after `since` (it keeps the newest
+// ones only, and the view was away longer than that), its "ready" says so
+// (`pruned_through`) and the watch reports "missed": the view is out of date
+// until it is loaded again. Every watch is closed when the view changes
+// (closeWatches() in app.js).
 
 import { h } from "./dom.js";
 import { fmtMs, parseTs } from "./format.js";
@@ -20,7 +24,8 @@ export function closeWatches() {
 /**
  * Watch `projectId`'s calls matching `filter` (a CallsFilter object).
  * `onEvents(events)` gets batches of {kind, seq, call}; `onState(state)` gets
- * "live", "paused", "connecting" or "off" (the server has no live route).
+ * "live", "paused", "connecting", "missed" (live again, but events the view never
+ * got were pruned meanwhile: reload it) or "off" (the server has no live route).
  */
 export function watchCalls(projectId, filter, onEvents, onState = () => {}) {
   let ws = null;
@@ -31,8 +36,10 @@ export function watchCalls(projectId, filter, onEvents, onState = () => {}) {
   let attempt = 0;
   let timer = null;
   let everOpened = false;
+  let missed = false;
 
-  const state = () => onState(closed ? "off" : paused ? "paused" : ws && ws.readyState === 1 ? "live" : "connecting");
+  const connected = () => (missed ? "missed" : "live");
+  const state = () => onState(closed ? "off" : paused ? "paused" : ws && ws.readyState === 1 ? connected() : "connecting");
 
   const connect = () => {
     if (closed) return;
@@ -58,6 +65,8 @@ export function watchCalls(projectId, filter, onEvents, onState = () => {}) {
         }
         if (typeof data.seq !== "number") continue;
         if (data.kind === "ready") {
+          // Events after `since` up to `pruned_through` are gone: this view lacks them.
+          if (since !== null && typeof data.pruned_through === "number") missed = true;
           since = Math.max(since ?? 0, data.seq);
           attempt = 0;
           state();
@@ -126,9 +135,11 @@ export function liveControl() {
   const button = h("button", { type: "button", class: "btn live-toggle", "aria-pressed": "false" }, "Pause");
   const el = h("span", { class: "live connecting", title: "Live updates over /calls/watch" }, h("span", { class: "live-dot" }), label, button);
   let watch = null;
+  let current = "connecting";
   button.addEventListener("click", () => {
-    if (!watch) return;
-    if (watch.paused) watch.resume();
+    if (current === "missed") location.reload();
+    else if (!watch) return;
+    else if (watch.paused) watch.resume();
     else watch.pause();
   });
   return {
@@ -137,9 +148,12 @@ export function liveControl() {
       watch = w;
     },
     setState(s) {
+      current = s;
       el.className = `live ${s}`;
-      label.textContent = { live: "live", paused: "paused", connecting: "connecting…", off: "live updates off" }[s] || s;
-      button.textContent = s === "paused" ? "Resume" : "Pause";
+      label.textContent =
+        { live: "live", paused: "paused", connecting: "connecting…", missed: "missed updates", off: "live updates off" }[s] || s;
+      el.title = s === "missed" ? "Updates made while the viewer was away were pruned by the server: reload" : "Live updates over /calls/watch";
+      button.textContent = s === "paused" ? "Resume" : s === "missed" ? "Reload" : "Pause";
       button.setAttribute("aria-pressed", String(s === "paused"));
       button.hidden = s === "off";
     },
