@@ -202,3 +202,32 @@ def test_evaluation_rows_need_at_least_the_expected_calls() -> None:
     table, ok = bench_harness.render({"evaluation": {"ours": outcome("ours", 1.2, 4001)}}, ns)
     assert not ok
     assert "stored 4001 of 4002" in table
+
+
+def test_repeated_figures_run_interleaved_with_weave_once_at_the_end() -> None:
+    sides = ["bare", "floor", "ours", "weave"]
+    assert bench_harness._run_order("overhead_async", sides) == [
+        "bare", "floor", "ours", "ours", "floor", "bare", "bare", "floor", "ours", "weave",
+    ]  # fmt: skip
+    # Not repeated, and no floor side for memory.
+    assert bench_harness._run_order("memory", sides) == ["bare", "ours", "weave"]
+
+
+def test_a_side_run_three_times_is_its_median_and_complete_only_if_every_run_was() -> None:
+    runs = [_outcome("ours", v, 100, 100) for v in (5.0, 1.0, 3.0)]
+    for run, chunk in zip(runs, (50.0, 10.0, 30.0), strict=True):
+        assert run.result is not None
+        run.result.extra = {"chunk_mean_us": chunk, "rounds": [{"x": 1}]}
+    merged = bench_harness.median_outcome(runs)
+    assert merged.result is not None and merged.complete
+    assert merged.result.value == 3.0 and merged.result.extra["chunk_mean_us"] == 30.0
+    assert merged.result.extra["repeats"] == [5.0, 1.0, 3.0]
+    assert (merged.result.calls_made, merged.stored) == (300, 300)
+    # One run lost a call: the side is not complete.
+    runs[1].stored = 99
+    assert not bench_harness.median_outcome(runs).complete
+    # One run failed: the side is that failure.
+    failed = bench_harness.Outcome("ours", error="exit 1: boom")
+    assert bench_harness.median_outcome([runs[0], failed, runs[2]]) is failed
+    # A single run is kept whole (its non-numeric extras included).
+    assert bench_harness.median_outcome([runs[0]]) is runs[0]

@@ -1,8 +1,8 @@
 """The harness behind ``scripts/bench``: our client vs weave's client vs the bare function.
 
 Starts our local trace server (background thread, temp SQLite file), then runs every figure
-of ``_bench_figures`` once per side (the per-call overheads ``REPEATS`` times, interleaved),
-each run in a fresh worker process:
+of ``_bench_figures`` once per side (the figures of ``REPEATS`` that many times, interleaved,
+each side's median kept), each run in a fresh worker process:
 
 - ``bare`` and ``ours`` under this interpreter (the project's ``.venv``):
   ``python scripts/benchmarks/bench_harness.py --worker FIGURE --side ours ...``;
@@ -204,6 +204,8 @@ def median_outcome(runs: list[Outcome]) -> Outcome:
     """One side's repeated runs of a figure as one Outcome: the median value and the
     median of each numeric extra; complete only when every run was (its calls all
     stored). The runs' values are kept in ``extra["repeats"]``."""
+    if len(runs) == 1:
+        return runs[0]
     side = runs[0].side
     failed = next((o for o in runs if o.result is None), None)
     if failed is not None:
