@@ -18,20 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import httpx
+from _common import server_process
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -161,34 +158,6 @@ async def _aper_call_us(fn: Callable[[], Coroutine[Any, Any, Any]], n: int) -> f
     return (time.perf_counter() - start) / n * 1e6
 
 
-@contextlib.contextmanager
-def _server_process(db: Path) -> Iterator[str]:
-    """``python -m weave_client serve`` on a free loopback port, until the block ends."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "weave_client", "serve", "--port", str(port), "--db", str(db)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("the local trace server did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per side and scenario")
@@ -202,7 +171,7 @@ def main() -> int:
     os.environ.pop("WEAVE_AUTOPATCH", None)
     clients = _sdk_clients()
     rows: list[tuple[str, float, float]] = []
-    with _server_process(Path(tmp) / "trace.db") as server_url:
+    with server_process(Path(tmp) / "trace.db") as (_, server_url):
         with WeaveClient("bench", "integrations", server_url=server_url) as client:
             for name, fn in _scenarios(clients).items():
                 fn()  # warm up both paths (imports, connection, op save)
