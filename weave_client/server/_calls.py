@@ -35,9 +35,9 @@ from ._calls_ingest import (
     START_SQL,
     EndRow,
     StartRow,
+    decode_batch_fast,
     model_end,
     model_start,
-    parse_batch_fast,
 )
 from ._common import InvalidRequest, NotFound, load_json, now_timestamp
 from ._costs import attach_costs
@@ -131,12 +131,11 @@ class CallStore:
         Raises ``json.JSONDecodeError`` for a body that is not JSON and pydantic's
         ``ValidationError`` for one the wire model rejects.
         """
-        parsed = load_json(body)
-        fast = parse_batch_fast(parsed)
+        fast = decode_batch_fast(body)
         if fast is not None:
             starts, ends, replies = fast
         else:
-            req = CallCreateBatchReq.model_validate(parsed)
+            req = CallCreateBatchReq.model_validate(load_json(body))
             starts, ends, replies = [], [], []
             for item in req.batch:
                 if isinstance(item.req, CallStartReq):

@@ -2,9 +2,9 @@
 
 A start fills the start columns, an end the end columns, in either order and any
 number of times (upserts keyed by (project_id, id)), so a retried batch never makes
-a duplicate. The body is parsed with orjson and checked by hand (pydantic per item
-would cost more than the database); only a body the fast check does not accept goes
-through the wire models, which then either accept it or name the bad field.
+a duplicate. The body is decoded by msgspec into the common batch's shape (pydantic
+per item would cost more than the database); only a body that shape does not accept
+goes through the wire models, which then either accept it or name the bad field.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from .._models import EndedCallSchemaForInsert, StartedCallSchemaForInsert
-from ._common import dump_json, extract_refs
+from ._common import dump_json, extract_refs, load_json
 from ._schema import format_timestamp
 
 __all__ = [
@@ -24,9 +26,9 @@ __all__ = [
     "START_SQL",
     "EndRow",
     "StartRow",
+    "decode_batch_fast",
     "model_end",
     "model_start",
-    "parse_batch_fast",
 ]
 
 # The columns a start and an end of a call write, in the order of their row tuples.
@@ -67,18 +69,26 @@ EndRow = tuple[Any, ...]
 
 
 
-def _input_refs(inputs: dict[str, Any], text: str) -> str:
-    """Refs among the input values, as JSON text (what the ``input_refs`` filter reads)."""
-    # The substring test skips the walk (and any allocation) for values without refs.
-    if ":///" not in text:
+def _has_refs(text: str) -> bool:
+    # A substring test skips parsing (and any allocation) for values without refs;
+    # "\\/" is a slash escaped, which JSON allows inside "weave:///".
+    return ":///" in text or "\\/" in text
+
+
+def _input_refs(text: str) -> str:
+    """Refs among the input values (JSON text ``text``), as JSON text (what the
+    ``input_refs`` filter reads)."""
+    if not _has_refs(text):
         return "[]"
+    inputs = load_json(text)
     return dump_json(extract_refs(list(inputs.values())))
 
 
-def _output_refs(output: Any, text: str) -> str:
+def _output_refs(text: str) -> str:
     """Refs in the output: among its values for a dict, else the output itself, as weave does."""
-    if ":///" not in text:
+    if not _has_refs(text):
         return "[]"
+    output = load_json(text)
     return dump_json(extract_refs(list(output.values()) if isinstance(output, dict) else output))
 
 
@@ -103,92 +113,6 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def _fast_start(s: Any) -> StartRow | None:
-    """The row of a start given as parsed JSON, or None to defer to the wire model."""
-    if type(s) is not dict:
-        return None
-    get = s.get
-    project_id = get("project_id")
-    op_name = get("op_name")
-    attributes = get("attributes")
-    inputs = get("inputs")
-    if (
-        type(project_id) is not str
-        or type(op_name) is not str
-        or type(attributes) is not dict
-        or type(inputs) is not dict
-    ):
-        return None
-    optional = (
-        get("id"),
-        get("trace_id"),
-        get("parent_id"),
-        get("thread_id"),
-        get("turn_id"),
-        get("display_name"),
-        get("wb_user_id"),
-        get("wb_run_id"),
-    )  # optional strings
-    for v in optional:
-        if v is not None and type(v) is not str:
-            return None
-    step = get("wb_run_step")
-    if step is not None and type(step) is not int:
-        return None
-    started_at = _timestamp(get("started_at"))
-    if started_at is None:
-        return None
-    call_id, trace_id, parent_id, thread_id, turn_id, display_name, user_id, run_id = optional
-    inputs_text = dump_json(inputs)
-    return (
-        project_id,
-        call_id or _new_id(),
-        trace_id or _new_id(),
-        parent_id,
-        thread_id,
-        turn_id,
-        op_name,
-        display_name,
-        started_at,
-        dump_json(attributes),
-        inputs_text,
-        _input_refs(inputs, inputs_text),
-        user_id,
-        run_id,
-    )
-
-
-def _fast_end(e: Any) -> EndRow | None:
-    """The row of an end given as parsed JSON, or None to defer to the wire model."""
-    if type(e) is not dict:
-        return None
-    project_id = e.get("project_id")
-    call_id = e.get("id")
-    summary = e.get("summary")
-    exception = e.get("exception")
-    if (
-        type(project_id) is not str
-        or type(call_id) is not str
-        or type(summary) is not dict
-        or (exception is not None and type(exception) is not str)
-    ):
-        return None
-    ended_at = _timestamp(e.get("ended_at"))
-    if ended_at is None:
-        return None
-    output = e.get("output")
-    output_text = dump_json(output)
-    return (
-        project_id,
-        call_id,
-        ended_at,
-        exception,
-        output_text,
-        _output_refs(output, output_text),
-        dump_json(summary),
-    )
-
-
 def model_start(s: StartedCallSchemaForInsert) -> StartRow:
     inputs_text = dump_json(s.inputs)
     return (
@@ -203,7 +127,7 @@ def model_start(s: StartedCallSchemaForInsert) -> StartRow:
         format_timestamp(s.started_at),
         dump_json(s.attributes),
         inputs_text,
-        _input_refs(s.inputs, inputs_text),
+        _input_refs(inputs_text),
         s.wb_user_id,
         s.wb_run_id,
     )
@@ -217,40 +141,127 @@ def model_end(e: EndedCallSchemaForInsert) -> EndRow:
         format_timestamp(e.ended_at),
         e.exception,
         output_text,
-        _output_refs(e.output, output_text),
+        _output_refs(output_text),
         dump_json(dict(e.summary)),
     )
 
 
-def parse_batch_fast(body: Any) -> tuple[list[StartRow], list[EndRow], list[Any]] | None:
-    """Rows and replies of an upsert batch, or None if any item needs the wire model."""
-    if type(body) is not dict:
+# The shape of the common batch, decoded by msgspec: a value the row stores as JSON
+# text stays the bytes the client sent (``Raw``, never parsed into Python objects and
+# dumped again), and the structs are not tracked by the garbage collector. A body
+# these types reject goes through the wire models instead, which accept it or name
+# the bad field.
+
+
+class _Start(msgspec.Struct, gc=False):
+    project_id: str
+    op_name: str
+    started_at: str
+    attributes: msgspec.Raw
+    inputs: msgspec.Raw
+    id: str | None = None
+    trace_id: str | None = None
+    parent_id: str | None = None
+    thread_id: str | None = None
+    turn_id: str | None = None
+    display_name: str | None = None
+    wb_user_id: str | None = None
+    wb_run_id: str | None = None
+    wb_run_step: int | None = None
+
+
+class _End(msgspec.Struct, gc=False):
+    project_id: str
+    id: str
+    ended_at: str
+    summary: msgspec.Raw
+    output: msgspec.Raw = msgspec.Raw(b"null")
+    exception: str | None = None
+
+
+class _Req(msgspec.Struct, gc=False):
+    start: _Start | None = None
+    end: _End | None = None
+
+
+class _Item(msgspec.Struct, gc=False):
+    req: _Req
+    mode: str | None = None
+
+
+class _Batch(msgspec.Struct, gc=False):
+    batch: list[_Item]
+
+
+_decode_batch = msgspec.json.Decoder(_Batch).decode
+
+
+def _object_text(raw: msgspec.Raw) -> str | None:
+    """The JSON text of a value that must be an object, or None when it is not one."""
+    text = str(raw, "utf-8")
+    return text if text[:1] == "{" else None
+
+
+def _fast_start(s: _Start) -> StartRow | None:
+    """The row of a decoded start, or None to defer to the wire model."""
+    started_at = _timestamp(s.started_at)
+    attributes = _object_text(s.attributes)
+    inputs = _object_text(s.inputs)
+    if started_at is None or attributes is None or inputs is None:
         return None
-    batch = body.get("batch")
-    if type(batch) is not list:
+    return (
+        s.project_id,
+        s.id or _new_id(),
+        s.trace_id or _new_id(),
+        s.parent_id,
+        s.thread_id,
+        s.turn_id,
+        s.op_name,
+        s.display_name,
+        started_at,
+        attributes,
+        inputs,
+        _input_refs(inputs),
+        s.wb_user_id,
+        s.wb_run_id,
+    )
+
+
+def _fast_end(e: _End) -> EndRow | None:
+    """The row of a decoded end, or None to defer to the wire model."""
+    ended_at = _timestamp(e.ended_at)
+    summary = _object_text(e.summary)
+    if ended_at is None or summary is None:
+        return None
+    output = str(e.output, "utf-8")
+    return (e.project_id, e.id, ended_at, e.exception, output, _output_refs(output), summary)
+
+
+def decode_batch_fast(body: bytes) -> tuple[list[StartRow], list[EndRow], list[Any]] | None:
+    """Rows and replies of an upsert batch body, or None if it needs the wire models."""
+    try:
+        batch = _decode_batch(body).batch
+    except msgspec.DecodeError:  # not this shape, or not strict JSON (NaN): the slow path
         return None
     starts: list[StartRow] = []
     ends: list[EndRow] = []
     replies: list[Any] = []
-    for item in batch:
-        if type(item) is not dict:
-            return None
-        mode = item.get("mode")
-        req = item.get("req")
-        if type(req) is not dict:
-            return None
-        if mode == "start" or (mode is None and "start" in req):
-            row = _fast_start(req.get("start"))
-            if row is None:
+    try:
+        for item in batch:
+            mode = item.mode
+            req = item.req
+            if mode == "start" or (mode is None and req.start is not None):
+                if req.start is None or (row := _fast_start(req.start)) is None:
+                    return None
+                starts.append(row)
+                replies.append({"id": row[1], "trace_id": row[2]})
+            elif mode == "end" or (mode is None and req.end is not None):
+                if req.end is None or (end_row := _fast_end(req.end)) is None:
+                    return None
+                ends.append(end_row)
+                replies.append({})
+            else:
                 return None
-            starts.append(row)
-            replies.append({"id": row[1], "trace_id": row[2]})
-        elif mode == "end" or (mode is None and "end" in req):
-            end_row = _fast_end(req.get("end"))
-            if end_row is None:
-                return None
-            ends.append(end_row)
-            replies.append({})
-        else:
-            return None
+    except UnicodeDecodeError:  # a value that is not UTF-8: the wire models say so
+        return None
     return starts, ends, replies
