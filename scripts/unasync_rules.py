@@ -62,7 +62,6 @@ REPLACEMENTS: dict[str, str] = {
     "async_sleep": "sleep",
     "ASYNC_OP_TAKES": "OP_TAKES",
     "async_run_blocking": "run_blocking",
-    "async_collect": "collect",
     "async_gather_bounded": "gather_bounded",
     "current_async_time": "current_time",
     "anext": "next",

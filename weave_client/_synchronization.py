@@ -15,7 +15,6 @@ import atexit
 import concurrent.futures
 import contextvars
 import inspect
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -36,19 +35,16 @@ __all__ = [
     "Semaphore",
     "Worker",
     "async_callable_kind",
-    "async_collect",
     "async_gather_bounded",
     "async_run_blocking",
     "async_sleep",
     "callable_kind",
-    "collect",
     "current_async_time",
     "current_time",
     "gather_bounded",
     "mark_if_coroutine_function",
     "run_blocking",
     "sleep",
-    "start_blocking",
 ]
 
 T = TypeVar("T")
@@ -91,57 +87,6 @@ async def async_run_blocking(fn: Callable[..., T], *args: Any) -> T:
 def run_blocking(fn: Callable[..., T], *args: Any) -> T:
     """Run ``fn`` in the calling thread: the sync client has no loop to protect."""
     return fn(*args)
-
-
-# --- work started now, collected later ----------------------------------------------
-
-def _ahead_pool() -> ThreadPoolExecutor:
-    # Threads for work a caller starts and collects later (the sender encodes its next
-    # batch while the current one is on the wire). Two: one such job per sender at a time.
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="weave-client-ahead")
-
-
-_AHEAD = _ahead_pool()
-
-
-def _fresh_ahead_pool() -> None:
-    # A forked child has none of the parent's threads, but the pool would believe its
-    # idle workers exist and queue jobs nobody runs.
-    global _AHEAD
-    _AHEAD = _ahead_pool()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_fresh_ahead_pool)
-
-
-def start_blocking(fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
-    """Start ``fn`` on a worker thread now (context propagated); collect it with
-    ``async_collect`` / ``collect``. The same in both flavours.
-
-    While the interpreter exits, ``concurrent.futures`` takes no new work (its hook
-    runs before ``atexit``'s, where a sync sender flushes): ``fn`` then runs here and
-    now, and the job is already done.
-    """
-    try:
-        return _AHEAD.submit(contextvars.copy_context().run, fn, *args)
-    except RuntimeError:
-        done: concurrent.futures.Future[T] = concurrent.futures.Future()
-        try:
-            done.set_result(fn(*args))
-        except BaseException as exc:
-            done.set_exception(exc)
-        return done
-
-
-async def async_collect(future: concurrent.futures.Future[T]) -> T:
-    """The result of a ``start_blocking`` job, waited for without blocking the loop."""
-    return await asyncio.wrap_future(future)
-
-
-def collect(future: concurrent.futures.Future[T]) -> T:
-    """The result of a ``start_blocking`` job."""
-    return future.result()
 
 
 # --- bounded concurrency ----------------------------------------------------

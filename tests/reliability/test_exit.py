@@ -119,7 +119,7 @@ def test_sync_exit_sends_a_backlog_after_the_interpreter_shuts_its_pools(
     local_server_url: str, tmp_path: Path
 ) -> None:
     # The sender flushes from an atexit hook, after concurrent.futures refuses new
-    # work: encoding the next batch ahead must then give way, not fail the batch.
+    # work: nothing the sender needs then may run on a pool.
     import httpx
 
     done, _ = _run(SYNC_BACKLOG_CHILD, local_server_url, tmp_path)
@@ -140,7 +140,7 @@ FORK_CHILD = """
         return x
 
     with WeaveClient("e", "fork-parent", server_url=sys.argv[1]) as client:
-        for i in range(600):             # several batches: the encoding pool has threads
+        for i in range(600):             # a batch or more: the sender has run
             work(i)
         client.flush()
         pid = os.fork()
@@ -156,8 +156,8 @@ FORK_CHILD = """
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_a_forked_child_sends_its_calls(local_server_url: str, tmp_path: Path) -> None:
-    # The pool that encodes batches ahead is made anew in a forked child (the parent's
-    # threads are not there): otherwise the child's batches wait for them for good.
+    # A forked child has none of the parent's threads: nothing the child's sender
+    # needs may wait on one of them (its batches would wait for good).
     done, _ = _run(FORK_CHILD, local_server_url, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "child 0" in done.stdout, (done.stdout, done.stderr)

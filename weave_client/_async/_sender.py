@@ -154,7 +154,6 @@ class AsyncCallSender(AsyncSenderWorker):
         self._replayed = 0
         self._spilled = 0
         self._batch_deferred = False
-        self._ahead = None
         # Queued records below this are stored or rejected for good (WAL bookkeeping).
         self._wal_safe_seq = 0
 

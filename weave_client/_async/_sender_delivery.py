@@ -9,7 +9,6 @@ this module only sends, waits and keeps the counts. ``AsyncCallSender`` (in
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import threading
 import time
@@ -24,10 +23,7 @@ from .._retry import RetryPolicy, is_transient
 from .._synchronization import (
     AsyncNotifier,
     AsyncWorker,
-    async_collect,
-    async_run_blocking,
     async_sleep,
-    start_blocking,
 )
 from .._tracing import CallUpdate, OpSave, Record, encode_record, record_call_id
 
@@ -64,8 +60,6 @@ class AsyncSenderDelivery:
     _replayed: int
     _replay_after: float
     _batch_deferred: bool
-    # The next batch's records being encoded ahead, and the job (see _encode_ahead).
-    _ahead: tuple[list[Record], concurrent.futures.Future[list[bytes]]] | None
     _wal_safe_seq: int
     _wake_pending: bool
     _closing: bool
@@ -122,36 +116,6 @@ class AsyncSenderDelivery:
                 payload = self._truncate(record, payload, self.max_item_bytes)
             payloads.append(payload)
         return payloads
-
-    def _encode_ahead(self) -> None:
-        """Start encoding the records at the front of the queue (the next batch, or its
-        start) on a worker thread, while this batch is on the wire: the client's
-        encoding then overlaps the server's work instead of following it."""
-        with self._room:
-            ahead: list[Record] = []
-            for item in self._queue:
-                if len(ahead) >= self.max_batch_size or isinstance(item, OpSave | CallUpdate):
-                    break
-                ahead.append(item)
-        self._ahead = (ahead, start_blocking(self._encode_payloads, ahead)) if ahead else None
-
-    async def _encoded(self, records: list[Record]) -> tuple[list[bytes], bytes | None]:
-        """The batch's payloads and body, reusing what ``_encode_ahead`` encoded of it
-        (the worker is the only taker, so those records start the batch)."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            early, future = ahead
-            n = min(len(early), len(records))
-            if all(early[i] is records[i] for i in range(n)):
-                try:
-                    payloads = (await async_collect(future))[:n]
-                except Exception:  # encoded again below, where a failure is handled
-                    payloads = None
-                if payloads is not None:
-                    if n < len(records):
-                        payloads += await async_run_blocking(self._encode_payloads, records[n:])
-                    return self._with_body(payloads)
-        return await async_run_blocking(self._encode, records)
 
     def _truncate(self, record: Record, payload: bytes, limit: int) -> bytes:
         """Replace the largest values of an oversized record with a visible marker."""
