@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,6 +41,8 @@ from typing import Any
 import httpx
 import orjson
 from _common import process_cpu, server_process
+
+from weave_client._ids import generate_id
 
 PROJECT = "bench/live"
 BATCH = 125
@@ -65,8 +66,9 @@ def _end(call_id: str, i: int) -> dict[str, Any]:
 
 
 def _bodies(calls: int) -> list[bytes]:
-    """Batches starting BATCH calls and ending the BATCH before (the last one ends the rest)."""
-    ids = [str(uuid.uuid4()) for _ in range(calls)]
+    """Batches starting BATCH calls and ending the BATCH before (the last one ends the rest);
+    UUIDv7 ids, as the clients make them (see bench_server.make_bodies)."""
+    ids = [generate_id() for _ in range(calls)]
     out = []
     for k in range(0, calls + BATCH, BATCH):
         batch = [_start(c, k + j) for j, c in enumerate(ids[k : k + BATCH])]
@@ -215,7 +217,7 @@ def _start_watchers(url: str, n: int, client: str) -> subprocess.Popen[str]:
 def _latency(http: httpx.Client, url: str, watchers: subprocess.Popen[str], n: int) -> list[float]:
     sent: dict[str, float] = {}
     for i in range(n):
-        cid = str(uuid.uuid4())
+        cid = generate_id()
         start = _start(cid, i)
         start["req"]["start"]["op_name"] = "latency"
         http.post(url + "/call/upsert_batch", json={"batch": [start]}).raise_for_status()

@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 import httpx
 from _common import process_cpu, server_process, stored_in_db
 
+from weave_client._ids import generate_id
 from weave_client.server import start_background_server
 
 PROJECT = "bench/server"
@@ -42,14 +42,19 @@ def server_cpu() -> float | None:
 
 
 def make_bodies(n_calls: int, batch: int, project: str = PROJECT) -> list[bytes]:
-    """Pre-encoded batch bodies: each call's start and end in the same batch."""
+    """Pre-encoded batch bodies: each call's start and end in the same batch.
+
+    Call and trace ids are UUIDv7, as weave's client and ours make them: time-ordered,
+    so SQLite appends to its id indexes. (Random UUIDv4 ids, which no client sends,
+    cost the server about a quarter more CPU per call: each lands on its own index page.)
+    """
     t0 = datetime(2025, 1, 1, tzinfo=UTC)
     bodies = []
     for first in range(0, n_calls, batch):
         items = []
-        trace_id = str(uuid.uuid4())
+        trace_id = generate_id()
         for i in range(first, min(first + batch, n_calls)):
-            call_id = str(uuid.uuid4())
+            call_id = generate_id()
             started = t0 + timedelta(milliseconds=i)
             items.append(
                 {
