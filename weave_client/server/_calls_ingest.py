@@ -68,7 +68,6 @@ StartRow = tuple[Any, ...]
 EndRow = tuple[Any, ...]
 
 
-
 def _has_refs(text: str) -> bool:
     # A substring test skips parsing (and any allocation) for values without refs;
     # "\\/" is a slash escaped, which JSON allows inside "weave:///".
@@ -92,10 +91,8 @@ def _output_refs(text: str) -> str:
     return dump_json(extract_refs(list(output.values()) if isinstance(output, dict) else output))
 
 
-def _timestamp(value: Any) -> str | None:
+def _timestamp(value: str) -> str | None:
     """Stored form of a wire timestamp string, or None when the fast path cannot read it."""
-    if type(value) is not str:
-        return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
