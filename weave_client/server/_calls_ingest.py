@@ -110,8 +110,11 @@ def _new_id() -> str:
     return str(uuid.uuid4())
 
 
-def model_start(s: StartedCallSchemaForInsert) -> StartRow:
-    inputs_text = dump_json(s.inputs)
+def _start_row(
+    s: StartedCallSchemaForInsert | _Start, started_at: str, attributes: str, inputs: str
+) -> StartRow:
+    """The row of a start (a wire model or a decoded struct: the same field names),
+    given its stored timestamp and JSON texts."""
     return (
         s.project_id,
         s.id or _new_id(),
@@ -121,12 +124,18 @@ def model_start(s: StartedCallSchemaForInsert) -> StartRow:
         s.turn_id,
         s.op_name,
         s.display_name,
-        format_timestamp(s.started_at),
-        dump_json(s.attributes),
-        inputs_text,
-        _input_refs(inputs_text),
+        started_at,
+        attributes,
+        inputs,
+        _input_refs(inputs),
         s.wb_user_id,
         s.wb_run_id,
+    )
+
+
+def model_start(s: StartedCallSchemaForInsert) -> StartRow:
+    return _start_row(
+        s, format_timestamp(s.started_at), dump_json(s.attributes), dump_json(s.inputs)
     )
 
 
@@ -206,22 +215,7 @@ def _fast_start(s: _Start) -> StartRow | None:
     inputs = _object_text(s.inputs)
     if started_at is None or attributes is None or inputs is None:
         return None
-    return (
-        s.project_id,
-        s.id or _new_id(),
-        s.trace_id or _new_id(),
-        s.parent_id,
-        s.thread_id,
-        s.turn_id,
-        s.op_name,
-        s.display_name,
-        started_at,
-        attributes,
-        inputs,
-        _input_refs(inputs),
-        s.wb_user_id,
-        s.wb_run_id,
-    )
+    return _start_row(s, started_at, attributes, inputs)
 
 
 def _fast_end(e: _End) -> EndRow | None:
