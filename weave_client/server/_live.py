@@ -351,7 +351,7 @@ class Broadcaster:
             return 0, []
         calls = dict(zip(orjson.loads(row[1]), row[2].split("\n"), strict=True))
         text = "\n".join([message(kind, seq, calls[rid]) for seq, kind, rid in found])
-        return len(found), chunks_of_text(text, found[0][0], found[-1][0], len(found), shared=True)
+        return len(found), chunks_of_text(text, found[0][0], found[-1][0], len(found))
 
     def _one_project(self) -> str | None:
         """The project, when every watcher takes every event of that one project."""

@@ -114,15 +114,12 @@ def _chunk(events: list[Event], shared: bool) -> Chunk:
     return Chunk(events[0].seq, events[-1].seq, len(events), SharedText(text) if shared else text)
 
 
-def chunks_of_text(
-    text: str, first: int, last: int, count: int, *, shared: bool = False
-) -> list[Chunk]:
-    """Event lines (``count`` of them, seqs ``first`` to ``last``) cut at line ends into
-    messages of about MESSAGE_CHARS; the usual page is one message, untouched
-    (``shared``: for many watchers, each message a :class:`SharedText`)."""
-    wrap = SharedText if shared else str
+def chunks_of_text(text: str, first: int, last: int, count: int) -> list[Chunk]:
+    """A page's event lines (``count`` of them, seqs ``first`` to ``last``) cut at line
+    ends into messages of about MESSAGE_CHARS, each a :class:`SharedText` (a page goes
+    to every watcher of its project); the usual page is one message, untouched."""
     if len(text) <= MESSAGE_CHARS:
-        return [Chunk(first, last, count, wrap(text))]
+        return [Chunk(first, last, count, SharedText(text))]
     out: list[Chunk] = []
     start = 0
     while start < len(text):
@@ -134,6 +131,7 @@ def chunks_of_text(
             end = cut if cut > 0 else len(text)
         part = text[start:end]
         tail = part.rfind("\n") + 1
-        out.append(Chunk(_seq_of(part), _seq_of(part[tail:]), part.count("\n") + 1, wrap(part)))
+        lines = part.count("\n") + 1
+        out.append(Chunk(_seq_of(part), _seq_of(part[tail:]), lines, SharedText(part)))
         start = end + 1
     return out
