@@ -74,9 +74,11 @@ def _events(ws: WebSocketSession, n: int) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[BackgroundServer]:
-    with start_background_server(tmp_path / "watch.db") as s:
+@pytest.fixture(params=["thread", "process"])
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[BackgroundServer]:
+    # Each test once with the shared pages read in a worker thread, once in the niced
+    # child process that `python -m weave_client serve` uses (_live_pages).
+    with start_background_server(tmp_path / "watch.db", watch_pages=request.param) as s:
         yield s
 
 

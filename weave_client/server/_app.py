@@ -18,7 +18,7 @@ from ._db import Database
 from ._feedback import FeedbackStore
 from ._files import FileStore
 from ._http_errors import install_error_handlers
-from ._live import DEFAULT_KEEP_EVENTS, DEFAULT_WATCH_QUEUE, Broadcaster
+from ._live import DEFAULT_KEEP_EVENTS, DEFAULT_WATCH_QUEUE, Broadcaster, WatchPages
 from ._live_sql import install
 from ._middleware import DEFAULT_MAX_BODY_BYTES, install_middleware
 from ._objects import ObjectStore
@@ -48,13 +48,17 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     watch_queue_size: int = DEFAULT_WATCH_QUEUE,
     keep_events: int = DEFAULT_KEEP_EVENTS,
+    watch_pages: WatchPages = "thread",
 ) -> FastAPI:
     """The local trace server as an ASGI app over the SQLite file ``db_path``.
 
     With ``api_key``, every route requires HTTP Basic auth with that password.
     Bodies over ``max_body_bytes`` get 413. A ``/calls/watch`` client with more
     than ``watch_queue_size`` events waiting is closed as too slow; the newest
-    ``keep_events`` call events are kept for its replays. The database is closed on
+    ``keep_events`` call events are kept for its replays. ``watch_pages="process"``
+    reads the watchers' shared pages in a child process of lower CPU priority, so
+    that they take only what ingestion leaves (``python -m weave_client serve``
+    does; see ``_live_pages``). The database (and that process) are closed on
     ``app.state.close()`` (``BackgroundServer.stop()`` does it).
     """
     db = Database(db_path)
@@ -64,7 +68,9 @@ def create_app(
         refs = RefStore(db, objects, tables)
         calls = CallStore(db, read_refs=refs.refs_read_batch)
         install(db)
-        broadcaster = Broadcaster(db, queue_size=watch_queue_size, keep_events=keep_events)
+        broadcaster = Broadcaster(
+            db, queue_size=watch_queue_size, keep_events=keep_events, pages=watch_pages
+        )
     except BaseException:  # a bad option: the database (and its checkpointer) is not left open
         db.close()
         raise
@@ -72,7 +78,12 @@ def create_app(
 
     app = FastAPI(title="weave-client local trace server", docs_url=None, redoc_url=None)
     app.state.db = db
-    app.state.close = db.close
+
+    def close() -> None:
+        broadcaster.close()
+        db.close()
+
+    app.state.close = close
     app.state.broadcaster = broadcaster
 
     install_error_handlers(app)

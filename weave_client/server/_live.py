@@ -48,14 +48,14 @@ from pydantic import ValidationError
 from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
 from .._models import CallsFilter
 from ._db import Database
-from ._live_messages import Chunk, Event, chunks_of_events, chunks_of_text, message
+from ._live_messages import Chunk, Event, chunks_of_events, message
+from ._live_pages import PAGE_EVENTS, ChildPages, WatchPages, read_chunks
 from ._live_sql import (
     FIELD,
     FULL_ENDED_AT,
     INSERT_EVENT,
     PAGE_ALL,
     PAGE_PROJECT,
-    PAGE_TEXT,
     insert_events,
 )
 
@@ -65,6 +65,7 @@ __all__ = [
     "DEFAULT_KEEP_EVENTS",
     "DEFAULT_WATCH_QUEUE",
     "Broadcaster",
+    "WatchPages",
     "watch_route",
 ]
 
@@ -77,7 +78,7 @@ DEFAULT_KEEP_EVENTS = 1_000_000
 # Most events one write prunes.
 _PRUNE_ROWS = 10_000
 # Events read per query (dispatcher and replay).
-_PAGE = 5000
+_PAGE = PAGE_EVENTS
 # After a read that found at least _BUSY_EVENTS events, the dispatcher waits
 # _BUSY_PAUSE seconds before the next (one event at a time goes out at once).
 _BUSY_EVENTS = 100
@@ -194,7 +195,10 @@ class Broadcaster:
         *,
         queue_size: int = DEFAULT_WATCH_QUEUE,
         keep_events: int = DEFAULT_KEEP_EVENTS,
+        pages: WatchPages = "thread",
     ) -> None:
+        if pages not in ("thread", "process"):
+            raise ValueError(f"watch pages: must be 'thread' or 'process', got {pages!r}")
         if queue_size < 1:
             raise ValueError(f"watch queue_size: must be at least 1, got {queue_size!r}")
         if keep_events < 1:
@@ -202,6 +206,8 @@ class Broadcaster:
         self.db = db
         self.queue_size = queue_size
         self.keep_events = keep_events
+        # Where one project's shared pages are read (see _live_pages).
+        self._child_pages = ChildPages(db) if pages == "process" else None
         # The write path prunes call_events once the newest seq reaches this.
         self._next_prune = 0
         self._watchers: set[Watcher] = set()
@@ -330,6 +336,9 @@ class Broadcaster:
             self._lock = asyncio.Lock()
         assert self._lock is not None
         async with self._lock:
+            if self._child_pages is not None:
+                # Started before the first page is needed (that page then goes out at once).
+                await anyio.to_thread.run_sync(self._child_pages.start)
             head = await anyio.to_thread.run_sync(self._head)
             if self._pos is None:
                 self._pos = head
@@ -343,15 +352,16 @@ class Broadcaster:
 
     def read_chunks(self, after: int, project_id: str) -> tuple[int, list[Chunk]]:
         """Up to a page of one project's events after ``after``, as messages for every
-        watcher (each framed once): (how many events, the messages)."""
+        watcher (each framed once): (how many events, the messages). Blocking."""
+        if self._child_pages is not None:
+            return self._child_pages.read_chunks(after, project_id)
         with self.db.read() as conn:
-            row = conn.execute(PAGE_TEXT, (after, project_id, _PAGE)).fetchone()
-        found = orjson.loads(row[0])
-        if not found:
-            return 0, []
-        calls = dict(zip(orjson.loads(row[1]), row[2].split("\n"), strict=True))
-        text = "\n".join([message(kind, seq, calls[rid]) for seq, kind, rid in found])
-        return len(found), chunks_of_text(text, found[0][0], found[-1][0], len(found))
+            return read_chunks(conn, after, project_id)
+
+    def close(self) -> None:
+        """Stop the page reader process, if any (the database is closed by its owner)."""
+        if self._child_pages is not None:
+            self._child_pages.close()
 
     def _one_project(self) -> str | None:
         """The project, when every watcher takes every event of that one project."""

@@ -51,6 +51,15 @@ class SharedText(str):
         self.frame = text_frame(text.encode())
         return self
 
+    @classmethod
+    def from_frame(cls, frame: bytes) -> SharedText:
+        """The message of a frame :func:`text_frame` made (the frame kept as it is)."""
+        size = frame[1] & 0x7F
+        start = 2 if size < 126 else 4 if size == 126 else 10
+        self = super().__new__(cls, frame[start:].decode())
+        self.frame = frame
+        return self
+
 
 @dataclass(slots=True)
 class Event:
