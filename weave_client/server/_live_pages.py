@@ -6,10 +6,13 @@ costs the server about half as much CPU as storing the calls did. On a busy mach
 that work competes with ingestion. Lowering the priority of the thread that does it
 does not help: the thread holds the GIL between its SQLite steps, and a low-priority
 thread holding the GIL stalls ingestion whenever the scheduler leaves it waiting. A
-child process has its own GIL, so niced it only takes the CPU time ingestion leaves
-(measured on 2 cores with 10 watchers: ingestion at 98-102% of its rate without
-watchers, against 75-90% with the same reads at normal priority; events still
-reached the watchers within about 0.2 s of the last write).
+child process has its own GIL, so niced it mostly takes the CPU time ingestion leaves.
+Measured on 2 cores with 10 watchers (README, "Benchmark"): ingestion at 82-95% of its
+rate without watchers, against 74-88% with the reads in a thread (the server's event
+loop still writes every message to every watcher); the server's own CPU for the
+fan-out fell from 13-20 to 4-7 ms per 1,000 calls. The price: under sustained overload
+the pages wait for idle CPU, so the watchers lag and catch up when the load drops
+(they are not closed for it: a watcher's queue only holds pages handed out).
 
 :class:`ChildPages` runs ``python -m weave_client.server._live_pages DB`` and asks it
 for pages over its stdin and stdout, one at a time. Should the child fail (it could
@@ -152,9 +155,9 @@ class ChildPages:
 def _write_reply(out: IO[bytes], count: int, chunks: list[Chunk]) -> None:
     parts = [b"%d %d\n" % (count, len(chunks))]
     for chunk in chunks:
-        frame = chunk.text.frame if isinstance(chunk.text, SharedText) else b""
-        parts.append(b"%d %d %d %d\n" % (chunk.first, chunk.last, chunk.count, len(frame)))
-        parts.append(frame)
+        text = chunk.text if isinstance(chunk.text, SharedText) else SharedText(chunk.text)
+        parts.append(b"%d %d %d %d\n" % (chunk.first, chunk.last, chunk.count, len(text.frame)))
+        parts.append(text.frame)
     out.write(b"".join(parts))
     out.flush()
 
@@ -179,7 +182,7 @@ def main(argv: list[str]) -> int:
     (db_path,) = argv
     with contextlib.suppress(AttributeError, OSError):  # (no os.nice on Windows)
         os.nice(_NICE)
-    conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(db_path, isolation_level=None)
     conn.execute("PRAGMA cache_size=-32768")
     out = sys.stdout.buffer
     try:
