@@ -14,8 +14,9 @@ the client starts the embedded local trace server (see ``weave_client.server``).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._async._api_client import AsyncAPIClient
@@ -159,19 +160,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ObjectVersion": ("._versions", "ObjectVersion"),
 }
 
-def __getattr__(name: str) -> Any:
-    target = _EXPORTS.get(name)
-    if target is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = importlib.import_module(target[0], __name__)
-    value = getattr(module, target[1])
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
-
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 __version__ = "0.1.0"
 

@@ -16,14 +16,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import selectors
 import socket
 import subprocess
-import sys
 import threading
-import time
-from pathlib import Path
 from typing import Any
+
+from ._child_process import spawn_module, stop_child, wait_ready
 
 __all__ = ["embedded_url", "start_embedded"]
 
@@ -88,22 +86,7 @@ class _ChildServer:
         """Let the server finish its requests and close its database. Idempotent."""
         if self._pid != os.getpid():
             return  # a forked child: the server is the parent's
-        proc = self.proc
-        if proc.stdin is not None and not proc.stdin.closed:
-            try:
-                proc.stdin.close()
-            except OSError:
-                pass
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            logger.warning(
-                "weave-client: the embedded server did not stop in %.0f s; killed", timeout
-            )
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        stop_child(self.proc, timeout, "the embedded server")
 
 
 def _start() -> None:
@@ -113,33 +96,13 @@ def _start() -> None:
     path = local_db_path()
     sock = _sock
     assert sock is not None
-    env = dict(os.environ)
-    # The child imports this very package, wherever it was imported from.
-    package_root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "weave_client",
-            "serve",
-            "--embedded-fd",
-            str(sock.fileno()),
-            "--db",
-            str(path),
-            "--log-level",
-            "warning",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+    proc = spawn_module(
+        "weave_client",
+        ["serve", "--embedded-fd", str(sock.fileno()), "--db", str(path), "--log-level", "warning"],
         pass_fds=(sock.fileno(),),
-        env=env,
-        # Its own session: a Ctrl-C in the terminal reaches this process only, which
-        # may still flush its traced calls to the server at exit.
-        start_new_session=True,
     )
     server = _ChildServer(proc, _url or "")
-    if not _wait_ready(proc):
+    if not wait_ready(proc, READY_LINE, _START_TIMEOUT):
         server.stop(timeout=1.0)
         raise RuntimeError(
             f"the embedded local trace server on {_url} did not start"
@@ -156,24 +119,6 @@ def _start() -> None:
         path,
     )
     _server = server
-
-
-def _wait_ready(proc: subprocess.Popen[bytes]) -> bool:
-    """True once the child says it accepts connections; False if it exits or times out."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + _START_TIMEOUT
-    received = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        while READY_LINE not in received:
-            left = deadline - time.monotonic()
-            if left <= 0 or not selector.select(left):
-                return False
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                return False
-            received += chunk
-    return True
 
 
 def embedded_started() -> bool:

@@ -27,8 +27,9 @@ where the hosted service behaves better than the reference):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._app import DEFAULT_MAX_BODY_BYTES, create_app
@@ -50,20 +51,15 @@ __all__ = [
 
 # Loaded when first used: a process that runs only one part of the server (the
 # watchers' page reader, ``_live_pages``) does not import FastAPI and uvicorn.
-_HOMES = {
-    "DEFAULT_MAX_BODY_BYTES": "._app",
-    "create_app": "._app",
-    "BackgroundServer": "._background",
-    "embedded_server_url": "._background",
-    "local_db_path": "._background",
-    "start_background_server": "._background",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    globals(),
+    {
+        "DEFAULT_MAX_BODY_BYTES": ("._app", "DEFAULT_MAX_BODY_BYTES"),
+        "create_app": ("._app", "create_app"),
+        "BackgroundServer": ("._background", "BackgroundServer"),
+        "embedded_server_url": ("._background", "embedded_server_url"),
+        "local_db_path": ("._background", "local_db_path"),
+        "start_background_server": ("._background", "start_background_server"),
+    },
+)

@@ -34,6 +34,7 @@ from typing import IO, Literal, TypeVar
 
 import orjson
 
+from .._child_process import spawn_module, stop_child, wait_ready
 from ._db import Database
 from ._live_messages import Chunk, SharedText, chunks_of_text, message
 from ._live_sql import PAGE_TEXT
@@ -48,6 +49,7 @@ WatchPages = Literal["thread", "process"]
 PAGE_EVENTS = 5000
 # The child's niceness: below the server (0), above nothing else it competes with.
 _NICE = 10
+_START_TIMEOUT = 60.0
 _STOP_TIMEOUT = 5.0
 # The child's first line: it has loaded its modules and opened the database.
 _READY = b"weave-client page reader ready\n"
@@ -108,13 +110,8 @@ class ChildPages:
             return None
 
     def _start(self) -> subprocess.Popen[bytes]:
-        child = self._child = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(self.db.path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        assert child.stdout is not None
-        if child.stdout.readline() != _READY:
+        child = self._child = spawn_module(__name__, [str(self.db.path)])
+        if not wait_ready(child, _READY, _START_TIMEOUT):
             raise EOFError(f"the page reader process did not start (exit code {child.poll()})")
         return child
 
@@ -133,18 +130,8 @@ class ChildPages:
 
     def _stop(self) -> None:
         child, self._child = self._child, None
-        if child is None:
-            return
-        with contextlib.suppress(OSError):
-            assert child.stdin is not None
-            child.stdin.close()  # EOF: the child exits
-        try:
-            child.wait(_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        if child.stdout is not None:
-            child.stdout.close()
+        if child is not None:
+            stop_child(child, _STOP_TIMEOUT, "the live page reader process")
 
 
 # -- the pipe protocol ---------------------------------------------------------------
