@@ -7,7 +7,7 @@ that work competes with ingestion. Lowering the priority of the thread that does
 does not help: the thread holds the GIL between its SQLite steps, and a low-priority
 thread holding the GIL stalls ingestion whenever the scheduler leaves it waiting. A
 child process has its own GIL, so niced it mostly takes the CPU time ingestion leaves.
-Measured on 2 cores with 10 watchers (README, "Benchmark"): ingestion at 82-95% of its
+Measured on 2 cores with 10 watchers (README, "Benchmark"): ingestion at 79-95% of its
 rate without watchers, against 74-88% with the reads in a thread (the server's event
 loop still writes every message to every watcher); the server's own CPU for the
 fan-out fell from 13-20 to 4-7 ms per 1,000 calls. The price: under sustained overload
