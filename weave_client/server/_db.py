@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ._schema import CALLS_ADDED_COLUMNS, CALLS_DDL, CALLS_MIGRATED_DDL, STORE_DDL
 
-__all__ = ["Database"]
+__all__ = ["Database", "Readers"]
 
 logger = logging.getLogger("weave_client.server")
 
@@ -34,17 +34,75 @@ _CHECKPOINT_INTERVAL = 0.25
 _WRITER_CHECKPOINT_PAGES = 16_384
 
 
-class Database:
-    """One SQLite file in WAL mode, with a single writer and pooled readers."""
+class Readers:
+    """Pooled read connections to one SQLite file (what a process that only reads it,
+    such as the live watchers' process, opens)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:" and not self.path.startswith("file:"):
-            Path(self.path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        self._write_lock = threading.Lock()
         self._pool_lock = threading.Lock()
         self._pool: list[sqlite3.Connection] = []
         self._closed = False
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE).
+        conn = sqlite3.connect(
+            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode NORMAL loses no committed data on an application crash,
+        # only (possibly) the last transactions on a power cut, and saves an
+        # fsync per commit.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: the calls indexes stay in memory
+        return conn
+
+    def acquire(self) -> sqlite3.Connection:
+        """A read connection; give it back with :meth:`release`."""
+        with self._pool_lock:
+            if self._closed:
+                raise RuntimeError(f"database {self.path} is closed")
+            if self._pool:
+                return self._pool.pop()
+        return self._connect()
+
+    def release(self, conn: sqlite3.Connection) -> None:
+        """Return a read connection to the pool (or close it when the pool is full)."""
+        if conn.in_transaction:
+            conn.rollback()
+        with self._pool_lock:
+            if not self._closed and len(self._pool) < _POOL_SIZE:
+                self._pool.append(conn)
+                return
+        conn.close()
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A pooled read connection for the duration of the block."""
+        conn = self.acquire()
+        try:
+            yield conn
+        finally:
+            self.release(conn)
+
+    def close(self) -> None:
+        """Close every connection; later use raises."""
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, []
+        for conn in pool:
+            conn.close()
+
+
+class Database(Readers):
+    """One SQLite file in WAL mode, with a single writer and pooled readers."""
+
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            Path(self.path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
         self._writer = self._connect()
         self._writer.executescript(CALLS_DDL + STORE_DDL)
         self._migrate()
@@ -72,20 +130,6 @@ class Database:
             if column not in have:
                 conn.execute(f"ALTER TABLE calls ADD COLUMN {column} {sql_type}")
         conn.executescript(CALLS_MIGRATED_DDL)
-
-    def _connect(self) -> sqlite3.Connection:
-        # isolation_level=None: autocommit, transactions are explicit (BEGIN IMMEDIATE).
-        conn = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None, timeout=30.0
-        )
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        # In WAL mode NORMAL loses no committed data on an application crash,
-        # only (possibly) the last transactions on a power cut, and saves an
-        # fsync per commit.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA cache_size=-32768")  # 32 MiB: the calls indexes stay in memory
-        return conn
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -144,43 +188,12 @@ class Database:
         finally:
             conn.close()
 
-    def acquire(self) -> sqlite3.Connection:
-        """A read connection; give it back with :meth:`release`."""
-        with self._pool_lock:
-            if self._closed:
-                raise RuntimeError(f"database {self.path} is closed")
-            if self._pool:
-                return self._pool.pop()
-        return self._connect()
-
-    def release(self, conn: sqlite3.Connection) -> None:
-        """Return a read connection to the pool (or close it when the pool is full)."""
-        if conn.in_transaction:
-            conn.rollback()
-        with self._pool_lock:
-            if not self._closed and len(self._pool) < _POOL_SIZE:
-                self._pool.append(conn)
-                return
-        conn.close()
-
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A pooled read connection for the duration of the block."""
-        conn = self.acquire()
-        try:
-            yield conn
-        finally:
-            self.release(conn)
-
     def close(self) -> None:
         """Close every connection; later use raises."""
-        with self._write_lock, self._pool_lock:
+        with self._write_lock:
             if self._closed:
                 return
-            self._closed = True
-            for conn in self._pool:
-                conn.close()
-            self._pool.clear()
+            super().close()
             self._writer.close()
         self._closing.set()  # the checkpointer stops at once
         self._written.set()
