@@ -56,7 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     options = {} if args.keep_events is None else {"keep_events": args.keep_events}
     # This process only serves: the watchers' pages are read by a niced child process.
-    app = create_app(db_path, api_key=api_key, watch_pages="process", **options)
+    app = create_app(db_path, api_key=api_key, watch_process=True, **options)
     host = f"[{args.host}]" if ":" in args.host else args.host
     auth = " (HTTP Basic auth required)" if api_key else ""
     print(f"weave-client local trace server on http://{host}:{args.port}{auth}; data in {db_path}")
@@ -98,7 +98,7 @@ def _serve_embedded(args: argparse.Namespace) -> int:
     from .server._ws_protocol import WS_OPTIONS
 
     sock = socket.socket(fileno=args.embedded_fd)
-    app = create_app(Path(args.db), watch_pages="process")
+    app = create_app(Path(args.db), watch_process=True)
     config = uvicorn.Config(
         app,
         log_level=args.log_level,

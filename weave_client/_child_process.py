@@ -26,10 +26,17 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
 def spawn_module(
-    module: str, args: Sequence[str], *, pass_fds: Sequence[int] = ()
+    module: str, args: Sequence[str], *, pass_fds: Sequence[int] = (), own_session: bool = True
 ) -> subprocess.Popen[bytes]:
-    """Start ``python -m module *args`` with piped stdin and stdout, in a session of its
-    own (a Ctrl-C in the terminal reaches this process only, which stops the child)."""
+    """Start ``python -m module *args`` with piped stdin and stdout, out of the terminal's
+    process group (a Ctrl-C reaches this process only, which stops the child).
+
+    ``own_session``: in a session of its own too, so Linux's scheduler weighs it as a
+    group of its own (autogroup) against this process's whole session. False keeps it
+    in this session's group, where its niceness counts against this process: what a
+    niced helper needs (in a group of its own, nice 19 would still take half the CPU
+    this process's session wants).
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")]))
     return subprocess.Popen(
@@ -38,7 +45,8 @@ def spawn_module(
         stdout=subprocess.PIPE,
         pass_fds=tuple(pass_fds),
         env=env,
-        start_new_session=True,
+        start_new_session=own_session,
+        process_group=None if own_session else 0,
     )
 
 

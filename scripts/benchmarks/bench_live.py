@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,26 +100,30 @@ def _ingest(http: httpx.Client, url: str, bodies: list[bytes], calls: int) -> fl
 
 class _LeanWatcher:
     """A minimal WebSocket client for the watchers: RFC 6455 framing by hand over asyncio
-    streams, reading whole messages with large reads. The watchers stand in for clients on
-    other machines; a lean reader keeps what they take of this machine's two cores (which
-    the server needs) small. ``--watcher-client httpx-ws`` uses the real client stack."""
+    streams, reading whole messages with large reads, and offering permessage-deflate as
+    browsers do (``lean-plain``: not). The watchers stand in for clients on other
+    machines; a lean reader keeps what they take of this machine's two cores (which the
+    server needs) small. ``--watcher-client httpx-ws`` uses the real client stack."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
 
     @classmethod
-    async def connect(cls, url: str) -> _LeanWatcher:
+    async def connect(cls, url: str, deflate: bool) -> _LeanWatcher:
         host, port = url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port), limit=1 << 24)
         key = base64.b64encode(os.urandom(16)).decode()
+        offer = "Sec-WebSocket-Extensions: permessage-deflate\r\n" if deflate else ""
         writer.write(
             f"GET /calls/watch HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
             f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            f"Sec-WebSocket-Version: 13\r\n{offer}\r\n".encode()
         )
         head = await reader.readuntil(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1.1 101"):
             raise RuntimeError(f"the upgrade was refused: {head[:80]!r}")
+        if deflate and b"server_no_context_takeover" not in head.lower():
+            raise RuntimeError(f"permessage-deflate was not agreed as expected: {head!r}")
         return cls(reader, writer)
 
     async def send_text(self, text: str) -> None:
@@ -146,7 +151,10 @@ class _LeanWatcher:
             if opcode in (0x1, 0x0):
                 parts.append(payload)
                 if b0 & 0x80:
-                    return b"".join(parts)
+                    data = b"".join(parts)
+                    if b0 & 0x40:  # compressed, no context taken over (RFC 7692)
+                        data = zlib.decompressobj(-15).decompress(data + b"\x00\x00\xff\xff")
+                    return data
 
 
 async def _watchers_main(url: str, n: int, client: str) -> None:
@@ -173,8 +181,8 @@ async def _watchers_main(url: str, n: int, client: str) -> None:
 
     async def watch(k: int) -> None:
         subscribe = json.dumps({"project_id": PROJECT})
-        if client == "lean":
-            ws = await _LeanWatcher.connect(url)
+        if client in ("lean", "lean-plain"):
+            ws = await _LeanWatcher.connect(url, deflate=client == "lean")
             await ws.send_text(subscribe)
             while True:
                 await on_message(k, await ws.receive())
@@ -321,9 +329,10 @@ def main() -> int:
     parser.add_argument("--latency-calls", type=int, default=100)
     parser.add_argument(
         "--watcher-client",
-        choices=("lean", "httpx-ws"),
+        choices=("lean", "lean-plain", "httpx-ws"),
         default="lean",
-        help="the watchers' WebSocket client: a minimal reader (default) or httpx-ws",
+        help="the watchers' WebSocket client: a minimal reader taking permessage-deflate "
+        "as browsers do (default), the same without it, or httpx-ws (no compression)",
     )
     parser.add_argument("--watchers-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()

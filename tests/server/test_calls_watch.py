@@ -24,6 +24,7 @@ import pytest
 from httpx_ws import WebSocketDisconnect, WebSocketSession, WebSocketUpgradeError, connect_ws
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Message, Request, TextMessage
+from wsproto.extensions import PerMessageDeflate
 
 from weave_client._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW
 from weave_client._models import CallSchema
@@ -74,11 +75,12 @@ def _events(ws: WebSocketSession, n: int) -> list[dict[str, Any]]:
     return out
 
 
-@pytest.fixture(params=["thread", "process"])
+@pytest.fixture(params=["in-server", "handed-off"])
 def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[BackgroundServer]:
-    # Each test once with the shared pages read in a worker thread, once in the niced
-    # child process that `python -m weave_client serve` uses (_live_pages).
-    with start_background_server(tmp_path / "watch.db", watch_pages=request.param) as s:
+    # Each test once with the watchers served by the server, once handed off to the
+    # niced live process that `python -m weave_client serve` uses (_live_process).
+    process = request.param == "handed-off"
+    with start_background_server(tmp_path / "watch.db", watch_process=process) as s:
         yield s
 
 
@@ -194,38 +196,60 @@ def test_basic_auth_as_every_route(tmp_path: Path) -> None:
 class _RawWatcher:
     """A WebSocket client over a plain socket (wsproto) that reads only when told to.
 
-    Its receive buffer is small, so a watcher that does not read fills up fast.
+    By default its receive buffer is small, so a watcher that does not read fills up
+    fast. With ``deflate`` it offers permessage-deflate as browsers do (wsproto's
+    client side of it inflates) and counts the bytes it read off the wire.
     """
 
-    def __init__(self, server: BackgroundServer) -> None:
+    def __init__(
+        self, server: BackgroundServer, *, deflate: bool = False, since: int | None = None
+    ) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        if not deflate:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         self.sock.settimeout(30)
         self.sock.connect((server.host, server.port))
         self.ws = WSConnection(ConnectionType.CLIENT)
-        self.sock.sendall(self.ws.send(Request(host=server.host, target="/calls/watch")))
+        self.wire_bytes = 0
+        self.deflate = PerMessageDeflate() if deflate else None
+        extensions = [self.deflate] if self.deflate else []
+        request = Request(host=server.host, target="/calls/watch", extensions=extensions)
+        self.sock.sendall(self.ws.send(request))
         assert any(isinstance(e, AcceptConnection) for e in self._read())
-        sub = json.dumps({"project_id": PROJECT})
+        sub = json.dumps({"project_id": PROJECT, "since": since})
         self.sock.sendall(self.ws.send(TextMessage(data=sub)))
+        self._messages: list[dict[str, Any]] = []
+        self._text = ""
 
     def _read(self) -> list[Any]:
         data = self.sock.recv(65536)
+        self.wire_bytes += len(data)
         self.ws.receive_data(data or None)
         return list(self.ws.events())
 
+    def _take(self, events: list[Any]) -> CloseConnection | None:
+        for event in events:
+            if isinstance(event, CloseConnection):
+                return event
+            if isinstance(event, TextMessage):
+                self._text += event.data
+                if event.message_finished:
+                    self._messages.extend(json.loads(line) for line in self._text.split("\n"))
+                    self._text = ""
+        return None
+
     def read_until_closed(self) -> tuple[int, str, list[dict[str, Any]]]:
         """Read everything; the close code and reason, and the messages that came before."""
-        text = ""
-        messages: list[dict[str, Any]] = []
         while True:
-            for event in self._read():
-                if isinstance(event, CloseConnection):
-                    return event.code, event.reason, messages
-                if isinstance(event, TextMessage):
-                    text += event.data
-                    if event.message_finished:
-                        messages.extend(json.loads(line) for line in text.split("\n"))
-                        text = ""
+            closed = self._take(self._read())
+            if closed is not None:
+                return closed.code, closed.reason, self._messages
+
+    def read(self, n: int) -> list[dict[str, Any]]:
+        """The first ``n`` messages (``ready`` among them)."""
+        while len(self._messages) < n:
+            assert self._take(self._read()) is None, "closed by the server"
+        return self._messages[:n]
 
     def close(self) -> None:
         self.sock.close()
@@ -299,9 +323,12 @@ def test_keep_events_must_be_positive(tmp_path: Path) -> None:
     assert checkpointers() == before  # the database it opened is closed again
 
 
-def test_slow_watcher_is_closed_and_ingestion_goes_on(tmp_path: Path) -> None:
+@pytest.mark.parametrize("handed_off", [False, True])
+def test_slow_watcher_is_closed_and_ingestion_goes_on(tmp_path: Path, handed_off: bool) -> None:
     big = "x" * 20_000
-    with start_background_server(tmp_path / "slow.db", watch_queue_size=50) as server:
+    with start_background_server(
+        tmp_path / "slow.db", watch_queue_size=50, watch_process=handed_off
+    ) as server:
         slow = _RawWatcher(server)
         try:
             with (
@@ -341,23 +368,30 @@ def test_slow_watcher_is_closed_and_ingestion_goes_on(tmp_path: Path) -> None:
             slow.close()
 
 
-def test_messages_are_not_compressed_even_when_the_client_offers_it(
+def test_a_client_offering_permessage_deflate_gets_the_same_events_compressed(
     server: BackgroundServer,
 ) -> None:
-    # Browsers offer permessage-deflate; for local clients compressing every message
-    # would only cost the server's event loop.
-    with socket.create_connection((server.host, server.port), timeout=30) as sock:
-        sock.sendall(
-            b"GET /calls/watch HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            b"Sec-WebSocket-Version: 13\r\n"
-            b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += sock.recv(4096)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    assert b"sec-websocket-extensions" not in head.lower(), head
+    # Browsers offer permessage-deflate: they get it without server context takeover,
+    # so one compressed frame per message serves every such watcher (_ws_protocol),
+    # replayed and live events alike, next to a watcher that reads plain frames.
+    ids = [str(uuid.uuid4()) for _ in range(300)]
+    with httpx.Client() as http, connect_ws(server.url + "/calls/watch", http) as plain:
+        _subscribe(plain)
+        _post(http, server.url, "/call/upsert_batch", {"batch": [_start(c) for c in ids[:100]]})
+        deflating = _RawWatcher(server, deflate=True, since=0)
+        try:
+            assert deflating.read(101)[100] == {"kind": "ready", "seq": 100}  # replayed 100
+            _post(http, server.url, "/call/upsert_batch", {"batch": [_start(c) for c in ids[100:]]})
+            _post(http, server.url, "/call/upsert_batch", {"batch": [_end(c) for c in ids]})
+            got = deflating.read(601)
+            want = _events(plain, 600)
+        finally:
+            deflating.close()
+    assert deflating.deflate is not None and deflating.deflate.server_no_context_takeover
+    assert got[:100] + got[101:] == want
+    assert [e["seq"] for e in want] == list(range(1, 601))
+    text_bytes = sum(len(json.dumps(e)) for e in want)
+    assert deflating.wire_bytes < text_bytes / 5, (deflating.wire_bytes, text_bytes)
 
 
 def test_many_watchers_get_each_shared_message_whole(
@@ -391,5 +425,7 @@ def test_many_watchers_get_each_shared_message_whole(
         assert [e["seq"] for e in events] == list(range(1, 401))
         assert [e["call"]["id"] for e in events] == ids + ids
         assert all(e["call"]["inputs"]["q"] == text for e in events)
-    # Only the three "ready" messages went through wsproto's own framing.
-    assert len(framed_by_wsproto) == 3, framed_by_wsproto
+    # Only the three "ready" messages went through wsproto's own framing (in the live
+    # process when handed off: none in the server).
+    handed_off = server._app.state.broadcaster._live is not None
+    assert len(framed_by_wsproto) == (0 if handed_off else 3), framed_by_wsproto

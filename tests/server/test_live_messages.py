@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from wsproto.extensions import PerMessageDeflate
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from weave_client.server import _live_messages as m
@@ -78,3 +79,33 @@ def test_shared_chunks_carry_their_frames_and_plain_ones_do_not() -> None:
     assert type(shared.text) is m.SharedText and type(plain.text) is str
     assert shared == plain  # the same message either way
     assert shared.text.frame == m.text_frame(plain.text.encode())
+
+
+@pytest.mark.parametrize("chars", [0, 1, 126, 40_000, 65_536])
+def test_a_deflated_message_is_one_compressed_frame_that_a_client_reads_back(chars: int) -> None:
+    # What a browser does with it: wsproto's client side of permessage-deflate, told
+    # the server takes no context over, inflates each message on its own.
+    text = ('{"kind":"end","seq":1,"call":{"id":"é✓"}}\n' * chars)[:chars]
+    shared = m.SharedText(text)
+    deflate = PerMessageDeflate()
+    deflate.finalize("permessage-deflate; server_no_context_takeover")
+    reader = FrameProtocol(client=True, extensions=[deflate])
+    for _ in range(2):  # the same frame twice on one connection: no state carried over
+        reader.receive_bytes(shared.deflated)
+        frames = list(reader.received_frames())
+        assert frames[-1].message_finished
+        assert "".join(str(f.payload) for f in frames) == text
+    assert shared.deflated[0] == 0xC1  # final text frame, RSV1 (compressed)
+    if chars >= 40_000:
+        assert len(shared.deflated) < len(shared.frame) / 10
+
+
+def test_the_deflated_frame_is_built_once_where_asked_for() -> None:
+    text = '{"kind":"start","seq":7,"call":{}}'
+    ahead = m.SharedText(text, deflate=True)
+    assert ahead._deflated is not None  # built with the page (in its thread or process)
+    lazy = m.SharedText(text)
+    assert lazy._deflated is None and lazy.deflated == ahead.deflated
+    assert lazy.deflated is lazy.deflated  # kept
+    (chunk,) = chunks_of_text(text, 7, 7, 1, deflate=True)
+    assert chunk.text._deflated == ahead.deflated  # type: ignore[attr-defined]

@@ -1,12 +1,14 @@
-"""The watchers' shared pages read by a niced child process (``_live_pages``).
+"""Watchers handed off to the niced live process (``_live_process``).
 
-The child must give the same messages as a read in the server's own process; when
-it cannot start or dies, the failure is logged once and the pages are read in the
-server, with no event lost; it stops with the server.
+The server lets go of each subscribed connection and the child serves it; when
+the child cannot start or dies, the failure is logged once and watchers are
+served in the server from then on (one the dead child held reconnects with
+``since`` and misses nothing); the child stops with the server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -20,14 +22,12 @@ from typing import Any
 
 import httpx
 import pytest
-from httpx_ws import WebSocketSession, connect_ws
+from httpx_ws import WebSocketDisconnect, WebSocketNetworkError, WebSocketSession, connect_ws
 
 from weave_client.server import BackgroundServer, start_background_server
-from weave_client.server._db import Database
 from weave_client.server._live import Broadcaster
-from weave_client.server._live_pages import ChildPages, read_chunks
 
-PROJECT = "pages-team/pages"
+PROJECT = "live-team/live"
 
 
 def _batch(ids: list[str], mode: str) -> dict[str, Any]:
@@ -60,107 +60,109 @@ def _events(ws: WebSocketSession, n: int) -> list[dict[str, Any]]:
     return out
 
 
-def _subscribe(ws: WebSocketSession) -> None:
-    ws.send_text(json.dumps({"project_id": PROJECT}))
-    assert json.loads(ws.receive_text(timeout=30))["kind"] == "ready"
+def _subscribe(ws: WebSocketSession, since: int | None = None) -> list[dict[str, Any]]:
+    """Subscribe; the events replayed before ``ready``."""
+    ws.send_text(json.dumps({"project_id": PROJECT, "since": since}))
+    got: list[dict[str, Any]] = []
+    while not got or got[-1]["kind"] != "ready":
+        got.extend(json.loads(line) for line in ws.receive_text(timeout=30).split("\n"))
+    return got[:-1]
+
+
+def _broadcaster(server: BackgroundServer) -> Broadcaster:
+    broadcaster: Broadcaster = server._app.state.broadcaster
+    return broadcaster
 
 
 def _child(server: BackgroundServer) -> subprocess.Popen[bytes] | None:
-    broadcaster: Broadcaster = server._app.state.broadcaster
-    assert broadcaster._child_pages is not None
-    return broadcaster._child_pages._child
+    live = _broadcaster(server)._live
+    assert live is not None
+    return live._child
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[BackgroundServer]:
-    with start_background_server(tmp_path / "pages.db", watch_pages="process") as s:
+    with start_background_server(tmp_path / "live.db", watch_process=True) as s:
         yield s
 
 
-def test_the_child_reads_the_pages_a_read_in_the_server_gives(
-    server: BackgroundServer, tmp_path: Path
-) -> None:
+def test_the_live_process_serves_the_watchers(server: BackgroundServer) -> None:
     ids = [str(uuid.uuid4()) for _ in range(300)]
-    with httpx.Client() as http:
+    with httpx.Client() as http, contextlib.ExitStack() as stack:
+        watchers = [
+            stack.enter_context(connect_ws(server.url + "/calls/watch", http)) for _ in range(3)
+        ]
+        for ws in watchers:
+            _subscribe(ws)
+        # The server let go of them: it keeps no watcher and frames nothing for them.
+        assert not _broadcaster(server)._watchers
+        child = _child(server)
+        assert child is not None and child.poll() is None and child.pid != os.getpid()
         _write(http, server.url, ids)
-    db = Database(tmp_path / "pages.db")
-    child = ChildPages(db)
-    try:
-        for after in (0, 5, 599):
-            with db.read() as conn:
-                here = read_chunks(conn, after, PROJECT)
-            there = child.read_chunks(after, PROJECT)
-            assert there[0] == here[0] == 600 - after
-            assert [(c.first, c.last, c.count, str(c.text)) for c in there[1]] == [
-                (c.first, c.last, c.count, str(c.text)) for c in here[1]
-            ]
-            assert [c.text.frame for c in there[1]] == [c.text.frame for c in here[1]]  # type: ignore[attr-defined]
-        assert len(here[1]) == 1 and len(there[1]) == 1  # the last page: one event
-        assert child._child is not None and child._child.pid != os.getpid()
-        assert child.read_chunks(600, PROJECT) == (0, [])
-    finally:
-        child.close()
-        db.close()
+        for ws in watchers:
+            got = _events(ws, 600)
+            assert [e["seq"] for e in got] == list(range(1, 601))
+            assert [e["call"]["id"] for e in got] == ids + ids
+            assert got[0]["call"]["inputs"] == {"q": "é" * 40}
 
 
-def test_a_child_that_dies_is_said_once_and_no_event_is_lost(
+def test_a_child_that_dies_is_said_once_and_a_resumed_watcher_misses_nothing(
     server: BackgroundServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = [str(uuid.uuid4()) for _ in range(20)]
     later = [str(uuid.uuid4()) for _ in range(20)]
-    with httpx.Client() as http, connect_ws(server.url + "/calls/watch", http) as ws:
-        _subscribe(ws)
-        child = _child(server)
-        assert child is not None and child.poll() is None  # started by the subscription
-        _write(http, server.url, first)
-        got = _events(ws, 40)
-        child.kill()
-        child.wait()
+    with httpx.Client() as http:
+        with connect_ws(server.url + "/calls/watch", http) as ws:
+            _subscribe(ws)
+            _write(http, server.url, first)
+            got = _events(ws, 40)
+            child = _child(server)
+            assert child is not None
+            child.kill()
+            child.wait()
+            # Its connections die with it.
+            with pytest.raises((WebSocketDisconnect, WebSocketNetworkError)):
+                ws.receive_text(timeout=30)
         with caplog.at_level(logging.ERROR, logger="weave_client.server"):
             _write(http, server.url, later)
-            got += _events(ws, 40)
-            _write(http, server.url, [str(uuid.uuid4())])
-            got += _events(ws, 2)
-    assert [e["seq"] for e in got] == list(range(1, 83))
+            with connect_ws(server.url + "/calls/watch", http) as ws:
+                got += _subscribe(ws, since=got[-1]["seq"])  # the 40 events it missed
+                assert len(_broadcaster(server)._watchers) == 1  # served in the server
+                _write(http, server.url, [str(uuid.uuid4())])
+                got += _events(ws, 2)
+    assert [e["call"]["id"] for e in got[:40]] == first + first
     assert [e["call"]["id"] for e in got[40:80]] == later + later
-    failures = [r for r in caplog.records if "page reader process failed" in r.getMessage()]
+    assert [e["seq"] for e in got] == list(range(1, 83))
+    failures = [r for r in caplog.records if "live process failed" in r.getMessage()]
     assert len(failures) == 1, caplog.text
-    assert "reading pages in the server process" in failures[0].getMessage()
+    assert "serving watchers in the server process" in failures[0].getMessage()
     assert _child(server) is None
 
 
-def test_a_child_that_cannot_start_is_said_and_pages_are_read_in_the_server(
+def test_a_child_that_cannot_start_is_said_and_watchers_are_served_in_the_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
     ids = [str(uuid.uuid4()) for _ in range(5)]
     with (
         caplog.at_level(logging.ERROR, logger="weave_client.server"),
-        start_background_server(tmp_path / "pages.db", watch_pages="process") as server,
+        start_background_server(tmp_path / "live.db", watch_process=True) as server,
         httpx.Client() as http,
         connect_ws(server.url + "/calls/watch", http) as ws,
     ):
         _subscribe(ws)
+        assert len(_broadcaster(server)._watchers) == 1
         _write(http, server.url, ids)
         got = _events(ws, 10)
     assert [e["call"]["id"] for e in got] == ids + ids
-    failures = [r for r in caplog.records if "page reader process failed" in r.getMessage()]
+    failures = [r for r in caplog.records if "live process failed" in r.getMessage()]
     assert len(failures) == 1 and "no-such-python" in failures[0].getMessage()
 
 
 def test_the_child_stops_with_the_server(tmp_path: Path) -> None:
-    with start_background_server(tmp_path / "pages.db", watch_pages="process") as server:
+    with start_background_server(tmp_path / "live.db", watch_process=True) as server:
         with httpx.Client() as http, connect_ws(server.url + "/calls/watch", http) as ws:
             _subscribe(ws)
         child = _child(server)
         assert child is not None and child.poll() is None
     assert child.wait(timeout=10) == 0
-
-
-def test_pages_must_be_thread_or_process(tmp_path: Path) -> None:
-    db = Database(tmp_path / "pages.db")
-    try:
-        with pytest.raises(ValueError, match="'processes'"):
-            Broadcaster(db, pages="processes")  # type: ignore[arg-type]
-    finally:
-        db.close()

@@ -16,9 +16,11 @@ VIEWER_ENTITY = "viewer-team"
 
 @pytest.fixture(scope="module")
 def viewer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundServer]:
-    """A local trace server on 127.0.0.1 (free port) over a fresh SQLite file."""
+    """A local trace server on 127.0.0.1 (free port) over a fresh SQLite file, its
+    watchers handed off to the live process as under ``serve`` (the browser takes
+    permessage-deflate there; ``calls --follow`` does not)."""
     db_path: Path = tmp_path_factory.mktemp("viewer") / "trace.db"
-    server = start_background_server(db_path, port=0)
+    server = start_background_server(db_path, port=0, watch_process=True)
     try:
         yield server
     finally:

@@ -89,6 +89,11 @@ def test_trace_list_and_trace_update_live(live_view: Page, viewer_server: Backgr
         finish_tracer(tracer)
     view.shot("live-trace-ended")
     assert len(loads) == 1, f"the page reloaded: {loads}"
+    # The page's watchers were served by the live process (as under `serve`), which
+    # sent them compressed frames (chromium takes permessage-deflate).
+    live = viewer_server._app.state.broadcaster._live
+    assert live is not None and live.serving
+    assert live.handed_off_deflating > 0
 
 
 def test_pause_holds_updates_until_resumed(

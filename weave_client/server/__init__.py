@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 # Loaded when first used: a process that runs only one part of the server (the
-# watchers' page reader, ``_live_pages``) does not import FastAPI and uvicorn.
+# live watchers' process, ``_live_child``) does not import FastAPI and uvicorn.
 __getattr__, __dir__ = lazy_exports(
     __name__,
     globals(),

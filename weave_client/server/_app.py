@@ -18,7 +18,7 @@ from ._db import Database
 from ._feedback import FeedbackStore
 from ._files import FileStore
 from ._http_errors import install_error_handlers
-from ._live import DEFAULT_KEEP_EVENTS, DEFAULT_WATCH_QUEUE, Broadcaster, WatchPages
+from ._live import DEFAULT_KEEP_EVENTS, DEFAULT_WATCH_QUEUE, Broadcaster
 from ._live_sql import install
 from ._middleware import DEFAULT_MAX_BODY_BYTES, install_middleware
 from ._objects import ObjectStore
@@ -48,18 +48,18 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     watch_queue_size: int = DEFAULT_WATCH_QUEUE,
     keep_events: int = DEFAULT_KEEP_EVENTS,
-    watch_pages: WatchPages = "thread",
+    watch_process: bool = False,
 ) -> FastAPI:
     """The local trace server as an ASGI app over the SQLite file ``db_path``.
 
     With ``api_key``, every route requires HTTP Basic auth with that password.
     Bodies over ``max_body_bytes`` get 413. A ``/calls/watch`` client with more
     than ``watch_queue_size`` events waiting is closed as too slow; the newest
-    ``keep_events`` call events are kept for its replays. ``watch_pages="process"``
-    reads the watchers' shared pages in a child process of lower CPU priority, so
-    that they take only what ingestion leaves (``python -m weave_client serve``
-    does; see ``_live_pages``). The database (and that process) are closed on
-    ``app.state.close()`` (``BackgroundServer.stop()`` does it).
+    ``keep_events`` call events are kept for its replays. ``watch_process=True``
+    hands the watchers off to a child process of lower CPU priority, so that
+    sending them the calls takes only what ingestion leaves (``python -m
+    weave_client serve`` does; see ``_live_process``). The database (and that
+    process) are closed on ``app.state.close()`` (``BackgroundServer.stop()`` does it).
     """
     db = Database(db_path)
     try:
@@ -69,7 +69,7 @@ def create_app(
         calls = CallStore(db, read_refs=refs.refs_read_batch)
         install(db)
         broadcaster = Broadcaster(
-            db, queue_size=watch_queue_size, keep_events=keep_events, pages=watch_pages
+            db, queue_size=watch_queue_size, keep_events=keep_events, process=watch_process
         )
     except BaseException:  # a bad option: the database (and its checkpointer) is not left open
         db.close()

@@ -14,7 +14,7 @@ import uvicorn
 
 from .._settings import local_db_path
 from ._app import DEFAULT_MAX_BODY_BYTES, create_app
-from ._live import DEFAULT_KEEP_EVENTS, DEFAULT_WATCH_QUEUE, WatchPages
+from ._live import DEFAULT_KEEP_EVENTS, DEFAULT_WATCH_QUEUE
 from ._ws_protocol import WS_OPTIONS
 
 __all__ = ["BackgroundServer", "embedded_server_url", "local_db_path", "start_background_server"]
@@ -45,7 +45,7 @@ class BackgroundServer:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         watch_queue_size: int = DEFAULT_WATCH_QUEUE,
         keep_events: int = DEFAULT_KEEP_EVENTS,
-        watch_pages: WatchPages = "thread",
+        watch_process: bool = False,
         sock: socket.socket | None = None,
     ) -> None:
         self.db_path = Path(db_path)
@@ -56,7 +56,7 @@ class BackgroundServer:
             max_body_bytes=max_body_bytes,
             watch_queue_size=watch_queue_size,
             keep_events=keep_events,
-            watch_pages=watch_pages,
+            watch_process=watch_process,
         )
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # Bind here, not in uvicorn, so port 0 gives us the real port before start.
@@ -150,15 +150,15 @@ def start_background_server(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     watch_queue_size: int = DEFAULT_WATCH_QUEUE,
     keep_events: int = DEFAULT_KEEP_EVENTS,
-    watch_pages: WatchPages = "thread",
+    watch_process: bool = False,
 ) -> BackgroundServer:
     """Start a local trace server on ``db_path`` in a daemon thread; returns once it accepts connections.
 
     ``port=0`` picks a free port (read it from ``.port``/``.url``). A
     ``/calls/watch`` client with more than ``watch_queue_size`` events waiting
     is closed as too slow; the newest ``keep_events`` call events are kept for
-    its replays (``since``). ``watch_pages="process"`` reads the watchers' shared
-    pages in a niced child process (see ``create_app``).
+    its replays (``since``). ``watch_process=True`` serves the watchers from a
+    niced child process (see ``create_app``).
     """
     return BackgroundServer(
         db_path,
@@ -168,7 +168,7 @@ def start_background_server(
         max_body_bytes=max_body_bytes,
         watch_queue_size=watch_queue_size,
         keep_events=keep_events,
-        watch_pages=watch_pages,
+        watch_process=watch_process,
     ).start()
 
 

@@ -1,4 +1,4 @@
-"""Live traces: the ``/calls/watch`` WebSocket route and its in-process broadcaster.
+"""Live traces: the broadcaster behind ``/calls/watch`` (the route: ``_live_route``).
 
 Every change to a call is numbered in SQLite: the write path
 (``CallStore.changes``) appends a row to ``call_events`` (``seq``, project,
@@ -9,10 +9,14 @@ measured at three times the cost of a row per statement). After each commit it
 calls :meth:`Broadcaster.committed`; with nobody watching that is one
 attribute test.
 
-One dispatcher task per server reads the new events (one query whatever the
-number of watchers), turns each into its JSON message once, and puts it on
+One dispatcher task per broadcaster reads the new events (one query whatever
+the number of watchers), turns each into its JSON message once, and puts it on
 the bounded queue of every watcher whose filter it matches. A watcher whose
 queue is full is closed with :data:`CLOSE_TOO_SLOW`; nobody else waits for it.
+Under ``python -m weave_client serve`` (``process=True``) the server hands
+each subscribed watcher off to a niced child process with a broadcaster of its
+own over the same file (``_live_process``), and :meth:`Broadcaster.committed`
+wakes that child.
 
 Protocol: the client sends one JSON message ``{"project_id": ..., "filter":
 {CallsFilter fields}, "since": seq | null}``; the server answers
@@ -38,18 +42,17 @@ import sqlite3
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 import orjson
-from fastapi import WebSocket, WebSocketDisconnect
-from pydantic import ValidationError
 
-from .._live import CLOSE_BAD_REQUEST, CLOSE_TOO_SLOW, WatchSubscribe
+from .._live import WatchSubscribe
 from .._models import CallsFilter
-from ._db import Database
+from ._db import Readers
 from ._live_messages import Chunk, Event, chunks_of_events, message
-from ._live_pages import PAGE_EVENTS, ChildPages, WatchPages, read_chunks
+from ._live_pages import PAGE_EVENTS, read_chunks
+from ._live_process import HAND_OFF, LiveProcess
 from ._live_sql import (
     FIELD,
     FULL_ENDED_AT,
@@ -60,13 +63,13 @@ from ._live_sql import (
 )
 
 __all__ = [
-    "CLOSE_BAD_REQUEST",
-    "CLOSE_TOO_SLOW",
     "DEFAULT_KEEP_EVENTS",
     "DEFAULT_WATCH_QUEUE",
+    "PAGE_EVENTS",
     "Broadcaster",
-    "WatchPages",
-    "watch_route",
+    "CallMatcher",
+    "WatchSocket",
+    "Watcher",
 ]
 
 logger = logging.getLogger("weave_client.server")
@@ -85,11 +88,30 @@ _BUSY_EVENTS = 100
 _BUSY_PAUSE = 0.2
 # Seconds between looks for events written by other processes on the same database.
 _LOOK_INTERVAL = 0.5
-# Seconds a client has to send its subscribe message.
-_SUBSCRIBE_TIMEOUT = 30.0
 
 _PARENT = FIELD["parent_id"]
 _OP = FIELD["op_name"]
+
+
+class WatchSocket(Protocol):
+    """What the route speaks to: Starlette's WebSocket, or a connection handed off to
+    the live process (``_live_socket``)."""
+
+    @property
+    def scope(self) -> Mapping[str, Any]: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    async def accept(self) -> None: ...
+
+    async def receive_text(self) -> str: ...
+
+    async def receive(self) -> Any: ...
+
+    async def send_text(self, data: str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
 class CallMatcher:
@@ -161,6 +183,8 @@ class Watcher:
 
     matches: CallMatcher
     maxsize: int
+    # The client offered permessage-deflate: shared pages are compressed for it once.
+    deflate: bool = False
     pending: deque[Chunk] = field(default_factory=deque)
     waiting: int = 0  # events in pending
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -191,14 +215,13 @@ class Broadcaster:
 
     def __init__(
         self,
-        db: Database,
+        db: Readers,
         *,
         queue_size: int = DEFAULT_WATCH_QUEUE,
         keep_events: int = DEFAULT_KEEP_EVENTS,
-        pages: WatchPages = "thread",
+        process: bool = False,
     ) -> None:
-        if pages not in ("thread", "process"):
-            raise ValueError(f"watch pages: must be 'thread' or 'process', got {pages!r}")
+        """``process``: hand watchers off to a niced child process (``_live_process``)."""
         if queue_size < 1:
             raise ValueError(f"watch queue_size: must be at least 1, got {queue_size!r}")
         if keep_events < 1:
@@ -206,8 +229,7 @@ class Broadcaster:
         self.db = db
         self.queue_size = queue_size
         self.keep_events = keep_events
-        # Where one project's shared pages are read (see _live_pages).
-        self._child_pages = ChildPages(db) if pages == "process" else None
+        self._live = LiveProcess(db.path, queue_size) if process else None
         # The write path prunes call_events once the newest seq reaches this.
         self._next_prune = 0
         self._watchers: set[Watcher] = set()
@@ -271,6 +293,9 @@ class Broadcaster:
 
     def committed(self) -> None:
         """Say that calls were stored. Cheap with nobody watching; safe from any thread."""
+        live = self._live
+        if live is not None and live.serving:
+            live.wake()
         if not self._watchers or self._pending:
             return
         self._pending = True
@@ -336,9 +361,6 @@ class Broadcaster:
             self._lock = asyncio.Lock()
         assert self._lock is not None
         async with self._lock:
-            if self._child_pages is not None:
-                # Started before the first page is needed (that page then goes out at once).
-                await anyio.to_thread.run_sync(self._child_pages.start)
             head = await anyio.to_thread.run_sync(self._head)
             if self._pos is None:
                 self._pos = head
@@ -350,18 +372,29 @@ class Broadcaster:
     def unregister(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
 
-    def read_chunks(self, after: int, project_id: str) -> tuple[int, list[Chunk]]:
+    def read_chunks(
+        self, after: int, project_id: str, deflate: bool = False
+    ) -> tuple[int, list[Chunk]]:
         """Up to a page of one project's events after ``after``, as messages for every
-        watcher (each framed once): (how many events, the messages). Blocking."""
-        if self._child_pages is not None:
-            return self._child_pages.read_chunks(after, project_id)
+        watcher (each framed once, and compressed once with ``deflate``): (how many
+        events, the messages). Blocking."""
         with self.db.read() as conn:
-            return read_chunks(conn, after, project_id)
+            return read_chunks(conn, after, project_id, deflate=deflate)
+
+    async def hand_off(self, ws: WatchSocket, sub: WatchSubscribe) -> bool:
+        """Give a subscribed watcher's connection to the live process; False when it
+        is to be served here (no such process, or no hand-off under this ASGI server)."""
+        live = self._live
+        offer = ws.scope.get("extensions", {}).get(HAND_OFF) if live is not None else None
+        if live is None or offer is None or not await anyio.to_thread.run_sync(live.start):
+            return False
+        subscribe = sub.model_dump_json()
+        return bool(offer["hand_off"](lambda fd, deflate: live.give(fd, subscribe, deflate)))
 
     def close(self) -> None:
-        """Stop the page reader process, if any (the database is closed by its owner)."""
-        if self._child_pages is not None:
-            self._child_pages.close()
+        """Stop the live process, if any (the database is closed by its owner)."""
+        if self._live is not None:
+            self._live.close()
 
     def _one_project(self) -> str | None:
         """The project, when every watcher takes every event of that one project."""
@@ -378,7 +411,8 @@ class Broadcaster:
             # The common case (a viewer, `calls --follow`, monitors of one project): the
             # page's messages are made in a worker thread (SQLite builds each call's
             # JSON; no per-event objects, no selection) and shared by every watcher.
-            count, chunks = await anyio.to_thread.run_sync(self.read_chunks, pos, project)
+            deflate = any(w.deflate for w in self._watchers)
+            count, chunks = await anyio.to_thread.run_sync(self.read_chunks, pos, project, deflate)
             if count:
                 for watcher in list(self._watchers):
                     if not watcher.offer(chunks, count):
@@ -429,116 +463,3 @@ class Broadcaster:
                 # Under load, let the next events gather: a call's start and end then
                 # mostly share a page (its JSON built once) and the reads are fewer.
                 await asyncio.sleep(_BUSY_PAUSE)
-
-
-async def _subscribe(ws: WebSocket) -> WatchSubscribe | None:
-    """The client's subscribe message, or None after closing with the reason it is bad."""
-    try:
-        with anyio.fail_after(_SUBSCRIBE_TIMEOUT):
-            raw = await ws.receive_text()
-        return WatchSubscribe.model_validate_json(raw)
-    except TimeoutError:
-        reason = f"no subscribe message within {_SUBSCRIBE_TIMEOUT:.0f} s"
-    except ValidationError as exc:
-        where = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in exc.errors()
-        )
-        reason = f"invalid subscribe message: {where}"
-    except (KeyError, RuntimeError):
-        reason = "the subscribe message must be a JSON text message"
-    await ws.close(CLOSE_BAD_REQUEST, reason[:120])
-    return None
-
-
-async def _send_events(
-    ws: WebSocket, broadcaster: Broadcaster, watcher: Watcher, sub: WatchSubscribe, pos: int
-) -> None:
-    """Replay the stored events after ``since``, say ready, then forward the live ones.
-
-    Events waiting together go out as one message, one JSON object per line
-    (a watcher that keeps up gets one event per message).
-    """
-    cursor = pos
-    ready: dict[str, Any] = {"kind": "ready"}
-    if sub.since is not None:
-        cursor = sub.since
-        while True:
-            events, pruned = await anyio.to_thread.run_sync(
-                broadcaster.replay_page, cursor, sub.project_id
-            )
-            if pruned is not None:
-                # Events after the cursor are gone: the client is told up to where.
-                ready["pruned_through"] = pruned
-            for chunk in chunks_of_events(watcher.matches.select(events)):
-                await ws.send_text(chunk.text)
-            if events:
-                cursor = events[-1].seq
-            if len(events) < _PAGE:
-                break
-        cursor = max(cursor, pos)
-    ready["seq"] = cursor
-    await ws.send_text(orjson.dumps(ready).decode())
-    while True:
-        await watcher.ready.wait()
-        watcher.ready.clear()
-        while watcher.pending:
-            chunk = watcher.take()
-            text = chunk.after(cursor)
-            if text is not None:
-                await ws.send_text(text)
-                cursor = chunk.last
-
-
-async def _until_disconnect(ws: WebSocket) -> None:
-    # Clients send nothing after subscribing; reading notices them leaving.
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            await ws.receive()
-
-
-async def watch_route(ws: WebSocket, broadcaster: Broadcaster) -> None:
-    """Serve one ``/calls/watch`` connection (see the module docstring)."""
-    await ws.accept()
-    sub = await _subscribe(ws)
-    if sub is None:
-        return
-    try:
-        watcher = Watcher(CallMatcher(sub.project_id, sub.filter), broadcaster.queue_size)
-    except ValueError as exc:
-        await ws.close(CLOSE_BAD_REQUEST, str(exc))
-        return
-    pos = await broadcaster.register(watcher)
-    tasks = [
-        asyncio.create_task(_send_events(ws, broadcaster, watcher, sub, pos)),
-        asyncio.create_task(_until_disconnect(ws)),
-        asyncio.create_task(watcher.overflowed.wait()),
-    ]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        broadcaster.unregister(watcher)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    if watcher.overflowed.is_set():
-        logger.warning(
-            "calls/watch: closing a watcher of %s that fell %d events behind",
-            sub.project_id,
-            broadcaster.queue_size,
-        )
-        with contextlib.suppress(Exception):
-            with anyio.fail_after(5):
-                await ws.close(
-                    CLOSE_TOO_SLOW,
-                    f"too slow: more than {broadcaster.queue_size} events waiting; "
-                    "reconnect with since=<last seq>",
-                )
-        return
-    for task in done:
-        error = task.exception() if not task.cancelled() else None
-        if error is not None and not isinstance(
-            error, WebSocketDisconnect | RuntimeError | OSError
-        ):
-            logger.error("calls/watch: watcher of %s failed: %r", sub.project_id, error)
-            with contextlib.suppress(Exception):
-                await ws.close(1011, f"server error: {type(error).__name__}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 
 from ... import _routes as routes
-from .._live import Broadcaster, watch_route
+from .._live import Broadcaster
+from .._live_route import watch_route
 
 __all__ = ["router"]
 
