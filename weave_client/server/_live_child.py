@@ -76,7 +76,10 @@ class _LiveChild:
             logger.error("cannot serve a handed-off watcher (%r): %r", message[:200], exc)
             sock.close()
             return
-        await watch_route(ws, self.broadcaster)
+        try:
+            await watch_route(ws, self.broadcaster)
+        except Exception:  # (the route handles a watcher's own failures; this is a bug)
+            logger.exception("serving a handed-off watcher failed")
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -96,6 +96,8 @@ class LiveProcess:
 
     def _start(self) -> None:
         parent_end, child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._channel = parent_end  # (closed by _stop, should the start fail)
+        parent_end.setblocking(False)
         try:
             fd = child_end.fileno()
             args = [self.db_path, str(self.queue_size), str(fd)]
@@ -104,8 +106,6 @@ class LiveProcess:
             )
         finally:
             child_end.close()
-        self._channel = parent_end
-        parent_end.setblocking(False)
         if not wait_ready(child, READY, _START_TIMEOUT):
             raise EOFError(f"the live process did not start (exit code {child.poll()})")
         assert child.stdin is not None
