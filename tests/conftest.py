@@ -70,11 +70,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """Our trace server on 127.0.0.1 (a free port) over a fresh SQLite file, for the session."""
+    """Our trace server on 127.0.0.1 (a free port) over a fresh SQLite file, for the session;
+    as ``python -m weave_client serve`` runs it, its live watchers handed off to the
+    live process."""
     from weave_client.server import start_background_server
 
     db_path = tmp_path_factory.mktemp("local-server") / "trace.db"
-    server = start_background_server(db_path=db_path, port=0)
+    server = start_background_server(db_path=db_path, port=0, watch_process=True)
     try:
         yield server
     finally:
