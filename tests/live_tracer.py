@@ -14,10 +14,14 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 HERE = Path(__file__).resolve()
+# Each running tracer's stdout and stderr files, by pid.
+_outputs: dict[int, tuple[IO[str], IO[str]]] = {}
 
 
 def main() -> None:
@@ -60,12 +64,20 @@ def main() -> None:
 def start_tracer(
     url: str, project_id: str, *, calls: int = 3, hold: float = 0.0, fail_every: int = 0
 ) -> subprocess.Popen[str]:
-    """Run this script in a subprocess; wait on it with ``finish_tracer``."""
-    return subprocess.Popen(
+    """Run this script in a subprocess; wait on it with ``finish_tracer``.
+
+    Its output goes to temporary files, not pipes: the test reads it only at the
+    end, and a tracer that wrote more than a pipe holds would block, never
+    tracing what the test waits for.
+    """
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(
         [sys.executable, str(HERE), url, project_id, "--calls", str(calls),
          "--hold", str(hold), "--fail-every", str(fail_every)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=out, stderr=err, text=True,
     )  # fmt: skip
+    _outputs[proc.pid] = (out, err)
+    return proc
 
 
 def post_calls(url: str, project_id: str, n: int) -> None:
@@ -88,7 +100,13 @@ def post_calls(url: str, project_id: str, n: int) -> None:
 
 def finish_tracer(proc: subprocess.Popen[str], timeout: float = 120.0) -> None:
     """Wait for a tracer; fail with its stderr if it did not finish cleanly."""
-    out, err = proc.communicate(timeout=timeout)
+    proc.wait(timeout=timeout)
+    texts = []
+    for f in _outputs.pop(proc.pid):
+        f.seek(0)
+        texts.append(f.read())
+        f.close()
+    out, err = texts
     assert proc.returncode == 0 and "done" in out, f"tracer failed ({proc.returncode}): {err}"
 
 
