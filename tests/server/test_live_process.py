@@ -159,10 +159,18 @@ def test_a_child_that_cannot_start_is_said_and_watchers_are_served_in_the_server
     assert len(failures) == 1 and "no-such-python" in failures[0].getMessage()
 
 
-def test_the_child_stops_with_the_server(tmp_path: Path) -> None:
-    with start_background_server(tmp_path / "live.db", watch_process=True) as server:
+def test_the_child_stops_with_the_server_closing_its_watchers_with_1012(tmp_path: Path) -> None:
+    server = start_background_server(tmp_path / "live.db", watch_process=True)
+    try:
         with httpx.Client() as http, connect_ws(server.url + "/calls/watch", http) as ws:
             _subscribe(ws)
-        child = _child(server)
-        assert child is not None and child.poll() is None
-    assert child.wait(timeout=10) == 0
+            child = _child(server)
+            assert child is not None and child.poll() is None
+            server.stop()
+            # As uvicorn closes its own WebSockets at shutdown: the client may come back.
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text(timeout=30)
+        assert closed.value.code == 1012
+        assert child.wait(timeout=10) == 0
+    finally:
+        server.stop()

@@ -43,6 +43,7 @@ class _LiveChild:
         self.channel.setblocking(False)
         self.stopped = asyncio.Event()
         self.watchers: set[asyncio.Task[None]] = set()
+        self.sockets: set[HandedOffWebSocket] = set()
 
     def on_wake(self) -> None:
         """Bytes on stdin: calls were stored; end of file: stop."""
@@ -76,10 +77,13 @@ class _LiveChild:
             logger.error("cannot serve a handed-off watcher (%r): %r", message[:200], exc)
             sock.close()
             return
+        self.sockets.add(ws)
         try:
             await watch_route(ws, self.broadcaster)
         except Exception:  # (the route handles a watcher's own failures; this is a bug)
             logger.exception("serving a handed-off watcher failed")
+        finally:
+            self.sockets.discard(ws)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -93,6 +97,9 @@ class _LiveChild:
         finally:
             loop.remove_reader(sys.stdin.fileno())
             loop.remove_reader(self.channel.fileno())
+            # As uvicorn does at shutdown: 1012, the client may come back (with since).
+            for ws in list(self.sockets):
+                await ws.close(1012, "the server is shutting down")
             for task in list(self.watchers):
                 task.cancel()
             await asyncio.gather(*self.watchers, return_exceptions=True)
