@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import uuid
@@ -23,6 +24,8 @@ from typing import Any
 import httpx
 import pytest
 from httpx_ws import WebSocketDisconnect, WebSocketNetworkError, WebSocketSession, connect_ws
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Ping, Pong, Request, TextMessage
 
 from weave_client.server import BackgroundServer, start_background_server
 from weave_client.server._live import Broadcaster
@@ -174,3 +177,28 @@ def test_the_child_stops_with_the_server_closing_its_watchers_with_1012(tmp_path
         assert child.wait(timeout=10) == 0
     finally:
         server.stop()
+
+
+def test_a_handed_off_watcher_is_answered_pong_and_its_close(server: BackgroundServer) -> None:
+    # Clients' keepalive pings (httpx-ws sends one every 20 s under calls_live) and
+    # their close are answered by the live process once the server let go.
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        ws = WSConnection(ConnectionType.CLIENT)
+        sock.sendall(ws.send(Request(host=server.host, target="/calls/watch")))
+
+        def until(kind: type[Any]) -> Any:
+            while True:
+                for event in ws.events():
+                    if isinstance(event, kind):
+                        return event
+                ws.receive_data(sock.recv(65536) or None)
+
+        until(AcceptConnection)
+        sock.sendall(ws.send(TextMessage(data=json.dumps({"project_id": PROJECT}))))
+        assert json.loads(until(TextMessage).data)["kind"] == "ready"
+        assert not _broadcaster(server)._watchers  # handed off
+        sock.sendall(ws.send(Ping(payload=b"still there?")))
+        assert until(Pong).payload == b"still there?"
+        sock.sendall(ws.send(CloseConnection(code=1000, reason="bye")))
+        assert until(CloseConnection).code == 1000
+        assert sock.recv(65536) == b""  # and the connection ends
