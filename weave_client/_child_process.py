@@ -1,4 +1,4 @@
-"""Helper processes of this package (the embedded server, the live page reader): how
+"""Helper processes of this package (the embedded server, the live watchers' process): how
 they are started, how one says it is ready, and how they are stopped.
 
 Each runs ``python -m <a module of this package>`` with pipes on its stdin and
