@@ -15,6 +15,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,11 +25,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from httpx_ws import WebSocketDisconnect, WebSocketNetworkError, WebSocketSession, connect_ws
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Pong, Request, TextMessage
 
-from weave_client.server import BackgroundServer, start_background_server
+from weave_client.server import BackgroundServer, create_app, start_background_server
 from weave_client.server._live import Broadcaster
 
 PROJECT = "live-team/live"
@@ -202,3 +205,30 @@ def test_a_handed_off_watcher_is_answered_pong_and_its_close(server: BackgroundS
         sock.sendall(ws.send(CloseConnection(code=1000, reason="bye")))
         assert until(CloseConnection).code == 1000
         assert sock.recv(65536) == b""  # and the connection ends
+
+
+def test_under_another_asgi_servers_protocol_watchers_stay_in_the_server(tmp_path: Path) -> None:
+    # uvicorn's own WebSocket protocol offers no hand-off (_ws_protocol.HAND_OFF):
+    # the watchers are served in the server, and no live process is started.
+    app = create_app(tmp_path / "live.db", watch_process=True)
+    config = uvicorn.Config(app, ws="wsproto", lifespan="off", log_level="warning")
+    uvicorn_server = uvicorn.Server(config)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [listener]})
+        thread.start()
+        try:
+            while not uvicorn_server.started:
+                time.sleep(0.01)
+            with httpx.Client() as http, connect_ws(url + "/calls/watch", http) as ws:
+                _subscribe(ws)
+                broadcaster: Broadcaster = app.state.broadcaster
+                assert len(broadcaster._watchers) == 1
+                _write(http, url, ["elsewhere"])
+                assert [e["kind"] for e in _events(ws, 2)] == ["start", "end"]
+            assert broadcaster._live is not None and broadcaster._live._child is None
+        finally:
+            uvicorn_server.should_exit = True
+            thread.join(10)
+            app.state.close()
