@@ -55,7 +55,7 @@ def _serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     options = {} if args.keep_events is None else {"keep_events": args.keep_events}
-    # This process only serves: the watchers' pages are read by a niced child process.
+    # The live watchers are handed off to a niced child process (_live_process).
     app = create_app(db_path, api_key=api_key, watch_process=True, **options)
     host = f"[{args.host}]" if ":" in args.host else args.host
     auth = " (HTTP Basic auth required)" if api_key else ""

@@ -60,11 +60,6 @@ def deflated_frame(data: bytes) -> bytes:
     return _frame(0xC1, payload.removesuffix(_SYNC_TAIL))
 
 
-def _payload_start(frame: bytes) -> int:
-    size = frame[1] & 0x7F
-    return 2 if size < 126 else 4 if size == 126 else 10
-
-
 class SharedText(str):
     """A message sent to many watchers, with its WebSocket frames built once (see
     ``_ws_protocol``; anywhere else it is the plain text): ``frame`` as it is, and
@@ -85,7 +80,7 @@ class SharedText(str):
     def deflated(self) -> bytes:
         """The message as a :func:`deflated_frame` (built at the first use, then kept)."""
         if self._deflated is None:
-            self._deflated = deflated_frame(self.frame[_payload_start(self.frame) :])
+            self._deflated = deflated_frame(self.encode())
         return self._deflated
 
 

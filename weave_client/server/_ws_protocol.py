@@ -94,7 +94,7 @@ class SharedFrameWSProtocol(WSProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.conn = _SharedDeflateConnection()
+        self.conn: _SharedDeflateConnection = _SharedDeflateConnection()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -109,18 +109,12 @@ class SharedFrameWSProtocol(WSProtocol):
         False, with the connection left as it was, when it is not open, has bytes
         still waiting to go out, or ``give`` raises ``OSError``.
         """
-        conn = self.conn
         sock = self.transport.get_extra_info("socket")
-        if (
-            not self._open()
-            or sock is None
-            or not isinstance(conn, _SharedDeflateConnection)
-            or self.transport.get_write_buffer_size()
-        ):
+        if not self._open() or sock is None or self.transport.get_write_buffer_size():
             return False
         fd = os.dup(sock.fileno())
         try:
-            give(fd, conn.agreed_deflate())
+            give(fd, self.conn.agreed_deflate())
         except OSError:
             return False
         finally:
@@ -142,9 +136,7 @@ class SharedFrameWSProtocol(WSProtocol):
             # uvicorn's send says what is wrong (disconnected, closing...) as it always has.
             await super().send({"type": "websocket.send", "text": str(text)})
             return
-        conn = self.conn
-        deflating = isinstance(conn, _SharedDeflateConnection) and conn.deflating
-        self.transport.write(text.deflated if deflating else text.frame)
+        self.transport.write(text.deflated if self.conn.deflating else text.frame)
 
     def _open(self) -> bool:
         """Whether a message may go out now (what uvicorn's own send checks first)."""
